@@ -42,7 +42,7 @@ const (
 // the "type" field and returns the validated resource. Validation problems
 // come back as a *validate.Error with full field paths.
 func (r *Registry) Decode(data []byte) (*Resource, error) {
-	obj, err := parseObject(data)
+	obj, err := ParseObject(data)
 	if err != nil {
 		return nil, err
 	}
@@ -59,16 +59,33 @@ func (r *Registry) Decode(data []byte) (*Resource, error) {
 	return DecodeObject(d, obj)
 }
 
-// DecodeAs parses a document that must be of kind d (a PUT to d's path);
-// a "type" field, when present, must agree.
-func DecodeAs(d *Descriptor, data []byte) (*Resource, error) {
-	obj, err := parseObject(data)
+// DecodeForPath parses a document written to d's REST path for mesh/name
+// (mesh empty for global kinds). A missing name or mesh is taken from the
+// path; a "type", "name" or "mesh" that disagrees with the path is a
+// violation on that field.
+func DecodeForPath(d *Descriptor, data []byte, mesh, name string) (*Resource, error) {
+	obj, err := ParseObject(data)
 	if err != nil {
 		return nil, err
 	}
+	var errs validate.Errors
+	root := validate.Root()
 	if kind, present := obj[fieldType]; present && kind != d.Kind {
-		var errs validate.Errors
-		errs.Addf(validate.Root().Field(fieldType), "must be %q to match the path, got %v", d.Kind, kind)
+		errs.Addf(root.Field(fieldType), "must be %q to match the path, got %v", d.Kind, kind)
+	}
+	if v, present := obj[fieldName]; !present || v == "" {
+		obj[fieldName] = name
+	} else if v != name {
+		errs.Addf(root.Field(fieldName), "name from the URL has to be the same as in body: %q in the URL, %v in the body", name, v)
+	}
+	if d.Scope == ScopeMesh {
+		if v, present := obj[fieldMesh]; !present || v == "" {
+			obj[fieldMesh] = mesh
+		} else if v != mesh {
+			errs.Addf(root.Field(fieldMesh), "mesh from the URL has to be the same as in body: %q in the URL, %v in the body", mesh, v)
+		}
+	}
+	if !errs.Empty() {
 		return nil, errs.Err()
 	}
 	return DecodeObject(d, obj)
@@ -84,8 +101,9 @@ func (r *Registry) lookupKind(kind string) (*Descriptor, error) {
 	return nil, fmt.Errorf("%w: %q", ErrUnknownKind, kind)
 }
 
-// parseObject turns YAML or JSON into a generic object, numbers kept exact.
-func parseObject(data []byte) (map[string]any, error) {
+// ParseObject turns one YAML or JSON document into a generic object,
+// numbers kept exact (json.Number).
+func ParseObject(data []byte) (map[string]any, error) {
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)

@@ -1,0 +1,47 @@
+# Trellis build and test entry points. `make test` is the project's test
+# command (README.md); .ci/run calls it with TRELLIS_TEST_STRICT=1.
+
+GO        ?= go
+BIN       ?= bin
+FUZZTIME  ?= 10s
+VERSION   ?= dev
+LDFLAGS   := -X github.com/trellis-mesh/trellis/internal/version.Version=$(VERSION)
+
+# Packages whose tests start processes or whole control planes: run without
+# -race (slow under the race detector); everything else runs with -race.
+E2E_PKGS  := ./test/...
+UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '/test/')
+
+# Fuzz targets: package:FuzzName, each run for $(FUZZTIME).
+FUZZ_TARGETS := ./internal/resource:FuzzDecode ./internal/resource:FuzzDecodeForPath
+
+.PHONY: build test vet unit e2e fuzz bench fmt
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+e2e:
+	$(GO) test -count=1 -timeout 20m $(E2E_PKGS)
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "fuzz $$name in $$pkg for $(FUZZTIME)"; \
+	  $(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
+
+test: vet unit fuzz e2e
+
+bench:
+	$(GO) run ./bench/store
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')

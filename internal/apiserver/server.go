@@ -1,0 +1,163 @@
+// Package apiserver serves Trellis's REST API, compatible with Kuma 2.14's
+// Universal API: resource CRUD and lists under Kuma's paths, /_resources,
+// the std-errors JSON, and the health endpoints.
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/trellis-mesh/trellis/internal/manager"
+	"github.com/trellis-mesh/trellis/internal/resource"
+)
+
+// MaxBodyBytes is the largest request body accepted (1 MiB).
+const MaxBodyBytes = 1 << 20
+
+// Info is what GET / reports about this control plane.
+type Info struct {
+	Version    string
+	InstanceID string
+	ClusterID  string
+}
+
+// ReadyFunc reports whether the control plane is ready to serve; nil means ready.
+type ReadyFunc func(ctx context.Context) error
+
+// Server is the REST API.
+type Server struct {
+	mgr    *manager.Manager
+	reg    *resource.Registry
+	info   Info
+	ready  ReadyFunc
+	log    *slog.Logger
+	extras []route
+}
+
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+// New returns an API server over mgr. ready may be nil.
+func New(mgr *manager.Manager, info Info, ready ReadyFunc, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{mgr: mgr, reg: mgr.Registry(), info: info, ready: ready, log: log}
+}
+
+// Handle mounts an extra handler (inspect endpoints, GUI, metrics) on the
+// API's mux. Call before Handler.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.extras = append(s.extras, route{pattern, h})
+}
+
+// Handler returns the API's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.index)
+	mux.HandleFunc("GET /_resources", s.resources)
+	mux.HandleFunc("GET /ready", s.readyz)
+	mux.HandleFunc("GET /healthy", s.healthz)
+
+	mux.HandleFunc("GET /meshes/{mesh}/{path}", s.listInMesh)
+	mux.HandleFunc("GET /meshes/{mesh}/{path}/{name}", s.getInMesh)
+	mux.HandleFunc("PUT /meshes/{mesh}/{path}/{name}", s.putInMesh)
+	mux.HandleFunc("DELETE /meshes/{mesh}/{path}/{name}", s.deleteInMesh)
+
+	mux.HandleFunc("GET /{path}", s.listAll)
+	mux.HandleFunc("GET /{path}/{name}", s.getGlobal)
+	mux.HandleFunc("PUT /{path}/{name}", s.putGlobal)
+	mux.HandleFunc("DELETE /{path}/{name}", s.deleteGlobal)
+	for _, r := range s.extras {
+		mux.Handle(r.pattern, r.handler)
+	}
+	return s.middleware(mux)
+}
+
+// middleware logs requests, caps bodies and turns panics into 500s.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("API handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+				writeError(sw, http.StatusInternalServerError, "Internal Server Error", "the control plane hit an internal error; see its log")
+			}
+			s.log.Debug("API request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+		}()
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(sw, r.Body, MaxBodyBytes)
+		}
+		next.ServeHTTP(sw, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	hostname, _ := os.Hostname()
+	writeJSON(w, http.StatusOK, map[string]string{
+		"hostname":    hostname,
+		"tagline":     "Trellis",
+		"product":     "Trellis",
+		"version":     s.info.Version,
+		"basedOnKuma": KumaCompatVersion,
+		"instanceId":  s.info.InstanceID,
+		"clusterId":   s.info.ClusterID,
+		"gui":         "The GUI is not available yet",
+	})
+}
+
+// KumaCompatVersion is the Kuma release whose API Trellis follows.
+const KumaCompatVersion = "2.14.3"
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.ready != nil {
+		if err := s.ready(r.Context()); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "Not ready", err.Error())
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// Serve runs the API on ln until ctx ends, then shuts down within grace.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}

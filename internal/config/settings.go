@@ -1,0 +1,168 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// setting is one configuration key: its file path, its environment
+// variable, its documentation and how to read and write it.
+type setting struct {
+	key string
+	env string
+	doc string
+	get func(*Config) string
+	set func(*Config, string) error
+	// plain values are written unquoted in YAML (booleans).
+	plain bool
+}
+
+func str(p func(*Config) *string) (func(*Config) string, func(*Config, string) error) {
+	return func(c *Config) string { return *p(c) },
+		func(c *Config, v string) error { *p(c) = v; return nil }
+}
+
+func dur(p func(*Config) *Duration) (func(*Config) string, func(*Config, string) error) {
+	return func(c *Config) string { return time.Duration(*p(c)).String() },
+		func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("must be a duration such as 10s: %w", err)
+			}
+			*p(c) = Duration(d)
+			return nil
+		}
+}
+
+func boolean(p func(*Config) *bool) (func(*Config) string, func(*Config, string) error) {
+	return func(c *Config) string { return strconv.FormatBool(*p(c)) },
+		func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("must be true or false")
+			}
+			*p(c) = b
+			return nil
+		}
+}
+
+func mk(key, env, doc string, gs func() (func(*Config) string, func(*Config, string) error)) setting {
+	g, s := gs()
+	return setting{key: key, env: env, doc: doc, get: g, set: s}
+}
+
+// settings is the one table of every key, in the order the defaults file shows them.
+var settings = []setting{
+	mk("dataDir", "TRELLIS_DATA_DIR", "Folder for what the control plane generates for itself (TLS certificates under certs/, the SQLite file). Empty: $XDG_DATA_HOME/trellis, else ~/.local/share/trellis.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.DataDir })
+		}),
+	mk("apiServer.http.address", "TRELLIS_API_HTTP_ADDR", "Address of the REST API (plain HTTP, loopback by default).",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.APIServer.HTTP.Address })
+		}),
+	mk("apiServer.https.address", "TRELLIS_API_HTTPS_ADDR", "Address of the REST API over HTTPS (served once API authentication exists).",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.APIServer.HTTPS.Address })
+		}),
+	mk("dpServer.address", "TRELLIS_DP_SERVER_ADDR", "Address of the data plane server (xDS over gRPC and POST /bootstrap, TLS).",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.DPServer.Address })
+		}),
+	mk("dpServer.deregistrationDelay", "TRELLIS_DP_SERVER_DEREGISTRATION_DELAY", "How long after a proxy disconnects the Dataplane it registered is removed.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return dur(func(c *Config) *Duration { return &c.DPServer.DeregistrationDelay })
+		}),
+	mk("kds.address", "TRELLIS_KDS_ADDR", "Address of the zone-to-global sync server (global mode).",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.KDS.Address })
+		}),
+	mk("store.type", "TRELLIS_STORE_TYPE", "Resource store: memory (lost on exit), sqlite (embedded, a file) or postgres.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.Store.Type })
+		}),
+	mk("store.sqlite.path", "TRELLIS_STORE_SQLITE_PATH", "SQLite database file. Empty: <dataDir>/trellis.db.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.Store.SQLite.Path })
+		}),
+	mk("store.postgres.url", "TRELLIS_STORE_POSTGRES_URL", "PostgreSQL connection URL, e.g. postgres://user:pass@host:5432/trellis?sslmode=disable.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.Store.Postgres.URL })
+		}),
+	mk("log.level", "TRELLIS_LOG_LEVEL", "Log level: debug, info, warn or error.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.Log.Level })
+		}),
+	mk("log.format", "TRELLIS_LOG_FORMAT", "Log format: text or json.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.Log.Format })
+		}),
+	plainSetting(mk("defaults.skipMeshCreation", "TRELLIS_DEFAULTS_SKIP_MESH_CREATION", "Do not create the default mesh on first start.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return boolean(func(c *Config) *bool { return &c.Defaults.SkipMeshCreation })
+		})),
+	mk("shutdownTimeout", "TRELLIS_SHUTDOWN_TIMEOUT", "How long SIGTERM waits for in-flight requests before the process exits.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return dur(func(c *Config) *Duration { return &c.ShutdownTimeout })
+		}),
+}
+
+func plainSetting(s setting) setting {
+	s.plain = true
+	return s
+}
+
+func envFor(key string) string {
+	for _, s := range settings {
+		if s.key == key {
+			return s.env
+		}
+	}
+	return "no variable"
+}
+
+func applyEnv(c *Config, getenv func(string) string) error {
+	for _, s := range settings {
+		v := getenv(s.env)
+		if v == "" {
+			continue
+		}
+		if err := s.set(c, v); err != nil {
+			return fmt.Errorf("%s (%s): %w", s.env, s.key, err)
+		}
+	}
+	return nil
+}
+
+// DefaultsYAML renders the defaults file: every key as nested YAML with its
+// value and a comment naming its environment variable and meaning.
+func DefaultsYAML() string {
+	cfg := Default()
+	var b strings.Builder
+	b.WriteString("# trellis-cp configuration defaults (`trellis-cp config defaults`).\n")
+	b.WriteString("# Pass a file with --config; every key can also be set by the environment\n")
+	b.WriteString("# variable named above it, which wins over the file.\n")
+	var open []string
+	for _, s := range settings {
+		parts := strings.Split(s.key, ".")
+		parents, leaf := parts[:len(parts)-1], parts[len(parts)-1]
+		common := 0
+		for common < len(open) && common < len(parents) && open[common] == parents[common] {
+			common++
+		}
+		open = open[:common]
+		for _, p := range parents[common:] {
+			fmt.Fprintf(&b, "%s%s:\n", strings.Repeat("  ", len(open)), p)
+			open = append(open, p)
+		}
+		ind := strings.Repeat("  ", len(open))
+		val := s.get(&cfg)
+		if !s.plain {
+			val = strconv.Quote(val)
+		}
+		fmt.Fprintf(&b, "%s# %s\n%s# env: %s\n%s%s: %s\n", ind, s.doc, ind, s.env, ind, leaf, val)
+	}
+	return b.String()
+}

@@ -1,0 +1,130 @@
+// Package cp wires the control plane's components from its configuration
+// and runs them until the context ends. cmd/trellis-cp is a thin shell
+// around Run; in-process tests call Run too.
+package cp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/trellis-mesh/trellis/internal/apiserver"
+	"github.com/trellis-mesh/trellis/internal/config"
+	"github.com/trellis-mesh/trellis/internal/manager"
+	"github.com/trellis-mesh/trellis/internal/meshdefaults"
+	"github.com/trellis-mesh/trellis/internal/resource/kinds"
+	"github.com/trellis-mesh/trellis/internal/store"
+	"github.com/trellis-mesh/trellis/internal/version"
+)
+
+// Started tells a caller where the running control plane listens.
+type Started struct {
+	APIAddress string
+}
+
+// Run starts the control plane and blocks until ctx ends and everything has
+// stopped. onStart, when not nil, is called once every listener is open.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(Started)) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating the data dir %s: %w", cfg.DataDir, err)
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("opening the %s store: %w", cfg.Store.Type, err)
+	}
+	defer st.Close()
+	log.Info("store open", "type", cfg.Store.Type)
+
+	events, err := st.Watch(ctx)
+	if err != nil {
+		return fmt.Errorf("watching the store: %w", err)
+	}
+	go logEvents(events, log)
+
+	mgr := manager.New(st, kinds.Registry())
+	mgr.OnCreate(meshdefaults.Hook(mgr, log))
+	if !cfg.Defaults.SkipMeshCreation {
+		if err := meshdefaults.EnsureDefaultMesh(ctx, mgr); err != nil {
+			return err
+		}
+	}
+	clusterID, err := ensureClusterID(ctx, st)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.APIServer.HTTP.Address)
+	if err != nil {
+		return fmt.Errorf("apiServer.http.address: %w", err)
+	}
+	api := apiserver.New(mgr, apiserver.Info{
+		Version:    version.Version,
+		InstanceID: instanceID(),
+		ClusterID:  clusterID,
+	}, func(ctx context.Context) error {
+		_, err := st.List(ctx, store.Query{Kind: kinds.Mesh, Limit: 1})
+		return err
+	}, log)
+	log.Info("API server listening", "address", ln.Addr().String())
+	if onStart != nil {
+		onStart(Started{APIAddress: ln.Addr().String()})
+	}
+	err = api.Serve(ctx, ln, time.Duration(cfg.ShutdownTimeout))
+	log.Info("control plane stopped")
+	return err
+}
+
+// clusterIDKind is a store-only record kind (not served by the API) that
+// holds the cluster ID all instances sharing a store report.
+const clusterIDKind = "ControlPlaneConfig"
+
+func ensureClusterID(ctx context.Context, st store.Store) (string, error) {
+	key := store.Key{Kind: clusterIDKind, Name: "cluster-id"}
+	for range 3 {
+		rec, err := st.Get(ctx, key)
+		if err == nil {
+			var v struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal(rec.Spec, &v); err != nil {
+				return "", fmt.Errorf("reading the stored cluster ID: %w", err)
+			}
+			return v.ID, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("reading the cluster ID: %w", err)
+		}
+		spec, _ := json.Marshal(map[string]string{"id": randomID()})
+		err = st.Create(ctx, &store.Record{Kind: key.Kind, Name: key.Name, Spec: spec})
+		if err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+			return "", fmt.Errorf("storing the cluster ID: %w", err)
+		}
+	}
+	return "", errors.New("could not read or create the cluster ID")
+}
+
+func randomID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%s-%s-%s-%s", hex.EncodeToString(b[0:4]), hex.EncodeToString(b[4:6]), hex.EncodeToString(b[6:8]), hex.EncodeToString(b[8:10]), hex.EncodeToString(b[10:16]))
+}
+
+func instanceID() string {
+	host, _ := os.Hostname()
+	return host + "-" + randomID()[:8]
+}
+
+// logEvents logs every change event the store delivers, at debug level.
+// Later stages (the xDS pipeline) consume the same stream.
+func logEvents(events <-chan store.Event, log *slog.Logger) {
+	for ev := range events {
+		log.Debug("store event", "op", ev.Op, "kind", ev.Kind, "mesh", ev.Mesh, "name", ev.Name, "version", ev.Version)
+	}
+}
