@@ -1,0 +1,42 @@
+package ctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+
+	"github.com/trellis-mesh/trellis/internal/apiclient"
+)
+
+// describeError turns an error into the message printed after "Error: ",
+// adding hints where the user can act on them.
+func (r *root) describeError(err error) string {
+	var te *apiclient.TransportError
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	where := r.usedURL
+	if where == "" {
+		where = te.URL
+	}
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("could not connect to the control plane at %s: connection refused\n"+
+			"Is it running? Start one with `trellis-cp run`, or point trellisctl at another one with\n"+
+			"--api-url, $%s or `trellisctl config control-planes add`.", where, EnvAPIURL)
+	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		return fmt.Sprintf("the control plane at %s did not answer in time (--api-timeout): %v", where, te.Err)
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("could not find the control plane at %s: %v", where, dnsErr)
+	default:
+		return fmt.Sprintf("could not reach the control plane at %s: %v", where, err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,167 @@
+// Package ctl holds trellisctl's commands: a kumactl-like CLI over the
+// control plane's REST API (config control-planes, apply, get, delete,
+// version, completion). cmd/trellisctl is a thin main around Run.
+package ctl
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trellis-mesh/trellis/internal/apiclient"
+	"github.com/trellis-mesh/trellis/internal/resource"
+	"github.com/trellis-mesh/trellis/internal/resource/kinds"
+)
+
+// Environment variables trellisctl reads.
+const (
+	// EnvAPIURL overrides the control plane address from the config file.
+	EnvAPIURL = "TRELLIS_API_URL"
+	// EnvConfig names the config file (default ~/.trellisctl/config).
+	EnvConfig = "TRELLISCTL_CONFIG"
+)
+
+// DefaultAPIURL is used when neither flag, environment nor config name a
+// control plane: trellis-cp's default API address.
+const DefaultAPIURL = "http://127.0.0.1:5681"
+
+// Options are the process's surroundings, injectable for tests. Zero
+// fields take the real process's values.
+type Options struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv reads the environment (default os.Getenv).
+	Getenv func(string) string
+	// HomeDir returns the user's home directory (default os.UserHomeDir).
+	HomeDir func() (string, error)
+	// HTTPClient overrides the client used to reach control planes; its
+	// Timeout is left as given.
+	HTTPClient *http.Client
+	// Registry is the table of kinds (default kinds.Registry()).
+	Registry *resource.Registry
+}
+
+func (o Options) withDefaults() Options {
+	if o.Stdin == nil {
+		o.Stdin = os.Stdin
+	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.HomeDir == nil {
+		o.HomeDir = os.UserHomeDir
+	}
+	if o.Registry == nil {
+		o.Registry = kinds.Registry()
+	}
+	return o
+}
+
+// Run executes trellisctl with args (without the program name), prints any
+// error to stderr and returns the process exit code.
+func Run(ctx context.Context, opts Options, args []string) int {
+	opts = opts.withDefaults()
+	cmd, r := newRoot(opts)
+	cmd.SetArgs(args)
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(opts.Stderr, "Error: %s\n", r.describeError(err))
+		return 1
+	}
+	return 0
+}
+
+// NewRootCommand returns the trellisctl command tree.
+func NewRootCommand(opts Options) *cobra.Command {
+	cmd, _ := newRoot(opts.withDefaults())
+	return cmd
+}
+
+// root holds what every subcommand shares: global flags and surroundings.
+type root struct {
+	opts       Options
+	reg        *resource.Registry
+	apiURL     string
+	configFile string
+	timeout    time.Duration
+	// usedURL is the address the last API call went to, for error hints.
+	usedURL string
+}
+
+func newRoot(opts Options) (*cobra.Command, *root) {
+	r := &root{opts: opts, reg: opts.Registry}
+	cmd := &cobra.Command{
+		Use:   "trellisctl",
+		Short: "Manage a Trellis service mesh",
+		Long: "trellisctl manages Trellis (a Kuma 2.14-compatible universal service mesh) through the\n" +
+			"control plane's REST API: apply and inspect meshes, dataplanes and policies.\n\n" +
+			"The control plane address comes from --api-url, then $" + EnvAPIURL + ", then the current\n" +
+			"control plane of the config file (see `trellisctl config control-planes`), then " + DefaultAPIURL + ".",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.SetIn(opts.Stdin)
+	cmd.SetOut(opts.Stdout)
+	cmd.SetErr(opts.Stderr)
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&r.apiURL, "api-url", "", "control plane API address, e.g. http://127.0.0.1:5681 (overrides $"+EnvAPIURL+" and the config file)")
+	pf.StringVar(&r.configFile, "config-file", "", "config file (default $"+EnvConfig+" or ~/.trellisctl/config)")
+	pf.DurationVar(&r.timeout, "api-timeout", time.Minute, "timeout of each request to the control plane")
+	cmd.AddCommand(
+		r.applyCmd(),
+		r.getCmd(),
+		r.deleteCmd(),
+		r.configCmd(),
+		r.versionCmd(),
+	)
+	return cmd, r
+}
+
+// resolveAPIURL picks the control plane address: flag > env > config >
+// default. It also returns where the address came from.
+func (r *root) resolveAPIURL() (string, string, error) {
+	if r.apiURL != "" {
+		return strings.TrimRight(r.apiURL, "/"), "--api-url", nil
+	}
+	if v := r.opts.Getenv(EnvAPIURL); v != "" {
+		return strings.TrimRight(v, "/"), "$" + EnvAPIURL, nil
+	}
+	cfg, path, err := r.loadConfig()
+	if err != nil {
+		return "", "", err
+	}
+	if cp := cfg.current(); cp != nil && cp.Coordinates.APIServer.URL != "" {
+		return strings.TrimRight(cp.Coordinates.APIServer.URL, "/"), fmt.Sprintf("control plane %q of %s", cp.Name, path), nil
+	}
+	return DefaultAPIURL, "default", nil
+}
+
+// client returns an API client for the resolved control plane.
+func (r *root) client() (*apiclient.Client, error) {
+	u, _, err := r.resolveAPIURL()
+	if err != nil {
+		return nil, err
+	}
+	return r.clientFor(u), nil
+}
+
+func (r *root) clientFor(u string) *apiclient.Client {
+	r.usedURL = u
+	hc := r.opts.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: r.timeout}
+	}
+	return apiclient.New(u, hc)
+}
