@@ -101,7 +101,7 @@ func validateTags(errs *validate.Errors, path validate.Path, tags map[string]str
 			errs.Add(path.Key(k), "tag value must consist of alphanumeric characters, dots, dashes, slashes, colons and underscores")
 		}
 	}
-	if _, ok := tags[ServiceTag]; r.requireService && !ok {
+	if _, ok := tags[ServiceTag]; r.requireService && !ok && !(r.atLeastOne && len(tags) == 0) {
 		errs.Add(path.Key(ServiceTag), MsgServiceTagMissing)
 	}
 }
