@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 	"testing"
@@ -173,6 +174,51 @@ func testDeleteMeshCascades(t *testing.T, s store.Store) {
 	if err := s.Delete(ctx(t), key(store.MeshKind, "", "a")); err != nil {
 		t.Fatalf("Delete empty mesh: %v", err)
 	}
+}
+
+// testMeshDeleteRace deletes a mesh while writers keep creating records in
+// it: afterwards no record of the mesh may be left behind.
+func testMeshDeleteRace(t *testing.T, s store.Store) {
+	mustCreate(t, s, mesh("doomed"))
+	const writers = 4
+	var done sync.WaitGroup
+	created := make(chan struct{}, writers*200)
+	errs := make(chan error, writers)
+	for w := range writers {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			for i := range 200 {
+				r := rec("MeshRetry", "doomed", fmt.Sprintf("w%d-%d", w, i))
+				err := s.Create(context.Background(), r)
+				if errors.Is(err, store.ErrMeshNotFound) {
+					return
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				created <- struct{}{}
+			}
+		}()
+	}
+	// Let the writers get going, then pull the mesh from under them.
+	for range writers * 5 {
+		select {
+		case <-created:
+		case <-time.After(EventTimeout):
+			t.Fatal("writers made no records")
+		}
+	}
+	if err := s.Delete(ctx(t), key(store.MeshKind, "", "doomed")); err != nil {
+		t.Fatalf("Delete mesh: %v", err)
+	}
+	done.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("Create: %v", err)
+	}
+	checkList(t, s, store.Query{Kind: "MeshRetry", Mesh: "doomed"}, 0)
 }
 
 func testConcurrentUpdates(t *testing.T, s store.Store) {

@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"WatchEvents", testWatchEvents},
 		{"WatchClosesWhenContextEnds", testWatchCloses},
 		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"MeshDeleteRace", testMeshDeleteRace},
 		{"OddCharacters", testOddCharacters},
 	}
 	for _, tc := range tests {
