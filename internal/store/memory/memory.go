@@ -117,15 +117,21 @@ func (s *Store) Get(_ context.Context, k store.Key) (*store.Record, error) {
 // List implements store.Store.
 func (s *Store) List(_ context.Context, q store.Query) (*store.Page, error) {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	var all []*store.Record
 	for _, r := range s.records {
 		if q.Matches(r) {
-			all = append(all, r.Clone())
+			all = append(all, r)
 		}
 	}
-	s.mu.RUnlock()
 	store.SortRecords(all)
-	return q.Paginate(all), nil
+	// Clone only the page: stored records are never changed in place, but
+	// callers may change what they get.
+	p := q.Paginate(all)
+	for i, r := range p.Items {
+		p.Items[i] = r.Clone()
+	}
+	return p, nil
 }
 
 // Close implements store.Store.
