@@ -43,17 +43,23 @@ func IntOrStringFromString(s string) IntOrString {
 func (v IntOrString) IsString() bool { return v.isString }
 
 // String returns the value's text: the string as written, or the integer's
-// decimal digits.
-func (v IntOrString) String() string { return v.text }
+// decimal digits ("0" for the zero value).
+func (v IntOrString) String() string {
+	if !v.isString && v.text == "" && v.invalid == nil {
+		return "0"
+	}
+	return v.text
+}
 
 // Rat parses the value as an exact decimal number ("0.1", "50", 100).
 func (v IntOrString) Rat() (*big.Rat, error) {
 	if v.invalid != nil {
 		return nil, fmt.Errorf("%s is neither an integer nor a string", v.invalid)
 	}
-	r, ok := new(big.Rat).SetString(v.text)
-	if !ok || v.text == "" {
-		return nil, fmt.Errorf("%q is not a number", v.text)
+	text := v.String()
+	r, ok := new(big.Rat).SetString(text)
+	if !ok || text == "" {
+		return nil, fmt.Errorf("%q is not a number", text)
 	}
 	return r, nil
 }
@@ -62,6 +68,9 @@ func (v IntOrString) Rat() (*big.Rat, error) {
 // ValidateIntOrString to report.
 func (v *IntOrString) UnmarshalJSON(data []byte) error {
 	data = bytes.TrimSpace(data)
+	if string(data) == "null" {
+		return nil // as encoding/json does for values it cannot set to nil
+	}
 	*v = IntOrString{}
 	if len(data) > 0 && data[0] == '"' {
 		var s string
@@ -86,10 +95,8 @@ func (v IntOrString) MarshalJSON() ([]byte, error) {
 		return v.invalid, nil
 	case v.isString:
 		return json.Marshal(v.text)
-	case v.text == "":
-		return []byte("0"), nil
 	default:
-		return []byte(v.text), nil
+		return []byte(v.String()), nil
 	}
 }
 
