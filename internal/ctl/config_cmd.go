@@ -1,12 +1,15 @@
 package ctl
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
+
+	"github.com/trellis-mesh/trellis/internal/apiclient"
 )
 
 func (r *root) configCmd() *cobra.Command {
@@ -48,7 +51,12 @@ func (r *root) cpAddCmd() *cobra.Command {
 			if !noCheck {
 				idx, err := r.clientFor(address).Index(cmd.Context())
 				if err != nil {
-					return fmt.Errorf("checking the control plane at %s (use --no-check to skip): %w", address, err)
+					reason := err.Error()
+					if te := (*apiclient.TransportError)(nil); errors.As(err, &te) {
+						reason = transportReason(te)
+					}
+					return fmt.Errorf("the control plane at %s does not answer GET /: %s\n"+
+						"Check the address, or add it anyway with --no-check.", address, reason)
 				}
 				if idx.Product != "" {
 					fmt.Fprintf(cmd.OutOrStdout(), "reached %s %s at %s\n", idx.Product, idx.Version, address)

@@ -21,18 +21,31 @@ func (r *root) describeError(err error) string {
 	if where == "" {
 		where = te.URL
 	}
-	var dnsErr *net.DNSError
+	reason := transportReason(te)
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Sprintf("could not connect to the control plane at %s: connection refused\n"+
+		return fmt.Sprintf("could not connect to the control plane at %s: %s\n"+
 			"Is it running? Start one with `trellis-cp run`, or point trellisctl at another one with\n"+
-			"--api-url, $%s or `trellisctl config control-planes add`.", where, EnvAPIURL)
+			"--api-url, $%s or `trellisctl config control-planes add`.", where, reason, EnvAPIURL)
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
-		return fmt.Sprintf("the control plane at %s did not answer in time (--api-timeout): %v", where, te.Err)
-	case errors.As(err, &dnsErr):
-		return fmt.Sprintf("could not find the control plane at %s: %v", where, dnsErr)
+		return fmt.Sprintf("the control plane at %s did not answer in time (see --api-timeout): %s", where, reason)
 	default:
-		return fmt.Sprintf("could not reach the control plane at %s: %v", where, err)
+		return fmt.Sprintf("could not reach the control plane at %s: %s", where, reason)
+	}
+}
+
+// transportReason says in a few words why a request got no answer.
+func transportReason(te *apiclient.TransportError) string {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(te, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.As(te, &dnsErr):
+		return dnsErr.Error()
+	case errors.Is(te, context.DeadlineExceeded), isTimeout(te):
+		return "timed out"
+	default:
+		return te.Err.Error()
 	}
 }
 
