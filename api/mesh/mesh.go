@@ -199,3 +199,14 @@ func (c *DataplaneProxyConstraints) validate(errs *validate.Errors, path validat
 		validateTags(errs, path.Field("restrictions").Index(i).Field("tags"), r.Tags, tagRules{atLeastOne: true, selector: true})
 	}
 }
+
+// validator is what the resource registry needs of a spec.
+type validator interface{ Validate() error }
+
+var (
+	_ validator = (*Mesh)(nil)
+	_ validator = (*Dataplane)(nil)
+	_ validator = (*ZoneIngress)(nil)
+	_ validator = (*ZoneEgress)(nil)
+	_ validator = (*MeshGateway)(nil)
+)

@@ -24,19 +24,6 @@ func (x *Secret) Bytes() ([]byte, error) { return decodeData(x.Data) }
 // Validate checks that data is set and is valid base64.
 func (x *Secret) Validate() error { return validateData(x.Data) }
 
-// GlobalSecret is the GlobalSecret resource: a Secret that lives beside
-// meshes instead of inside one (e.g. the control plane's own signing keys).
-type GlobalSecret struct {
-	// Data is the secret, base64-encoded.
-	Data string `json:"data,omitempty"`
-}
-
-// Bytes returns the decoded data.
-func (x *GlobalSecret) Bytes() ([]byte, error) { return decodeData(x.Data) }
-
-// Validate checks that data is set and is valid base64.
-func (x *GlobalSecret) Validate() error { return validateData(x.Data) }
-
 func decodeData(s string) ([]byte, error) {
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		if b, err := enc.DecodeString(s); err == nil {

@@ -13,3 +13,9 @@ func (x *Zone) IsEnabled() bool { return x == nil || x.Enabled == nil || *x.Enab
 // Validate has nothing to check beyond the field types; the zone's name is
 // checked with the resource's metadata.
 func (x *Zone) Validate() error { return nil }
+
+var (
+	_ interface{ Validate() error } = (*Secret)(nil)
+	_ interface{ Validate() error } = (*GlobalSecret)(nil)
+	_ interface{ Validate() error } = (*Zone)(nil)
+)
