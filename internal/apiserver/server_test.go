@@ -109,7 +109,7 @@ func TestMeshLifecycleWithDefaults(t *testing.T) {
 	}
 	// Defaults of a new mesh: signing key and the initial policies.
 	e.expect("GET", "/meshes/demo/secrets/dataplane-token-signing-key-demo-1", "", 200)
-	for _, p := range []string{"meshtimeouts/mesh-timeout-all-demo", "meshtimeouts/mesh-timeout-to-all-demo", "meshretries/mesh-retry-all-demo", "meshcircuitbreakers/mesh-circuit-breaker-all-demo"} {
+	for _, p := range []string{"meshtimeouts/mesh-timeout-all-demo", "meshtimeouts/mesh-gateways-timeout-all-demo", "meshretries/mesh-retry-all-demo", "meshcircuitbreakers/mesh-circuit-breaker-all-demo"} {
 		e.expect("GET", "/meshes/demo/"+p, "", 200)
 	}
 	// Deleting the mesh deletes what it owns.

@@ -16,8 +16,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 
+	"github.com/trellis-mesh/trellis/api/policy/meshcircuitbreaker"
+	"github.com/trellis-mesh/trellis/api/policy/meshretry"
+	"github.com/trellis-mesh/trellis/api/policy/meshtimeout"
+	"github.com/trellis-mesh/trellis/api/validate"
 	"github.com/trellis-mesh/trellis/internal/manager"
 	"github.com/trellis-mesh/trellis/internal/resource"
 	"github.com/trellis-mesh/trellis/internal/resource/kinds"
@@ -61,7 +64,11 @@ func Ensure(ctx context.Context, mgr *manager.Manager, meshRes *resource.Resourc
 			log.Info("skipping default policy", "mesh", mesh, "kind", p.kind, "name", p.name)
 			continue
 		}
-		res, err := decode(mgr.Registry(), p.kind, mesh, p.name, p.spec)
+		spec, err := json.Marshal(p.spec)
+		if err != nil {
+			return err
+		}
+		res, err := decode(mgr.Registry(), p.kind, mesh, p.name, string(spec))
 		if err != nil {
 			return fmt.Errorf("mesh %q: default %s %q is invalid: %w", mesh, p.kind, p.name, err)
 		}
@@ -160,82 +167,29 @@ func decode(reg *resource.Registry, kind, mesh, name, body string) (*resource.Re
 }
 
 type defaultPolicy struct {
-	kind, name, spec string
+	kind, name string
+	spec       resource.Spec
 }
 
-// defaultPolicies are Kuma 2.14's initial policies of a mesh.
+// defaultPolicies are Kuma 2.14's initial policies of a mesh, as the policy
+// packages define them, sorted by kind and name.
 func defaultPolicies(mesh string) []defaultPolicy {
-	p := func(kind, prefix, spec string) defaultPolicy {
-		return defaultPolicy{kind: kind, name: prefix + "-" + mesh, spec: strings.TrimSpace(spec)}
+	var out []defaultPolicy
+	add := func(kind string, specs map[string]resource.Spec) {
+		for _, name := range validate.SortedKeys(specs) {
+			out = append(out, defaultPolicy{kind: kind, name: name, spec: specs[name]})
+		}
 	}
-	return []defaultPolicy{
-		p(kinds.MeshCircuitBreaker, "mesh-circuit-breaker-all", circuitBreakerAll),
-		p(kinds.MeshRetry, "mesh-retry-all", retryAll),
-		p(kinds.MeshTimeout, "mesh-gateways-timeout-all", gatewaysTimeoutAll),
-		p(kinds.MeshTimeout, "mesh-gateways-timeout-to-all", gatewaysTimeoutToAll),
-		p(kinds.MeshTimeout, "mesh-timeout-all", timeoutAll),
-		p(kinds.MeshTimeout, "mesh-timeout-to-all", timeoutToAll),
-	}
+	add(kinds.MeshCircuitBreaker, asSpecs(meshcircuitbreaker.Defaults(mesh)))
+	add(kinds.MeshRetry, asSpecs(meshretry.Defaults(mesh)))
+	add(kinds.MeshTimeout, asSpecs(meshtimeout.Defaults(mesh)))
+	return out
 }
 
-const circuitBreakerAll = `
-targetRef: {kind: Mesh}
-to:
-- targetRef: {kind: Mesh}
-  default:
-    connectionLimits: {maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3}
-`
-
-const retryAll = `
-targetRef: {kind: Mesh}
-to:
-- targetRef: {kind: Mesh}
-  default:
-    tcp: {maxConnectAttempt: 5}
-    http:
-      numRetries: 5
-      perTryTimeout: 16s
-      backOff: {baseInterval: 25ms, maxInterval: 250ms}
-    grpc:
-      numRetries: 5
-      perTryTimeout: 16s
-      backOff: {baseInterval: 25ms, maxInterval: 250ms}
-`
-
-// Inbound timeouts are twice the outbound ones, or disabled (0s), so the
-// caller's side decides.
-const timeoutAll = `
-targetRef: {kind: Mesh, proxyTypes: [Sidecar]}
-rules:
-- default:
-    connectionTimeout: 10s
-    idleTimeout: 2h
-    http: {requestTimeout: 0s, streamIdleTimeout: 1h, maxStreamDuration: 0s}
-`
-
-const timeoutToAll = `
-targetRef: {kind: Mesh, proxyTypes: [Sidecar]}
-to:
-- targetRef: {kind: Mesh}
-  default:
-    connectionTimeout: 5s
-    idleTimeout: 1h
-    http: {requestTimeout: 15s, streamIdleTimeout: 30m}
-`
-
-const gatewaysTimeoutAll = `
-targetRef: {kind: Mesh, proxyTypes: [Gateway]}
-rules:
-- default:
-    idleTimeout: 5m
-    http: {streamIdleTimeout: 5s, requestHeadersTimeout: 500ms}
-`
-
-const gatewaysTimeoutToAll = `
-targetRef: {kind: Mesh, proxyTypes: [Gateway]}
-to:
-- targetRef: {kind: Mesh}
-  default:
-    idleTimeout: 1h
-    http: {streamIdleTimeout: 5s}
-`
+func asSpecs[S resource.Spec](m map[string]S) map[string]resource.Spec {
+	out := make(map[string]resource.Spec, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

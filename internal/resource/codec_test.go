@@ -76,12 +76,12 @@ func TestEncodeOrderAndShape(t *testing.T) {
 	if !strings.HasPrefix(string(js), `{"type":"Mesh","name":"m","creationTime":`) {
 		t.Fatalf("flat encoding: %s", js)
 	}
-	res, err = reg.Decode([]byte("type: MeshTrafficPermission\nname: r\nmesh: default\nspec: {}\n"))
+	res, err = reg.Decode([]byte("type: MeshLoadBalancingStrategy\nname: r\nmesh: default\nspec: {}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	js, _ = resource.Encode(res)
-	if !strings.HasPrefix(string(js), `{"type":"MeshTrafficPermission","mesh":"default","name":"r","creationTime":`) || !strings.Contains(string(js), `"labels":{}`) || !strings.HasSuffix(string(js), `"spec":{}}`) {
+	if !strings.HasPrefix(string(js), `{"type":"MeshLoadBalancingStrategy","mesh":"default","name":"r","creationTime":`) || !strings.Contains(string(js), `"labels":{}`) || !strings.HasSuffix(string(js), `"spec":{}}`) {
 		t.Fatalf("policy encoding: %s", js)
 	}
 }

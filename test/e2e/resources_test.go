@@ -254,5 +254,5 @@ func TestFirstStartCreatesDataDirAndDefaultMesh(t *testing.T) {
 	if !strings.Contains(out, "default") {
 		t.Fatalf("no default mesh: %s", out)
 	}
-	cp.mustCtl("", "get", "meshtimeout", "mesh-timeout-to-all-default", "-m", "default")
+	cp.mustCtl("", "get", "meshtimeout", "mesh-timeout-all-default", "-m", "default")
 }

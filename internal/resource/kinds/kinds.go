@@ -57,11 +57,12 @@ func lower(s string) string {
 }
 
 var (
-	to       = resource.PolicyInfo{HasTo: true}
-	toFrom   = resource.PolicyInfo{HasTo: true, HasFrom: true}
-	fromOnly = resource.PolicyInfo{HasFrom: true}
-	toRules  = resource.PolicyInfo{HasTo: true, HasFrom: true, HasRules: true}
-	topOnly  = resource.PolicyInfo{}
+	to        = resource.PolicyInfo{HasTo: true}
+	toFrom    = resource.PolicyInfo{HasTo: true, HasFrom: true}
+	fromOnly  = resource.PolicyInfo{HasFrom: true}
+	fromRules = resource.PolicyInfo{HasFrom: true, HasRules: true}
+	toRules   = resource.PolicyInfo{HasTo: true, HasFrom: true, HasRules: true}
+	topOnly   = resource.PolicyInfo{}
 )
 
 // Descriptors returns a fresh list of every served kind.
@@ -76,7 +77,7 @@ func Descriptors() []*resource.Descriptor {
 		flat(GlobalSecret, "global-secrets", resource.ScopeGlobal, func() resource.Spec { return &system.GlobalSecret{} }),
 		flat(Zone, "zones", resource.ScopeGlobal, func() resource.Spec { return &system.Zone{} }),
 
-		policy("MeshTrafficPermission", "meshtrafficpermissions", toRules, func() resource.Spec { return &meshtrafficpermission.Spec{} }),
+		policy("MeshTrafficPermission", "meshtrafficpermissions", fromRules, func() resource.Spec { return &meshtrafficpermission.Spec{} }),
 		policy(MeshTimeout, "meshtimeouts", toRules, func() resource.Spec { return &meshtimeout.Spec{} }),
 		policy(MeshRetry, "meshretries", to, func() resource.Spec { return &meshretry.Spec{} }),
 		policy(MeshCircuitBreaker, "meshcircuitbreakers", toRules, func() resource.Spec { return &meshcircuitbreaker.Spec{} }),
