@@ -109,10 +109,11 @@ func bindsLoopback(addr string) bool {
 
 func (in *Inbound) validate(errs *validate.Errors, path validate.Path, dpAddress string) {
 	validate.Port(errs, path.Field("port"), in.Port)
-	if in.ServicePort != nil {
+	// A servicePort of 0 means "same as port", as in Kuma.
+	if in.ServicePort != nil && *in.ServicePort != 0 {
 		validate.Port(errs, path.Field("servicePort"), *in.ServicePort)
 	}
-	sameAsListener := in.ServicePort == nil || *in.ServicePort == in.Port
+	sameAsListener := in.EffectiveServicePort() == in.Port
 	if in.ServiceAddress != "" {
 		validateOptionalIP(errs, path.Field("serviceAddress"), in.ServiceAddress)
 		listener := in.Address
@@ -175,8 +176,15 @@ func (g *Gateway) validate(errs *validate.Errors, path validate.Path) {
 }
 
 func (tp *TransparentProxying) validate(errs *validate.Errors, path validate.Path) {
-	validatePortPtr(errs, path.Field("redirectPortInbound"), tp.RedirectPortInbound)
-	validatePortPtr(errs, path.Field("redirectPortOutbound"), tp.RedirectPortOutbound)
+	// 0 leaves a redirect port unset, as in Kuma.
+	for _, rp := range []struct {
+		name string
+		port *uint32
+	}{{"redirectPortInbound", tp.RedirectPortInbound}, {"redirectPortOutbound", tp.RedirectPortOutbound}} {
+		if rp.port != nil && *rp.port != 0 {
+			validate.Port(errs, path.Field(rp.name), *rp.port)
+		}
+	}
 	validateNonEmptyList(errs, path.Field("directAccessServices"), tp.DirectAccessServices)
 	validateNonEmptyList(errs, path.Field("reachableServices"), tp.ReachableServices)
 	if tp.IPFamilyMode != "" {
