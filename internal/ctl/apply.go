@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
+	yamlv2 "go.yaml.in/yaml/v2"
 
 	"github.com/trellis-mesh/trellis/internal/resource"
 )
@@ -27,6 +27,8 @@ type applyItem struct {
 	mesh string
 	name string
 	obj  map[string]any
+	// text is the document with its placeholders filled.
+	text string
 }
 
 func (it applyItem) ref() string { return describeRef(it.desc, it.mesh, it.name) }
@@ -195,7 +197,7 @@ func (r *root) parseDocument(d document, text string) (applyItem, error) {
 	if err != nil {
 		return applyItem{}, err
 	}
-	it := applyItem{doc: d, obj: obj}
+	it := applyItem{doc: d, obj: obj, text: text}
 	typ, _ := obj["type"].(string)
 	if typ == "" {
 		return it, fmt.Errorf("the document has no type (e.g. type: MeshTimeout)")
@@ -240,7 +242,13 @@ func quoteAll(names []string) string {
 
 func printDryRun(w io.Writer, items []applyItem) error {
 	for i, it := range items {
-		data, err := yaml.Marshal(it.obj)
+		// Re-encode from an order-keeping parse, so the output reads like
+		// the input with its placeholders filled and comments dropped.
+		var doc yamlv2.MapSlice
+		if err := yamlv2.Unmarshal([]byte(it.text), &doc); err != nil {
+			return fmt.Errorf("%s: %w", it.doc, err)
+		}
+		data, err := yamlv2.Marshal(doc)
 		if err != nil {
 			return fmt.Errorf("%s: encoding as YAML: %w", it.doc, err)
 		}

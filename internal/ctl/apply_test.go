@@ -118,6 +118,9 @@ func TestApplyDryRunSendsNothing(t *testing.T) {
 		t.Errorf("resolved document = %v", tm)
 	}
 	wantContains(t, "dry-run output", r.stdout, "connectionTimeout: 5s", "address: 10.1.1.1")
+	if !strings.HasPrefix(docs[1], "type: MeshTimeout\nname: demo-timeout\nmesh: demo\nspec:\n") {
+		t.Errorf("dry-run should keep the document's field order:\n%s", docs[1])
+	}
 }
 
 func TestApplyValidationErrorShowsFieldPaths(t *testing.T) {
@@ -198,4 +201,26 @@ func TestApplyDirectory(t *testing.T) {
 	if r.stdout != "Mesh \"dirmesh\" created\nSecret \"s1\" created\n" {
 		t.Errorf("stdout = %q", r.stdout)
 	}
+}
+
+func TestApplyPrintsWarnings(t *testing.T) {
+	h := newHarness(t)
+	input := `type: MeshTimeout
+name: old-style
+mesh: default
+spec:
+  targetRef:
+    kind: MeshService
+    name: backend
+  from:
+    - targetRef:
+        kind: Mesh
+      default:
+        idleTimeout: 5s
+`
+	r := h.mustRun(input, "apply", "-f", "-")
+	if r.stdout != "MeshTimeout \"old-style\" created\n" {
+		t.Errorf("stdout = %q", r.stdout)
+	}
+	wantContains(t, "stderr", r.stderr, "Warning: MeshTimeout \"old-style\": spec.from: ")
 }

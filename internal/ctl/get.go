@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
 
 	"github.com/trellis-mesh/trellis/internal/apiclient"
 	"github.com/trellis-mesh/trellis/internal/resource"
@@ -169,9 +168,9 @@ func printYAML(w io.Writer, v any) error {
 	if err != nil {
 		return fmt.Errorf("encoding: %w", err)
 	}
-	data, err := yaml.JSONToYAML(js)
+	data, err := jsonToOrderedYAML(js)
 	if err != nil {
-		return fmt.Errorf("encoding YAML: %w", err)
+		return err
 	}
 	_, err = w.Write(data)
 	return err

@@ -82,6 +82,9 @@ func TestGetOneInEachFormat(t *testing.T) {
 	if obj["name"] != "t-other" || obj["labels"].(map[string]any)["team"] != "payments" {
 		t.Errorf("yaml object = %v", obj)
 	}
+	if !strings.HasPrefix(r.stdout, "type: MeshTimeout\nmesh: other\nname: t-other\n") {
+		t.Errorf("yaml should keep the API's field order:\n%s", r.stdout)
+	}
 
 	r = h.mustRun("", "get", "meshtimeouts", "t-other", "--mesh", "other")
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
@@ -116,6 +119,9 @@ func TestGetListsAndTables(t *testing.T) {
 
 	r = h.mustRun("", "get", "meshtimeouts", "-o", "yaml")
 	wantContains(t, "yaml list", r.stdout, "total: 1\n", "items:\n", "next: null\n")
+	if !strings.HasPrefix(r.stdout, "total: 1\nitems:\n- type: MeshTimeout\n") {
+		t.Errorf("yaml list should keep the API's field order:\n%s", r.stdout)
+	}
 
 	// Across meshes.
 	r = h.mustRun("", "get", "meshtimeouts", "--all-meshes")

@@ -108,6 +108,7 @@ func TestTargetRefColumn(t *testing.T) {
 		{map[string]any{"kind": "MeshService", "name": "backend"}, "MeshService/backend"},
 		{map[string]any{"kind": "MeshSubset", "tags": map[string]any{"version": "v1", "app": "x"}}, "MeshSubset app=x,version=v1"},
 		{map[string]any{"kind": "Dataplane", "labels": map[string]any{"app": "web"}, "sectionName": "http"}, "Dataplane app=web section=http"},
+		{map[string]any{"kind": "Mesh", "proxyTypes": []any{"Gateway"}}, "Mesh proxyTypes=Gateway"},
 	} {
 		if got := targetRef(tc.ref); got != tc.want {
 			t.Errorf("targetRef(%v) = %q, want %q", tc.ref, got, tc.want)

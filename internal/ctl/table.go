@@ -181,6 +181,13 @@ func targetRef(ref map[string]any) string {
 	if sec := str(ref, "sectionName"); sec != "" {
 		s += " section=" + sec
 	}
+	var proxyTypes []string
+	for _, p := range list(ref, "proxyTypes") {
+		proxyTypes = append(proxyTypes, scalar(p))
+	}
+	if len(proxyTypes) > 0 {
+		s += " proxyTypes=" + strings.Join(proxyTypes, ",")
+	}
 	return s
 }
 
