@@ -87,11 +87,11 @@ func Descriptors() []*resource.Descriptor {
 		policy("MeshHTTPRoute", "meshhttproutes", to, func() resource.Spec { return &meshhttproute.Spec{} }),
 		policy("MeshTCPRoute", "meshtcproutes", to, func() resource.Spec { return &meshtcproute.Spec{} }),
 		policy("MeshLoadBalancingStrategy", "meshloadbalancingstrategies", to, func() resource.Spec { return &meshloadbalancingstrategy.Spec{} }),
-		policy("MeshAccessLog", "meshaccesslogs", toFrom, func() resource.Spec { return &meshaccesslog.Spec{} }),
+		policy("MeshAccessLog", "meshaccesslogs", toRules, func() resource.Spec { return &meshaccesslog.Spec{} }),
 		policy("MeshTrace", "meshtraces", topOnly, func() resource.Spec { return &meshtrace.Spec{} }),
 		policy("MeshMetric", "meshmetrics", topOnly, func() resource.Spec { return &meshmetric.Spec{} }),
 		policy("MeshProxyPatch", "meshproxypatches", topOnly, func() resource.Spec { return &meshproxypatch.Spec{} }),
-		policy("MeshTLS", "meshtlses", fromOnly, func() resource.Spec { return &meshtls.Spec{} }),
+		policy("MeshTLS", "meshtlses", fromRules, func() resource.Spec { return &meshtls.Spec{} }),
 		policy("MeshPassthrough", "meshpassthroughs", topOnly, func() resource.Spec { return &meshpassthrough.Spec{} }),
 	}
 }
