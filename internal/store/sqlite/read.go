@@ -44,8 +44,7 @@ func scanRecord(sc scanner) (*store.Record, error) {
 
 // Get implements store.Store.
 func (s *Store) Get(ctx context.Context, k store.Key) (*store.Record, error) {
-	row := s.reader.QueryRowContext(ctx, `SELECT `+columns+` FROM resources WHERE kind = ? AND name = ? AND mesh = ?`,
-		k.Kind, k.Name, k.Mesh)
+	row := s.st.get.QueryRowContext(ctx, k.Kind, k.Name, k.Mesh)
 	r, err := scanRecord(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%s %q: %w", k.Kind, k.Name, store.ErrNotFound)

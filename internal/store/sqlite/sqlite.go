@@ -40,6 +40,7 @@ type Store struct {
 	// no write lock.
 	writer *sql.DB
 	reader *sql.DB
+	st     *statements
 	// wmu serializes writes so events are published in commit order.
 	wmu sync.Mutex
 
@@ -75,6 +76,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlite store %s: %w", abs, err)
 	}
+	if s.st, err = prepare(ctx, s.writer, s.reader); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite store %s: %w", abs, err)
+	}
 	return s, nil
 }
 
@@ -100,6 +105,9 @@ func (s *Store) Close() error {
 		s.wmu.Lock()
 		defer s.wmu.Unlock()
 		var errs []error
+		if s.st != nil {
+			errs = append(errs, s.st.close())
+		}
 		if s.reader != nil {
 			errs = append(errs, s.reader.Close())
 		}

@@ -35,9 +35,9 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) ([]store.Event, e
 
 // bump advances the revision counter by n and returns the first of the n
 // new revisions.
-func bump(ctx context.Context, tx *sql.Tx, n int) (int64, error) {
+func bump(ctx context.Context, tx *sql.Tx, st *statements, n int) (int64, error) {
 	var last int64
-	err := tx.QueryRowContext(ctx, `UPDATE revision SET rev = rev + ? WHERE id = 1 RETURNING rev`, n).Scan(&last)
+	err := tx.StmtContext(ctx, st.bump).QueryRowContext(ctx, n).Scan(&last)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite store: next revision: %w", err)
 	}
@@ -73,8 +73,7 @@ func (s *Store) Create(ctx context.Context, r *store.Record) error {
 	return s.write(ctx, func(tx *sql.Tx) ([]store.Event, error) {
 		if r.Mesh != "" {
 			var one int
-			err := tx.QueryRowContext(ctx, `SELECT 1 FROM resources WHERE kind = ? AND name = ? AND mesh = ''`,
-				store.MeshKind, r.Mesh).Scan(&one)
+			err := tx.StmtContext(ctx, s.st.meshExists).QueryRowContext(ctx, store.MeshKind, r.Mesh).Scan(&one)
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil, fmt.Errorf("mesh %q: %w", r.Mesh, store.ErrMeshNotFound)
 			}
@@ -82,15 +81,12 @@ func (s *Store) Create(ctx context.Context, r *store.Record) error {
 				return nil, fmt.Errorf("sqlite store: checking mesh %q: %w", r.Mesh, err)
 			}
 		}
-		rev, err := bump(ctx, tx, 1)
+		rev, err := bump(ctx, tx, s.st, 1)
 		if err != nil {
 			return nil, err
 		}
 		t := now()
-		res, err := tx.ExecContext(ctx, `INSERT INTO resources
-			(kind, mesh, name, labels, spec, version, creation_time, modification_time)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			r.Kind, r.Mesh, r.Name, labels, spec(r.Spec), rev, t.UnixNano(), t.UnixNano())
+		res, err := tx.StmtContext(ctx, s.st.insert).ExecContext(ctx, r.Kind, r.Mesh, r.Name, labels, spec(r.Spec), rev, t.UnixNano(), t.UnixNano())
 		if err != nil {
 			return nil, fmt.Errorf("sqlite store: creating %s %q: %w", r.Kind, r.Name, err)
 		}
@@ -113,8 +109,7 @@ func (s *Store) Update(ctx context.Context, r *store.Record) error {
 	}
 	return s.write(ctx, func(tx *sql.Tx) ([]store.Event, error) {
 		var stored int64
-		err := tx.QueryRowContext(ctx, `SELECT version FROM resources WHERE kind = ? AND name = ? AND mesh = ?`,
-			r.Kind, r.Name, r.Mesh).Scan(&stored)
+		err := tx.StmtContext(ctx, s.st.version).QueryRowContext(ctx, r.Kind, r.Name, r.Mesh).Scan(&stored)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("%s %q: %w", r.Kind, r.Name, store.ErrNotFound)
 		}
@@ -124,17 +119,13 @@ func (s *Store) Update(ctx context.Context, r *store.Record) error {
 		if r.Version != strconv.FormatInt(stored, 10) {
 			return nil, fmt.Errorf("%s %q at version %q (stored %d): %w", r.Kind, r.Name, r.Version, stored, store.ErrConflict)
 		}
-		rev, err := bump(ctx, tx, 1)
+		rev, err := bump(ctx, tx, s.st, 1)
 		if err != nil {
 			return nil, err
 		}
 		t := now()
 		var created int64
-		err = tx.QueryRowContext(ctx, `UPDATE resources
-			SET labels = ?, spec = ?, version = ?, modification_time = ?
-			WHERE kind = ? AND name = ? AND mesh = ? AND version = ?
-			RETURNING creation_time`,
-			labels, spec(r.Spec), rev, t.UnixNano(), r.Kind, r.Name, r.Mesh, stored).Scan(&created)
+		err = tx.StmtContext(ctx, s.st.update).QueryRowContext(ctx, labels, spec(r.Spec), rev, t.UnixNano(), r.Kind, r.Name, r.Mesh, stored).Scan(&created)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite store: updating %s %q: %w", r.Kind, r.Name, err)
 		}
@@ -149,7 +140,7 @@ func (s *Store) Update(ctx context.Context, r *store.Record) error {
 // same transaction, with one event each, the Mesh's last.
 func (s *Store) Delete(ctx context.Context, k store.Key) error {
 	return s.write(ctx, func(tx *sql.Tx) ([]store.Event, error) {
-		res, err := tx.ExecContext(ctx, `DELETE FROM resources WHERE kind = ? AND name = ? AND mesh = ?`, k.Kind, k.Name, k.Mesh)
+		res, err := tx.StmtContext(ctx, s.st.delete).ExecContext(ctx, k.Kind, k.Name, k.Mesh)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite store: deleting %s %q: %w", k.Kind, k.Name, err)
 		}
@@ -160,12 +151,12 @@ func (s *Store) Delete(ctx context.Context, k store.Key) error {
 		}
 		deleted := []store.Key{}
 		if k.Kind == store.MeshKind && k.Mesh == "" {
-			if deleted, err = deleteMeshRecords(ctx, tx, k.Name); err != nil {
+			if deleted, err = deleteMeshRecords(ctx, tx, s.st, k.Name); err != nil {
 				return nil, err
 			}
 		}
 		deleted = append(deleted, k)
-		rev, err := bump(ctx, tx, len(deleted))
+		rev, err := bump(ctx, tx, s.st, len(deleted))
 		if err != nil {
 			return nil, err
 		}
@@ -180,8 +171,8 @@ func (s *Store) Delete(ctx context.Context, k store.Key) error {
 
 // deleteMeshRecords deletes every record of a mesh and returns their keys,
 // ordered by name, then kind.
-func deleteMeshRecords(ctx context.Context, tx *sql.Tx, meshName string) ([]store.Key, error) {
-	rows, err := tx.QueryContext(ctx, `DELETE FROM resources WHERE mesh = ? RETURNING kind, name`, meshName)
+func deleteMeshRecords(ctx context.Context, tx *sql.Tx, st *statements, meshName string) ([]store.Key, error) {
+	rows, err := tx.StmtContext(ctx, st.deleteMesh).QueryContext(ctx, meshName)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: deleting records of mesh %q: %w", meshName, err)
 	}
