@@ -1,6 +1,9 @@
 package ctl_test
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -223,4 +226,22 @@ spec:
 		t.Errorf("stdout = %q", r.stdout)
 	}
 	wantContains(t, "stderr", r.stderr, "Warning: MeshTimeout \"old-style\": spec.from: ")
+}
+
+func TestApplyFromURL(t *testing.T) {
+	h := newHarness(t)
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/mesh.yaml" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = io.WriteString(w, "type: Mesh\nname: {{ name }}\n")
+	}))
+	defer files.Close()
+	r := h.mustRun("", "apply", "-f", files.URL+"/mesh.yaml", "-v", "name=remote")
+	if r.stdout != "Mesh \"remote\" created\n" {
+		t.Errorf("stdout = %q", r.stdout)
+	}
+	r = h.mustFail("", "apply", "-f", files.URL+"/missing.yaml")
+	wantContains(t, "stderr", r.stderr, "404 Not Found")
 }
