@@ -83,9 +83,8 @@ func where(q store.Query) (string, []any, error) {
 	return strings.Join(conds, " AND "), args, nil
 }
 
-// List implements store.Store. One query returns the page and, through a
-// window count, the total; only a page past the end needs a second query
-// for the total.
+// List implements store.Store. One query returns the page and the total;
+// only a page past the end needs a second query for the total.
 func (s *Store) List(ctx context.Context, q store.Query) (*store.Page, error) {
 	cond, args, err := where(q)
 	if err != nil {
@@ -97,7 +96,10 @@ func (s *Store) List(ctx context.Context, q store.Query) (*store.Page, error) {
 	}
 	offset := max(q.Offset, 0)
 	n := len(args)
-	sql := `SELECT ` + columns + `, count(*) OVER () FROM trellis_resources WHERE ` + cond +
+	// The count is an uncorrelated subquery: computed once, from the index,
+	// without reading every matching spec as a window count would.
+	sql := `SELECT ` + columns + `, (SELECT count(*) FROM trellis_resources WHERE ` + cond + `)
+		FROM trellis_resources WHERE ` + cond +
 		` ORDER BY name, mesh LIMIT $` + strconv.Itoa(n+1) + ` OFFSET $` + strconv.Itoa(n+2)
 	rows, err := s.pool.Query(ctx, sql, append(args, limit, offset)...)
 	if err != nil {

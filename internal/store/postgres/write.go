@@ -44,7 +44,8 @@ WITH m AS (
 	FOR KEY SHARE
 )
 INSERT INTO trellis_resources (kind, mesh, name, labels, spec, version, creation_time, modification_time)
-SELECT $1, $2, $3, $4::jsonb, $5::bytea, nextval('trellis_resource_version'), clock_timestamp(), clock_timestamp()
+SELECT $1, $2, $3, $4::jsonb, $5::bytea, nextval('trellis_resource_version'), c.now, c.now
+FROM (SELECT clock_timestamp() AS now) AS c
 WHERE $2 = '' OR EXISTS (SELECT 1 FROM m)
 ON CONFLICT DO NOTHING
 RETURNING version, creation_time, modification_time`
