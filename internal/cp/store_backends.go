@@ -2,9 +2,9 @@ package cp
 
 import (
 	"context"
-	"errors"
 
 	"github.com/trellis-mesh/trellis/internal/store"
+	"github.com/trellis-mesh/trellis/internal/store/postgres"
 	"github.com/trellis-mesh/trellis/internal/store/sqlite"
 )
 
@@ -13,5 +13,5 @@ func openSQLite(ctx context.Context, path string) (store.Store, error) {
 }
 
 func openPostgres(ctx context.Context, url string) (store.Store, error) {
-	return nil, errors.New("postgres store: not wired yet")
+	return postgres.Open(ctx, url)
 }
