@@ -13,7 +13,9 @@
 // watchers list again and watch anew.
 //
 // Names and the other key fields are stored with the "C" collation, so
-// listing orders them byte-wise whatever the database's locale.
+// listing orders them byte-wise whatever the database's locale. An event
+// must fit PostgreSQL's 8000-byte NOTIFY payload, so a write whose kind,
+// mesh and name add up to more than about 7900 bytes fails.
 package postgres
 
 import (
