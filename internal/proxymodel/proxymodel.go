@@ -1,0 +1,224 @@
+// Package proxymodel turns a mesh snapshot (every resource of one mesh)
+// into the model of one proxy: which inbounds it serves, which outbounds it
+// offers and to which endpoints. It is pure: no store, no Envoy types. The
+// xDS builder (internal/xds/build) turns a Proxy into Envoy resources.
+package proxymodel
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/trellis-mesh/trellis/api/mesh"
+)
+
+// DefaultOutboundAddress is where outbound listeners bind when the
+// Dataplane does not say.
+const DefaultOutboundAddress = "127.0.0.1"
+
+// DefaultServiceAddress is where the application listens when the inbound
+// does not say.
+const DefaultServiceAddress = "127.0.0.1"
+
+// NamedDataplane is one Dataplane of the mesh.
+type NamedDataplane struct {
+	Name string
+	Spec *mesh.Dataplane
+}
+
+// MeshSnapshot is everything of one mesh a proxy's configuration depends on.
+type MeshSnapshot struct {
+	Mesh       string
+	MeshSpec   *mesh.Mesh
+	Dataplanes []NamedDataplane
+}
+
+// Proxy is what one proxy must do.
+type Proxy struct {
+	Mesh string
+	Name string
+	// Services are the proxy's own kuma.io/service values.
+	Services  []string
+	Inbounds  []Inbound
+	Outbounds []Outbound
+}
+
+// Inbound is one service the proxy serves: a listener on Address:Port that
+// forwards to the application at ServiceAddress:ServicePort.
+type Inbound struct {
+	Address        string
+	Port           uint32
+	ServiceAddress string
+	ServicePort    uint32
+	Service        string
+	Protocol       string
+	Tags           map[string]string
+}
+
+// Outbound is one service the proxy offers the application on a local
+// Address:Port, load balanced over Endpoints.
+type Outbound struct {
+	Address   string
+	Port      uint32
+	Service   string
+	Protocol  string
+	Endpoints []Endpoint
+}
+
+// Endpoint is one ready inbound of a destination service.
+type Endpoint struct {
+	Address string
+	Port    uint32
+	Zone    string
+	Weight  uint32
+	// Dataplane names the proxy that serves it.
+	Dataplane string
+}
+
+// Index holds a mesh's endpoints and protocols per service, computed once
+// per snapshot and shared by every proxy built from it.
+type Index struct {
+	snap      *MeshSnapshot
+	byName    map[string]*mesh.Dataplane
+	endpoints map[string][]Endpoint
+	protocol  map[string]string
+}
+
+// NewIndex indexes a snapshot.
+func NewIndex(snap *MeshSnapshot) *Index {
+	ix := &Index{
+		snap:      snap,
+		byName:    map[string]*mesh.Dataplane{},
+		endpoints: map[string][]Endpoint{},
+		protocol:  map[string]string{},
+	}
+	for _, dp := range snap.Dataplanes {
+		ix.byName[dp.Name] = dp.Spec
+		if dp.Spec == nil || dp.Spec.Networking == nil {
+			continue
+		}
+		n := dp.Spec.Networking
+		for i := range n.Inbound {
+			in := &n.Inbound[i]
+			svc := in.Tags[mesh.ServiceTag]
+			if svc == "" {
+				continue
+			}
+			ix.noteProtocol(svc, in.Protocol())
+			if !ready(in) {
+				continue
+			}
+			addr := n.Address
+			if n.AdvertisedAddress != "" {
+				addr = n.AdvertisedAddress
+			}
+			if in.Address != "" {
+				addr = in.Address
+			}
+			ix.endpoints[svc] = append(ix.endpoints[svc], Endpoint{
+				Address: addr, Port: in.Port, Zone: in.Tags[mesh.ZoneTag], Weight: 1, Dataplane: dp.Name,
+			})
+		}
+	}
+	for svc, eps := range ix.endpoints {
+		sort.Slice(eps, func(i, j int) bool {
+			if eps[i].Address != eps[j].Address {
+				return eps[i].Address < eps[j].Address
+			}
+			if eps[i].Port != eps[j].Port {
+				return eps[i].Port < eps[j].Port
+			}
+			return eps[i].Dataplane < eps[j].Dataplane
+		})
+		ix.endpoints[svc] = eps
+	}
+	return ix
+}
+
+// noteProtocol records a service's protocol; inbounds that disagree make
+// it tcp, the protocol every proxy can carry.
+func (ix *Index) noteProtocol(svc, proto string) {
+	if cur, seen := ix.protocol[svc]; seen && cur != proto {
+		ix.protocol[svc] = mesh.ProtocolTCP
+		return
+	}
+	ix.protocol[svc] = proto
+}
+
+func ready(in *mesh.Inbound) bool {
+	if in.EffectiveState() != mesh.InboundReady {
+		return false
+	}
+	return in.Health == nil || in.Health.Ready == nil || *in.Health.Ready
+}
+
+// Endpoints returns the ready endpoints of a service (shared; do not modify).
+func (ix *Index) Endpoints(svc string) []Endpoint { return ix.endpoints[svc] }
+
+// Protocol returns a service's protocol, tcp when unknown.
+func (ix *Index) Protocol(svc string) string {
+	if p, ok := ix.protocol[svc]; ok {
+		return p
+	}
+	return mesh.ProtocolTCP
+}
+
+// Build returns the model of the named proxy.
+func (ix *Index) Build(name string) (*Proxy, error) {
+	dp, ok := ix.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("dataplane %q is not in mesh %q", name, ix.snap.Mesh)
+	}
+	p := &Proxy{Mesh: ix.snap.Mesh, Name: name, Services: dp.ServiceNames()}
+	if dp.Networking == nil {
+		return p, nil
+	}
+	n := dp.Networking
+	for i := range n.Inbound {
+		in := &n.Inbound[i]
+		if in.EffectiveState() == mesh.InboundIgnored {
+			continue
+		}
+		addr := n.Address
+		if in.Address != "" {
+			addr = in.Address
+		}
+		svcAddr := in.ServiceAddress
+		if svcAddr == "" {
+			svcAddr = DefaultServiceAddress
+		}
+		p.Inbounds = append(p.Inbounds, Inbound{
+			Address: addr, Port: in.Port,
+			ServiceAddress: svcAddr, ServicePort: in.EffectiveServicePort(),
+			Service: in.Tags[mesh.ServiceTag], Protocol: in.Protocol(), Tags: in.Tags,
+		})
+	}
+	for _, out := range n.Outbound {
+		svc := out.Tags[mesh.ServiceTag]
+		if svc == "" {
+			continue // backendRef outbounds need MeshService resources (later)
+		}
+		addr := out.Address
+		if addr == "" {
+			addr = DefaultOutboundAddress
+		}
+		proto := ix.Protocol(svc)
+		if tagged := out.Tags[mesh.ProtocolTag]; tagged != "" {
+			proto = tagged
+		}
+		p.Outbounds = append(p.Outbounds, Outbound{
+			Address: addr, Port: out.Port, Service: svc, Protocol: proto, Endpoints: ix.Endpoints(svc),
+		})
+	}
+	return p, nil
+}
+
+// Services returns every service name that has at least one inbound in the
+// mesh, sorted (proxyless clients get all of them).
+func (ix *Index) Services() []string {
+	out := make([]string, 0, len(ix.protocol))
+	for svc := range ix.protocol {
+		out = append(out, svc)
+	}
+	sort.Strings(out)
+	return out
+}

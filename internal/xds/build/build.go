@@ -1,0 +1,137 @@
+// Package build turns a proxy model into Envoy xDS v3 resources. It is the
+// only control-plane package that knows Envoy types; it reads no store and
+// is pure and deterministic: the same model gives byte-identical resources.
+// docs/xds-contract.md lists the names and fields it emits.
+package build
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/trellis-mesh/trellis/api/mesh"
+	"github.com/trellis-mesh/trellis/internal/proxymodel"
+)
+
+// Timeouts the builder sets until MeshTimeout is applied.
+const (
+	connectTimeout = 5 * time.Second
+	routeTimeout   = 15 * time.Second
+)
+
+// Resources is the xDS of one proxy, each list sorted by name.
+type Resources struct {
+	Listeners []*listenerv3.Listener
+	Routes    []*routev3.RouteConfiguration
+	Clusters  []*clusterv3.Cluster
+	Endpoints []*endpointv3.ClusterLoadAssignment
+}
+
+// ByType returns the resources keyed by xDS type URL, as go-control-plane's
+// snapshot cache takes them.
+func (r *Resources) ByType() map[resourcev3.Type][]types.Resource {
+	out := map[resourcev3.Type][]types.Resource{
+		resourcev3.ListenerType: nil, resourcev3.RouteType: nil,
+		resourcev3.ClusterType: nil, resourcev3.EndpointType: nil,
+	}
+	for _, l := range r.Listeners {
+		out[resourcev3.ListenerType] = append(out[resourcev3.ListenerType], l)
+	}
+	for _, rc := range r.Routes {
+		out[resourcev3.RouteType] = append(out[resourcev3.RouteType], rc)
+	}
+	for _, c := range r.Clusters {
+		out[resourcev3.ClusterType] = append(out[resourcev3.ClusterType], c)
+	}
+	for _, e := range r.Endpoints {
+		out[resourcev3.EndpointType] = append(out[resourcev3.EndpointType], e)
+	}
+	return out
+}
+
+// Names used in generated resources (docs/xds-contract.md).
+func inboundListenerName(addr string, port uint32) string {
+	return fmt.Sprintf("inbound:%s:%d", addr, port)
+}
+func outboundListenerName(addr string, port uint32) string {
+	return fmt.Sprintf("outbound:%s:%d", addr, port)
+}
+func localClusterName(port uint32) string    { return fmt.Sprintf("localhost:%d", port) }
+func inboundRouteName(svc string) string     { return "inbound:" + svc }
+func outboundRouteName(svc string) string    { return "outbound:" + svc }
+func isHTTP(protocol string) bool            { return protocol == mesh.ProtocolHTTP || isHTTP2(protocol) }
+func isHTTP2(protocol string) bool           { return protocol == mesh.ProtocolHTTP2 || protocol == mesh.ProtocolGRPC }
+func sortByName[T interface{ GetName() string }](s []T) {
+	sort.Slice(s, func(i, j int) bool { return s[i].GetName() < s[j].GetName() })
+}
+
+// Sidecar builds the resources of a sidecar proxy.
+func Sidecar(p *proxymodel.Proxy) (*Resources, error) {
+	r := &Resources{}
+	seenLocal := map[string]bool{}
+	for _, in := range p.Inbounds {
+		cluster := localClusterName(in.ServicePort)
+		if !seenLocal[cluster] {
+			seenLocal[cluster] = true
+			r.Clusters = append(r.Clusters, staticCluster(cluster, in.ServiceAddress, in.ServicePort, in.Protocol))
+		}
+		name := inboundListenerName(in.Address, in.Port)
+		if isHTTP(in.Protocol) {
+			l, err := httpListener(name, in.Address, in.Port, corev3.TrafficDirection_INBOUND, inboundRouteName(in.Service))
+			if err != nil {
+				return nil, err
+			}
+			r.Listeners = append(r.Listeners, l)
+			r.Routes = append(r.Routes, routeConfig(inboundRouteName(in.Service), in.Service, cluster))
+			continue
+		}
+		l, err := tcpListener(name, in.Address, in.Port, corev3.TrafficDirection_INBOUND, cluster)
+		if err != nil {
+			return nil, err
+		}
+		r.Listeners = append(r.Listeners, l)
+	}
+	seenService := map[string]bool{}
+	for _, out := range p.Outbounds {
+		name := outboundListenerName(out.Address, out.Port)
+		if isHTTP(out.Protocol) {
+			l, err := httpListener(name, out.Address, out.Port, corev3.TrafficDirection_OUTBOUND, outboundRouteName(out.Service))
+			if err != nil {
+				return nil, err
+			}
+			r.Listeners = append(r.Listeners, l)
+		} else {
+			l, err := tcpListener(name, out.Address, out.Port, corev3.TrafficDirection_OUTBOUND, out.Service)
+			if err != nil {
+				return nil, err
+			}
+			r.Listeners = append(r.Listeners, l)
+		}
+		if seenService[out.Service] {
+			continue // two outbounds to one service share its cluster and route
+		}
+		seenService[out.Service] = true
+		if isHTTP(out.Protocol) {
+			r.Routes = append(r.Routes, routeConfig(outboundRouteName(out.Service), out.Service, out.Service))
+		}
+		r.Clusters = append(r.Clusters, edsCluster(out.Service, out.Protocol))
+		r.Endpoints = append(r.Endpoints, loadAssignment(out.Service, out.Endpoints))
+	}
+	r.sort()
+	return r, nil
+}
+
+func (r *Resources) sort() {
+	sortByName(r.Listeners)
+	sortByName(r.Routes)
+	sortByName(r.Clusters)
+	sort.Slice(r.Endpoints, func(i, j int) bool { return r.Endpoints[i].ClusterName < r.Endpoints[j].ClusterName })
+}

@@ -1,0 +1,141 @@
+package build_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trellis-mesh/trellis/api/mesh"
+	"github.com/trellis-mesh/trellis/internal/proxymodel"
+	"github.com/trellis-mesh/trellis/internal/resource/kinds"
+	"github.com/trellis-mesh/trellis/internal/xds/build"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func loadSnapshot(t *testing.T, file string) *proxymodel.MeshSnapshot {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := kinds.Registry()
+	snap := &proxymodel.MeshSnapshot{Mesh: "default"}
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		res, err := reg.Decode([]byte(doc))
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		snap.Dataplanes = append(snap.Dataplanes, proxymodel.NamedDataplane{Name: res.Meta.Name, Spec: res.Spec.(*mesh.Dataplane)})
+	}
+	return snap
+}
+
+// dump renders resources as stable, indented JSON.
+func dump(t *testing.T, r *build.Resources) []byte {
+	t.Helper()
+	var parts []json.RawMessage
+	add := func(m proto.Message) {
+		js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, js)
+	}
+	for _, x := range r.Listeners {
+		add(x)
+	}
+	for _, x := range r.Routes {
+		add(x)
+	}
+	for _, x := range r.Clusters {
+		add(x)
+	}
+	for _, x := range r.Endpoints {
+		add(x)
+	}
+	// Round-trip through encoding/json for stable formatting (protojson
+	// output spacing is deliberately unstable).
+	var generic []any
+	for _, p := range parts {
+		var v any
+		if err := json.Unmarshal(p, &v); err != nil {
+			t.Fatal(err)
+		}
+		generic = append(generic, v)
+	}
+	out, err := json.MarshalIndent(generic, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, '\n')
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden.json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/xds/build -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s differs from the golden file; if the change is intended run go test ./internal/xds/build -update\ngot:\n%s", path, got)
+	}
+}
+
+func TestSidecarGolden(t *testing.T) {
+	ix := proxymodel.NewIndex(loadSnapshot(t, "testdata/mesh.yaml"))
+	for _, name := range []string{"web-1", "backend-1", "redis-1", "greeter-1"} {
+		t.Run(name, func(t *testing.T) {
+			p, err := ix.Build(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := build.Sidecar(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := dump(t, r)
+			// Deterministic: building again gives the same bytes.
+			r2, _ := build.Sidecar(p)
+			if !bytes.Equal(first, dump(t, r2)) {
+				t.Fatal("two builds of the same model differ")
+			}
+			golden(t, "sidecar-"+name, first)
+		})
+	}
+}
+
+func TestProxylessGolden(t *testing.T) {
+	r, err := build.Proxyless(proxymodel.NewIndex(loadSnapshot(t, "testdata/mesh.yaml")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "proxyless", dump(t, r))
+}
+
+func TestEndpointsFollowReadiness(t *testing.T) {
+	ix := proxymodel.NewIndex(loadSnapshot(t, "testdata/mesh.yaml"))
+	eps := ix.Endpoints("backend")
+	if len(eps) != 2 {
+		t.Fatalf("backend endpoints = %+v, want the two ready ones", eps)
+	}
+	if eps[0].Address != "10.0.0.2" || eps[1].Address != "192.0.2.3" {
+		t.Fatalf("endpoint addresses %+v: want inbound address, then the advertised address", eps)
+	}
+	if ix.Protocol("backend") != "http2" || ix.Protocol("redis") != "tcp" {
+		t.Fatal("protocols not taken from the inbounds")
+	}
+}
