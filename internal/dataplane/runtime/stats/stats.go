@@ -1,0 +1,127 @@
+// Package stats holds the proxy's counters and gauges under Envoy-like
+// names (listener.<addr>.downstream_cx_total, cluster.<name>.upstream_rq_total,
+// http.<stat_prefix>.downstream_rq_2xx, ...).
+//
+// Metrics are created when configuration is built, never on the request
+// path: the hot path only does atomic adds on pointers it already holds.
+// A metric lives as long as the Store, so its value survives configuration
+// updates that keep its name, as Envoy's do.
+package stats
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Counter is a monotonically increasing value.
+type Counter struct{ v atomic.Uint64 }
+
+// Inc adds one.
+func (c *Counter) Inc() { c.v.Add(1) }
+
+// Add adds n.
+func (c *Counter) Add(n uint64) { c.v.Add(n) }
+
+// Value returns the current value.
+func (c *Counter) Value() uint64 { return c.v.Load() }
+
+// Gauge is a value that goes up and down (active connections, members).
+type Gauge struct{ v atomic.Int64 }
+
+// Inc adds one.
+func (g *Gauge) Inc() { g.v.Add(1) }
+
+// Dec subtracts one.
+func (g *Gauge) Dec() { g.v.Add(-1) }
+
+// Set replaces the value.
+func (g *Gauge) Set(n int64) { g.v.Store(n) }
+
+// Value returns the current value.
+func (g *Gauge) Value() int64 { return g.v.Load() }
+
+// Store is a registry of named metrics. The zero value is not usable; call
+// NewStore.
+type Store struct {
+	mu       sync.Mutex
+	counters map[string]*Counter
+	gauges   map[string]*Gauge
+}
+
+// NewStore returns an empty Store.
+func NewStore() *Store {
+	return &Store{counters: map[string]*Counter{}, gauges: map[string]*Gauge{}}
+}
+
+// Counter returns the counter with the given name, creating it at zero.
+func (s *Store) Counter(name string) *Counter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.counters[name]
+	if !ok {
+		c = new(Counter)
+		s.counters[name] = c
+	}
+	return c
+}
+
+// Gauge returns the gauge with the given name, creating it at zero.
+func (s *Store) Gauge(name string) *Gauge {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.gauges[name]
+	if !ok {
+		g = new(Gauge)
+		s.gauges[name] = g
+	}
+	return g
+}
+
+// Snapshot returns the current value of every metric. A gauge that went
+// negative through a bookkeeping race reads as zero.
+func (s *Store) Snapshot() map[string]uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]uint64, len(s.counters)+len(s.gauges))
+	for name, c := range s.counters {
+		out[name] = c.Value()
+	}
+	for name, g := range s.gauges {
+		v := g.Value()
+		if v < 0 {
+			v = 0
+		}
+		out[name] = uint64(v)
+	}
+	return out
+}
+
+// Scope is a Store plus a name prefix ending in a dot, such as
+// "cluster.backend.". It is a small value, cheap to pass around.
+type Scope struct {
+	store  *Store
+	prefix string
+}
+
+// Scope returns a view of s that prefixes every name with prefix + ".".
+func (s *Store) Scope(prefix string) Scope {
+	return Scope{store: s, prefix: prefix + "."}
+}
+
+// Counter returns the counter prefix + name.
+func (s Scope) Counter(name string) *Counter { return s.store.Counter(s.prefix + name) }
+
+// Gauge returns the gauge prefix + name.
+func (s Scope) Gauge(name string) *Gauge { return s.store.Gauge(s.prefix + name) }
+
+// Sanitize turns a name into one stat-name segment the way Envoy does for
+// addresses: ':' becomes '_' (so 127.0.0.1:10001 is 127.0.0.1_10001).
+func Sanitize(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if c == ':' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
