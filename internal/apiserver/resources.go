@@ -161,17 +161,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, d *resource.Descri
 		}
 		resp.Items = append(resp.Items, body)
 	}
-	if next := opts.Offset + len(items); next < total {
-		q := r.URL.Query()
-		q.Set("offset", strconv.Itoa(next))
-		q.Set("size", strconv.Itoa(opts.Limit))
-		u := url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawQuery: q.Encode()}
-		if r.TLS != nil {
-			u.Scheme = "https"
-		}
-		link := u.String()
-		resp.Next = &link
-	}
+	resp.Next = NextLink(r, opts.Offset+len(items), opts.Limit, total)
 	writeJSON(w, http.StatusOK, resp)
 }
 
