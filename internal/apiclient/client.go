@@ -278,6 +278,9 @@ type ListOptions struct {
 	Name string
 	// Labels keeps resources carrying every one of these labels.
 	Labels map[string]string
+	// Extra are further query parameters some lists take, e.g. the
+	// dataplane overviews' tag=KEY:VALUE and gateway.
+	Extra url.Values
 }
 
 // Query renders the options as the API's query parameters.
@@ -294,6 +297,9 @@ func (o ListOptions) Query() url.Values {
 	}
 	for k, v := range o.Labels {
 		q.Set("filter[labels."+k+"]", v)
+	}
+	for k, vs := range o.Extra {
+		q[k] = append(q[k], vs...)
 	}
 	return q
 }

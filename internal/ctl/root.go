@@ -1,6 +1,6 @@
 // Package ctl holds trellisctl's commands: a kumactl-like CLI over the
 // control plane's REST API (config control-planes, apply, get, delete,
-// version, completion). cmd/trellisctl is a thin main around Run.
+// inspect, version, completion). cmd/trellisctl is a thin main around Run.
 package ctl
 
 import (
@@ -123,6 +123,7 @@ func newRoot(opts Options) (*cobra.Command, *root) {
 		r.applyCmd(),
 		r.getCmd(),
 		r.deleteCmd(),
+		r.inspectCmd(),
 		r.configCmd(),
 		r.versionCmd(),
 	)
