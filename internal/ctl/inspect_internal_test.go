@@ -4,11 +4,11 @@ import "testing"
 
 func TestShortenAndStatus(t *testing.T) {
 	for in, want := range map[string]string{
-		"":                "",
-		"short":           "short",
-		"two\n  lines\t!": "two lines !",
-		"0123456789abc":   "012345678…",
-		"ééééééééééé":     "ééééééééé…",
+		"":              "",
+		"short":         "short",
+		"two\n\tlines":  "two lines",
+		"0123456789abc": "012345678…",
+		"ééééééééééé":   "ééééééééé…",
 	} {
 		if got := shorten(in, 10); got != want {
 			t.Errorf("shorten(%q) = %q, want %q", in, got, want)
