@@ -53,6 +53,9 @@ type Listener struct {
 // DPServer configures the server data plane proxies connect to.
 type DPServer struct {
 	Address             string   `json:"address"`
+	AdvertisedAddress   string   `json:"advertisedAddress"`
+	TLSCertFile         string   `json:"tlsCertFile"`
+	TLSKeyFile          string   `json:"tlsKeyFile"`
 	DeregistrationDelay Duration `json:"deregistrationDelay"`
 }
 
@@ -207,6 +210,9 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		bad("log.format", "unknown value %q: must be text or json", c.Log.Format)
+	}
+	if (c.DPServer.TLSCertFile == "") != (c.DPServer.TLSKeyFile == "") {
+		bad("dpServer.tlsCertFile", "tlsCertFile and tlsKeyFile must be set together")
 	}
 	if c.DPServer.DeregistrationDelay < 0 {
 		bad("dpServer.deregistrationDelay", "must not be negative")

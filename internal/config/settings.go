@@ -71,6 +71,18 @@ var settings = []setting{
 		func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.DPServer.Address })
 		}),
+	mk("dpServer.advertisedAddress", "TRELLIS_DP_SERVER_ADVERTISED_ADDR", "host:port proxies use to reach the data plane server, written into their bootstrap. Empty: the listening address (127.0.0.1 when it listens on all interfaces).",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.DPServer.AdvertisedAddress })
+		}),
+	mk("dpServer.tlsCertFile", "TRELLIS_DP_SERVER_TLS_CERT_FILE", "PEM certificate of the data plane server. Empty: generated on first start as <dataDir>/certs/dp-server.crt (pass that file to trellis-dp --ca-cert-file).",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.DPServer.TLSCertFile })
+		}),
+	mk("dpServer.tlsKeyFile", "TRELLIS_DP_SERVER_TLS_KEY_FILE", "PEM key of the data plane server certificate; set with tlsCertFile.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.DPServer.TLSKeyFile })
+		}),
 	mk("dpServer.deregistrationDelay", "TRELLIS_DP_SERVER_DEREGISTRATION_DELAY", "How long after a proxy disconnects the Dataplane it registered is removed.",
 		func() (func(*Config) string, func(*Config, string) error) {
 			return dur(func(c *Config) *Duration { return &c.DPServer.DeregistrationDelay })

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/trellis-mesh/trellis/internal/apiserver"
@@ -22,11 +24,13 @@ import (
 	"github.com/trellis-mesh/trellis/internal/resource/kinds"
 	"github.com/trellis-mesh/trellis/internal/store"
 	"github.com/trellis-mesh/trellis/internal/version"
+	"github.com/trellis-mesh/trellis/internal/xds/server"
 )
 
 // Started tells a caller where the running control plane listens.
 type Started struct {
-	APIAddress string
+	APIAddress      string
+	DPServerAddress string
 }
 
 // Run starts the control plane and blocks until ctx ends and everything has
@@ -60,13 +64,19 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 		return err
 	}
 
+	instance := instanceID()
+	dps, dpLn, err := startDPServer(cfg, mgr, instance, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.APIServer.HTTP.Address)
 	if err != nil {
+		dpLn.Close()
 		return fmt.Errorf("apiServer.http.address: %w", err)
 	}
 	api := apiserver.New(mgr, apiserver.Info{
 		Version:    version.Version,
-		InstanceID: instanceID(),
+		InstanceID: instance,
 		ClusterID:  clusterID,
 	}, func(ctx context.Context) error {
 		_, err := st.List(ctx, store.Query{Kind: kinds.Mesh, Limit: 1})
@@ -74,11 +84,42 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 	}, log)
 	log.Info("API server listening", "address", ln.Addr().String())
 	if onStart != nil {
-		onStart(Started{APIAddress: ln.Addr().String()})
+		onStart(Started{APIAddress: ln.Addr().String(), DPServerAddress: dpLn.Addr().String()})
 	}
-	err = api.Serve(ctx, ln, time.Duration(cfg.ShutdownTimeout))
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Add(2)
+	go func() { defer wg.Done(); errs[0] = dps.Serve(ctx, dpLn) }()
+	go func() { defer wg.Done(); errs[1] = api.Serve(ctx, ln, time.Duration(cfg.ShutdownTimeout)) }()
+	wg.Wait()
 	log.Info("control plane stopped")
-	return err
+	return errors.Join(errs...)
+}
+
+// startDPServer prepares the data-plane server and opens its socket.
+func startDPServer(cfg config.Config, mgr *manager.Manager, instance string, log *slog.Logger) (*server.Server, net.Listener, error) {
+	certFile, keyFile := cfg.DPServer.TLSCertFile, cfg.DPServer.TLSKeyFile
+	if certFile == "" {
+		var err error
+		certFile, keyFile, err = server.EnsureServerCert(filepath.Join(cfg.DataDir, "certs"), nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("generating the DP server certificate: %w", err)
+		}
+	}
+	dps := server.New(server.Config{
+		Address:             cfg.DPServer.Address,
+		AdvertisedAddress:   cfg.DPServer.AdvertisedAddress,
+		CertFile:            certFile,
+		KeyFile:             keyFile,
+		InstanceID:          instance,
+		DeregistrationDelay: time.Duration(cfg.DPServer.DeregistrationDelay),
+		SingleInstance:      cfg.Store.Type != config.StorePostgres,
+	}, mgr, log)
+	ln, err := dps.Listen()
+	if err != nil {
+		return nil, nil, err
+	}
+	return dps, ln, nil
 }
 
 // clusterIDKind is a store-only record kind (not served by the API) that

@@ -64,11 +64,13 @@ func inboundListenerName(addr string, port uint32) string {
 func outboundListenerName(addr string, port uint32) string {
 	return fmt.Sprintf("outbound:%s:%d", addr, port)
 }
-func localClusterName(port uint32) string    { return fmt.Sprintf("localhost:%d", port) }
-func inboundRouteName(svc string) string     { return "inbound:" + svc }
-func outboundRouteName(svc string) string    { return "outbound:" + svc }
-func isHTTP(protocol string) bool            { return protocol == mesh.ProtocolHTTP || isHTTP2(protocol) }
-func isHTTP2(protocol string) bool           { return protocol == mesh.ProtocolHTTP2 || protocol == mesh.ProtocolGRPC }
+func localClusterName(port uint32) string { return fmt.Sprintf("localhost:%d", port) }
+func inboundRouteName(svc string) string  { return "inbound:" + svc }
+func outboundRouteName(svc string) string { return "outbound:" + svc }
+func isHTTP(protocol string) bool         { return protocol == mesh.ProtocolHTTP || isHTTP2(protocol) }
+func isHTTP2(protocol string) bool {
+	return protocol == mesh.ProtocolHTTP2 || protocol == mesh.ProtocolGRPC
+}
 func sortByName[T interface{ GetName() string }](s []T) {
 	sort.Slice(s, func(i, j int) bool { return s[i].GetName() < s[j].GetName() })
 }

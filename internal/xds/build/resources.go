@@ -199,6 +199,9 @@ func loadAssignment(service string, eps []proxymodel.Endpoint) *endpointv3.Clust
 			zones = append(zones, ep.Zone)
 		}
 		loc.LbEndpoints = append(loc.LbEndpoints, lbEndpoint(ep.Address, ep.Port, ep.Weight))
+		// Localities carry the sum of their endpoints' weights: gRPC's xDS
+		// client ignores localities without a weight.
+		loc.LoadBalancingWeight = wrapperspb.UInt32(loc.GetLoadBalancingWeight().GetValue() + max(ep.Weight, 1))
 	}
 	for _, z := range sortedStrings(zones) {
 		cla.Endpoints = append(cla.Endpoints, byZone[z])

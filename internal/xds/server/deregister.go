@@ -1,0 +1,96 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/trellis-mesh/trellis/internal/insights"
+	"github.com/trellis-mesh/trellis/internal/store"
+)
+
+// scheduleDeregistration removes a proxy-registered Dataplane after delay
+// unless its proxy is back (on this or any instance sharing the store).
+func (s *Server) scheduleDeregistration(key proxyKey, delay time.Duration) {
+	time.AfterFunc(delay, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.maybeDeregister(ctx, key)
+	})
+}
+
+func (s *Server) maybeDeregister(ctx context.Context, key proxyKey) {
+	s.mu.Lock()
+	_, connectedHere := s.proxies[key]
+	s.mu.Unlock()
+	if connectedHere {
+		return
+	}
+	in, err := insights.Get(ctx, s.st, key.Mesh, key.Name)
+	if err != nil {
+		s.log.Warn("reading an insight before deregistration", "proxy", key.String(), "err", err)
+		return
+	}
+	if in.Online() || !in.RegisteredByProxy {
+		return
+	}
+	last := in.Last()
+	if last != nil && last.DisconnectTime != nil && time.Since(*last.DisconnectTime) < s.cfg.DeregistrationDelay-time.Second {
+		return // it came and went again; a newer timer will decide
+	}
+	err = s.mgr.Delete(ctx, s.dpDesc(), key.Mesh, key.Name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("deregistering a Dataplane", "proxy", key.String(), "err", err)
+		return
+	}
+	if err := insights.Delete(ctx, s.st, key.Mesh, key.Name); err != nil {
+		s.log.Warn("deleting an insight", "proxy", key.String(), "err", err)
+	}
+	s.log.Info("deregistered the Dataplane of a proxy that left", "proxy", key.String())
+}
+
+// scheduleDeregistrations, at start, schedules the removal of
+// proxy-registered Dataplanes whose proxy is offline.
+func (s *Server) scheduleDeregistrations(ctx context.Context) {
+	all, err := insights.List(ctx, s.st, "")
+	if err != nil {
+		s.log.Warn("listing insights at start", "err", err)
+		return
+	}
+	for k, in := range all {
+		if in.Online() || !in.RegisteredByProxy {
+			continue
+		}
+		delay := s.cfg.DeregistrationDelay
+		if last := in.Last(); last != nil && last.DisconnectTime != nil {
+			delay -= time.Since(*last.DisconnectTime)
+		}
+		s.scheduleDeregistration(proxyKey{Mesh: k.Mesh, Name: k.Name}, max(delay, 0)+time.Second)
+	}
+}
+
+// closeStaleInsights marks every open subscription disconnected: with a
+// single control plane per store, no proxy is connected before it starts.
+func (s *Server) closeStaleInsights(ctx context.Context) {
+	all, err := insights.List(ctx, s.st, "")
+	if err != nil {
+		s.log.Warn("listing insights at start", "err", err)
+		return
+	}
+	now := time.Now().UTC()
+	for k, in := range all {
+		if !in.Online() {
+			continue
+		}
+		err := insights.Update(ctx, s.st, k.Mesh, k.Name, func(in *insights.DataplaneInsight) {
+			for i := range in.Subscriptions {
+				if in.Subscriptions[i].DisconnectTime == nil {
+					in.Subscriptions[i].DisconnectTime = &now
+				}
+			}
+		})
+		if err != nil {
+			s.log.Warn("closing a stale insight", "proxy", k.Mesh+"/"+k.Name, "err", err)
+		}
+	}
+}
