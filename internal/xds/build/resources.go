@@ -191,10 +191,9 @@ func loadAssignment(service string, eps []proxymodel.Endpoint) *endpointv3.Clust
 	for _, ep := range eps {
 		loc, ok := byZone[ep.Zone]
 		if !ok {
-			loc = &endpointv3.LocalityLbEndpoints{}
-			if ep.Zone != "" {
-				loc.Locality = &corev3.Locality{Zone: ep.Zone}
-			}
+			// Every group names its locality, even with no zone: gRPC's
+			// xDS client refuses localities without one.
+			loc = &endpointv3.LocalityLbEndpoints{Locality: &corev3.Locality{Zone: ep.Zone}}
 			byZone[ep.Zone] = loc
 			zones = append(zones, ep.Zone)
 		}
