@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/trellis-mesh/trellis/internal/apiserver"
+	"github.com/trellis-mesh/trellis/internal/apiserver/inspect"
 	"github.com/trellis-mesh/trellis/internal/config"
 	"github.com/trellis-mesh/trellis/internal/manager"
 	"github.com/trellis-mesh/trellis/internal/meshdefaults"
@@ -82,6 +83,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 		_, err := st.List(ctx, store.Query{Kind: kinds.Mesh, Limit: 1})
 		return err
 	}, log)
+	ih, err := inspect.New(mgr, st, dps.ConfigDump)
+	if err != nil {
+		ln.Close()
+		dpLn.Close()
+		return err
+	}
+	ih.Register(api)
 	log.Info("API server listening", "address", ln.Addr().String())
 	if onStart != nil {
 		onStart(Started{APIAddress: ln.Addr().String(), DPServerAddress: dpLn.Addr().String()})

@@ -76,8 +76,11 @@ func (b *syncBuffer) String() string {
 
 // controlPlane is one running trellis-cp process.
 type controlPlane struct {
-	t       *testing.T
-	URL     string
+	t   *testing.T
+	URL string
+	// DPAddr is the data-plane server's host:port; DataDir its data dir.
+	DPAddr  string
+	DataDir string
 	env     []string
 	cmd     *exec.Cmd
 	log     *syncBuffer
@@ -88,19 +91,22 @@ type controlPlane struct {
 // port and waits until it is ready.
 func startCP(t *testing.T, env map[string]string) *controlPlane {
 	t.Helper()
-	addr := freeAddr(t)
+	addr, dpAddr := freeAddr(t), freeAddr(t)
 	vars := []string{
 		"HOME=" + os.Getenv("HOME"),
 		"PATH=" + os.Getenv("PATH"),
 		"TRELLIS_API_HTTP_ADDR=" + addr,
+		"TRELLIS_DP_SERVER_ADDR=" + dpAddr,
 	}
-	if _, ok := env["TRELLIS_DATA_DIR"]; !ok {
-		vars = append(vars, "TRELLIS_DATA_DIR="+t.TempDir())
+	dataDir, ok := env["TRELLIS_DATA_DIR"]
+	if !ok {
+		dataDir = t.TempDir()
+		vars = append(vars, "TRELLIS_DATA_DIR="+dataDir)
 	}
 	for k, v := range env {
 		vars = append(vars, k+"="+v)
 	}
-	cp := &controlPlane{t: t, URL: "http://" + addr, env: vars}
+	cp := &controlPlane{t: t, URL: "http://" + addr, DPAddr: dpAddr, DataDir: dataDir, env: vars}
 	cp.start()
 	t.Cleanup(func() { cp.Stop() })
 	return cp

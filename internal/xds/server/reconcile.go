@@ -10,6 +10,7 @@ import (
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trellis-mesh/trellis/api/mesh"
@@ -18,6 +19,14 @@ import (
 	"github.com/trellis-mesh/trellis/internal/resource/kinds"
 	"github.com/trellis-mesh/trellis/internal/store"
 	"github.com/trellis-mesh/trellis/internal/xds/build"
+)
+
+// xDS type URLs.
+const (
+	listenerType = resourcev3.ListenerType
+	clusterType  = resourcev3.ClusterType
+	routeType    = resourcev3.RouteType
+	endpointType = resourcev3.EndpointType
 )
 
 // maxDebounce caps how long a stream of changes can delay a recompute.

@@ -1,0 +1,102 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/trellis-mesh/trellis/internal/xds/build"
+)
+
+// ConfigDump returns the xDS the control plane generates for a Dataplane,
+// as Kuma's inspect API does: {"xds": <Envoy admin ConfigDump>}. A missing
+// Dataplane gives an error wrapping store.ErrNotFound.
+func (s *Server) ConfigDump(ctx context.Context, mesh, name string) ([]byte, error) {
+	if _, err := s.mgr.Get(ctx, s.dpDesc(), mesh, name); err != nil {
+		return nil, err
+	}
+	ix, err := loadIndex(ctx, s.mgr, mesh)
+	if err != nil {
+		return nil, err
+	}
+	res, err := Generate(ix, name, false)
+	if err != nil {
+		return nil, err
+	}
+	dump, err := configDump(res)
+	if err != nil {
+		return nil, err
+	}
+	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(dump)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]json.RawMessage{"xds": js})
+}
+
+func configDump(r *build.Resources) (*adminv3.ConfigDump, error) {
+	versions := map[string]string{}
+	for typ, items := range r.ByType() {
+		v, err := hashResources(items)
+		if err != nil {
+			return nil, err
+		}
+		versions[typ] = v
+	}
+	pack := func(m proto.Message) (*anypb.Any, error) {
+		a, err := anypb.New(m)
+		if err != nil {
+			return nil, fmt.Errorf("packing %T: %w", m, err)
+		}
+		return a, nil
+	}
+	var ld adminv3.ListenersConfigDump
+	for _, l := range r.Listeners {
+		a, err := pack(l)
+		if err != nil {
+			return nil, err
+		}
+		ld.DynamicListeners = append(ld.DynamicListeners, &adminv3.ListenersConfigDump_DynamicListener{
+			Name:        l.Name,
+			ActiveState: &adminv3.ListenersConfigDump_DynamicListenerState{VersionInfo: versions[listenerType], Listener: a},
+		})
+	}
+	var cd adminv3.ClustersConfigDump
+	for _, c := range r.Clusters {
+		a, err := pack(c)
+		if err != nil {
+			return nil, err
+		}
+		cd.DynamicActiveClusters = append(cd.DynamicActiveClusters, &adminv3.ClustersConfigDump_DynamicCluster{VersionInfo: versions[clusterType], Cluster: a})
+	}
+	var rd adminv3.RoutesConfigDump
+	for _, rc := range r.Routes {
+		a, err := pack(rc)
+		if err != nil {
+			return nil, err
+		}
+		rd.DynamicRouteConfigs = append(rd.DynamicRouteConfigs, &adminv3.RoutesConfigDump_DynamicRouteConfig{VersionInfo: versions[routeType], RouteConfig: a})
+	}
+	var ed adminv3.EndpointsConfigDump
+	for _, e := range r.Endpoints {
+		a, err := pack(e)
+		if err != nil {
+			return nil, err
+		}
+		ed.DynamicEndpointConfigs = append(ed.DynamicEndpointConfigs, &adminv3.EndpointsConfigDump_DynamicEndpointConfig{VersionInfo: versions[endpointType], EndpointConfig: a})
+	}
+	out := &adminv3.ConfigDump{}
+	for _, m := range []proto.Message{&ld, &cd, &rd, &ed} {
+		a, err := pack(m)
+		if err != nil {
+			return nil, err
+		}
+		out.Configs = append(out.Configs, a)
+	}
+	return out, nil
+}
