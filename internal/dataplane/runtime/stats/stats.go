@@ -96,23 +96,97 @@ func (s *Store) Snapshot() map[string]uint64 {
 	return out
 }
 
-// Scope is a Store plus a name prefix ending in a dot, such as
+// Registry creates or finds metrics by name. *Store and *Batch implement
+// it.
+type Registry interface {
+	Counter(name string) *Counter
+	Gauge(name string) *Gauge
+}
+
+var (
+	_ Registry = (*Store)(nil)
+	_ Registry = (*Batch)(nil)
+)
+
+// Batch stages the metrics of a configuration that is being built: it
+// returns the Store's metric when the name exists and otherwise a new one
+// that only becomes visible in the Store on Commit. A rejected
+// configuration therefore leaves no trace in the stats. Batches of one
+// Store must not be built concurrently.
+type Batch struct {
+	store    *Store
+	counters map[string]*Counter
+	gauges   map[string]*Gauge
+}
+
+// Batch returns an empty Batch on s.
+func (s *Store) Batch() *Batch {
+	return &Batch{store: s, counters: map[string]*Counter{}, gauges: map[string]*Gauge{}}
+}
+
+// Counter returns the counter with the given name.
+func (b *Batch) Counter(name string) *Counter {
+	if c, ok := b.counters[name]; ok {
+		return c
+	}
+	b.store.mu.Lock()
+	c, ok := b.store.counters[name]
+	b.store.mu.Unlock()
+	if !ok {
+		c = new(Counter)
+		b.counters[name] = c
+	}
+	return c
+}
+
+// Gauge returns the gauge with the given name.
+func (b *Batch) Gauge(name string) *Gauge {
+	if g, ok := b.gauges[name]; ok {
+		return g
+	}
+	b.store.mu.Lock()
+	g, ok := b.store.gauges[name]
+	b.store.mu.Unlock()
+	if !ok {
+		g = new(Gauge)
+		b.gauges[name] = g
+	}
+	return g
+}
+
+// Commit adds the batch's new metrics to the Store.
+func (b *Batch) Commit() {
+	b.store.mu.Lock()
+	defer b.store.mu.Unlock()
+	for name, c := range b.counters {
+		if _, ok := b.store.counters[name]; !ok {
+			b.store.counters[name] = c
+		}
+	}
+	for name, g := range b.gauges {
+		if _, ok := b.store.gauges[name]; !ok {
+			b.store.gauges[name] = g
+		}
+	}
+}
+
+// Scope is a Registry plus a name prefix ending in a dot, such as
 // "cluster.backend.". It is a small value, cheap to pass around.
 type Scope struct {
-	store  *Store
+	reg    Registry
 	prefix string
 }
 
-// Scope returns a view of s that prefixes every name with prefix + ".".
-func (s *Store) Scope(prefix string) Scope {
-	return Scope{store: s, prefix: prefix + "."}
+// NewScope returns a view of reg that prefixes every name with prefix + ".".
+func NewScope(reg Registry, prefix string) Scope {
+	return Scope{reg: reg, prefix: prefix + "."}
 }
 
 // Counter returns the counter prefix + name.
-func (s Scope) Counter(name string) *Counter { return s.store.Counter(s.prefix + name) }
+func (s Scope) Counter(name string) *Counter { return s.reg.Counter(s.prefix + name) }
 
 // Gauge returns the gauge prefix + name.
-func (s Scope) Gauge(name string) *Gauge { return s.store.Gauge(s.prefix + name) }
+func (s Scope) Gauge(name string) *Gauge { return s.reg.Gauge(s.prefix + name) }
 
 // Sanitize turns a name into one stat-name segment the way Envoy does for
 // addresses: ':' becomes '_' (so 127.0.0.1:10001 is 127.0.0.1_10001).

@@ -1,0 +1,266 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/internal/xdsutil"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/stats"
+)
+
+// defaultConnectTimeout is Envoy's connect_timeout default.
+const defaultConnectTimeout = 5 * time.Second
+
+// httpProtocolOptionsKey is the typed_extension_protocol_options key of
+// the upstream HTTP protocol options.
+const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+// Manager owns the clusters of the running configuration. A cluster whose
+// definition is unchanged across updates is kept (with its connection
+// pool); only its membership is replaced.
+type Manager struct {
+	active *stats.Gauge
+
+	mu       sync.Mutex
+	clusters map[string]*Cluster
+}
+
+// NewManager returns a Manager with no clusters that registers its metrics
+// in store.
+func NewManager(store *stats.Store) *Manager {
+	return &Manager{
+		active:   store.Gauge("cluster_manager.active_clusters"),
+		clusters: map[string]*Cluster{},
+	}
+}
+
+// Plan is a validated set of clusters and memberships, built without side
+// effects, that Commit installs.
+type Plan struct {
+	m         *Manager
+	clusters  map[string]*Cluster
+	endpoints map[*Cluster]*endpointSet
+}
+
+// Get returns the planned cluster with the given name, or nil when the
+// configuration does not (yet) have it.
+func (p *Plan) Get(name string) *Cluster { return p.clusters[name] }
+
+// Prepare validates the clusters and load assignments of a configuration
+// and plans their installation; new clusters register their metrics in
+// reg. Errors name the resource: `cluster "backend": ...`,
+// `cluster_load_assignment "backend": ...`.
+func (m *Manager) Prepare(defs map[string]*clusterv3.Cluster, clas map[string]*endpointv3.ClusterLoadAssignment, reg stats.Registry) (*Plan, error) {
+	var errs []error
+	members := make(map[string][]Endpoint, len(clas))
+	for _, name := range slices.Sorted(maps.Keys(clas)) {
+		eps, err := ParseLoadAssignment(clas[name])
+		if err == nil && clas[name].GetClusterName() != name {
+			err = fmt.Errorf("cluster_name %q differs from the resource name", clas[name].GetClusterName())
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cluster_load_assignment %q: %w", name, err))
+			continue
+		}
+		members[name] = eps
+	}
+
+	m.mu.Lock()
+	current := m.clusters
+	m.mu.Unlock()
+	p := &Plan{m: m, clusters: make(map[string]*Cluster, len(defs)), endpoints: make(map[*Cluster]*endpointSet, len(defs))}
+	for _, name := range slices.Sorted(maps.Keys(defs)) {
+		def := defs[name]
+		c := current[name]
+		if c == nil || !proto.Equal(c.def, def) {
+			var err error
+			if c, err = newCluster(name, def, reg); err != nil {
+				errs = append(errs, fmt.Errorf("cluster %q: %w", name, err))
+				continue
+			}
+		}
+		var eps []Endpoint
+		if c.edsName != "" {
+			eps = members[c.edsName]
+		} else if la := def.GetLoadAssignment(); la != nil {
+			var err error
+			if eps, err = ParseLoadAssignment(la); err != nil {
+				errs = append(errs, fmt.Errorf("cluster %q: load_assignment: %w", name, err))
+				continue
+			}
+		}
+		p.clusters[name] = c
+		p.endpoints[c] = newEndpointSet(eps)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// Commit installs the plan: memberships change at once for new requests
+// and connections, removed and replaced clusters release their idle
+// connections (and again after drain, once requests in flight are done).
+func (p *Plan) Commit(drain time.Duration) {
+	for c, s := range p.endpoints {
+		c.setEndpoints(s)
+	}
+	m := p.m
+	m.mu.Lock()
+	old := m.clusters
+	m.clusters = p.clusters
+	m.mu.Unlock()
+	m.active.Set(int64(len(p.clusters)))
+	var retired []*Cluster
+	for name, c := range old {
+		switch p.clusters[name] {
+		case c:
+		case nil:
+			c.stats.MembershipHealthy.Set(0)
+			c.stats.MembershipTotal.Set(0)
+			retired = append(retired, c)
+		default:
+			retired = append(retired, c)
+		}
+	}
+	retire(retired, drain)
+}
+
+// Close releases the idle connections of every cluster.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.clusters {
+		c.closeIdle()
+	}
+}
+
+func retire(cs []*Cluster, drain time.Duration) {
+	if len(cs) == 0 {
+		return
+	}
+	for _, c := range cs {
+		c.closeIdle()
+	}
+	time.AfterFunc(drain, func() {
+		for _, c := range cs {
+			c.closeIdle()
+		}
+	})
+}
+
+// newCluster checks the semantics the allow-list cannot express and builds
+// a Cluster with no members.
+func newCluster(name string, def *clusterv3.Cluster, reg stats.Registry) (*Cluster, error) {
+	if def.GetName() != name {
+		return nil, fmt.Errorf("name %q differs from the resource name", def.GetName())
+	}
+	if def.GetLbPolicy() != clusterv3.Cluster_ROUND_ROBIN {
+		return nil, fmt.Errorf("lb_policy %s is not supported (ROUND_ROBIN only)", def.GetLbPolicy())
+	}
+	c := &Cluster{name: name, def: def}
+	var err error
+	if c.connectTimeout, err = xdsutil.Duration(def.GetConnectTimeout(), defaultConnectTimeout); err != nil {
+		return nil, fmt.Errorf("connect_timeout: %w", err)
+	}
+	if c.connectTimeout == 0 {
+		return nil, errors.New("connect_timeout must be positive")
+	}
+	switch def.GetType() {
+	case clusterv3.Cluster_STATIC:
+		if def.GetEdsClusterConfig() != nil {
+			return nil, errors.New("eds_cluster_config is only for type EDS")
+		}
+	case clusterv3.Cluster_EDS:
+		eds := def.GetEdsClusterConfig()
+		if eds == nil {
+			return nil, errors.New("eds_cluster_config is required for type EDS")
+		}
+		if err := xdsutil.CheckADS(eds.GetEdsConfig()); err != nil {
+			return nil, fmt.Errorf("eds_cluster_config.eds_config: %w", err)
+		}
+		if def.GetLoadAssignment() != nil {
+			return nil, errors.New("load_assignment is only for type STATIC")
+		}
+		c.edsName = eds.GetServiceName()
+		if c.edsName == "" {
+			c.edsName = name
+		}
+	default:
+		return nil, fmt.Errorf("type %s is not supported (STATIC or EDS only)", def.GetType())
+	}
+	if c.http2, err = upstreamHTTP2(def); err != nil {
+		return nil, err
+	}
+	c.stats = newStats(reg, name)
+	c.transport = c.newTransport()
+	return c, nil
+}
+
+// upstreamHTTP2 reads typed_extension_protocol_options: true for
+// explicit_http_config.http2_protocol_options.
+func upstreamHTTP2(def *clusterv3.Cluster) (bool, error) {
+	for _, key := range slices.Sorted(maps.Keys(def.GetTypedExtensionProtocolOptions())) {
+		if key != httpProtocolOptionsKey {
+			return false, fmt.Errorf("typed_extension_protocol_options[%q] is not supported", key)
+		}
+	}
+	a := def.GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey]
+	if a == nil {
+		return false, nil
+	}
+	var opts upstreamhttpv3.HttpProtocolOptions
+	if err := a.UnmarshalTo(&opts); err != nil {
+		return false, fmt.Errorf("typed_extension_protocol_options[%q]: %w", httpProtocolOptionsKey, err)
+	}
+	explicit := opts.GetExplicitHttpConfig()
+	switch {
+	case explicit == nil:
+		return false, fmt.Errorf("typed_extension_protocol_options[%q]: explicit_http_config is required", httpProtocolOptionsKey)
+	case explicit.GetHttp2ProtocolOptions() != nil:
+		return true, nil
+	case explicit.GetHttpProtocolOptions() != nil:
+		return false, nil
+	default:
+		return false, fmt.Errorf("typed_extension_protocol_options[%q]: explicit_http_config needs http_protocol_options or http2_protocol_options", httpProtocolOptionsKey)
+	}
+}
+
+// ParseLoadAssignment returns the endpoints of a load assignment, checking
+// their addresses.
+func ParseLoadAssignment(cla *endpointv3.ClusterLoadAssignment) ([]Endpoint, error) {
+	var out []Endpoint
+	for i, lle := range cla.GetEndpoints() {
+		for j, lbe := range lle.GetLbEndpoints() {
+			ap, err := xdsutil.SocketAddress(lbe.GetEndpoint().GetAddress())
+			if err != nil {
+				return nil, fmt.Errorf("endpoints[%d].lb_endpoints[%d].endpoint.address: %w", i, j, err)
+			}
+			w := uint32(1)
+			if lw := lbe.GetLoadBalancingWeight(); lw != nil {
+				if lw.GetValue() == 0 {
+					return nil, fmt.Errorf("endpoints[%d].lb_endpoints[%d].load_balancing_weight must be at least 1", i, j)
+				}
+				w = lw.GetValue()
+			}
+			hs := lbe.GetHealthStatus()
+			out = append(out, Endpoint{
+				Addr:    ap.String(),
+				Weight:  w,
+				Zone:    lle.GetLocality().GetZone(),
+				Healthy: hs == corev3.HealthStatus_HEALTHY || hs == corev3.HealthStatus_UNKNOWN,
+			})
+		}
+	}
+	return out, nil
+}

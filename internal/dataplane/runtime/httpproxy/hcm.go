@@ -1,0 +1,145 @@
+// Package httpproxy implements the envoy.filters.network.http_connection_manager
+// network filter with the router HTTP filter: virtual hosts and routes
+// from RDS or an inline route_config, and the actions forward to a cluster
+// (or weighted clusters) with a timeout, direct_response and redirect.
+//
+// A Handler is an http.Handler; the listener serves HTTP/1.1 and HTTP/2
+// with prior knowledge (h2c) on the same socket and calls it per request.
+// Requests are streamed to the upstream through the cluster's pooled
+// transport and responses (trailers included, so gRPC passes through)
+// streamed back, without buffering whole bodies.
+package httpproxy
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/allowlist"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/internal/xdsutil"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/stats"
+)
+
+// RouterFilterName is the name of the only HTTP filter trellis-dp runs.
+const RouterFilterName = "envoy.filters.http.router"
+
+const routerTypeURL = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+
+// RouteLookup returns the compiled RouteConfiguration with the given name
+// in the configuration being built, or nil when RDS has not delivered it.
+type RouteLookup func(name string) *RouteTable
+
+// Handler is a built http_connection_manager, immutable once built.
+type Handler struct {
+	statPrefix string
+	rdsName    string
+	routes     *RouteTable
+	log        *slog.Logger
+	stats      *httpStats
+}
+
+// StatPrefix returns the HCM's stat_prefix.
+func (h *Handler) StatPrefix() string { return h.statPrefix }
+
+// Stats returns the HCM's connection gauges and counters, for the listener
+// to count the connections it hands over.
+func (h *Handler) Stats() (cxTotal *stats.Counter, cxActive *stats.Gauge) {
+	return h.stats.cxTotal, h.stats.cxActive
+}
+
+// httpStats are named http.<stat_prefix>.<metric> as in Envoy.
+type httpStats struct {
+	cxTotal          *stats.Counter
+	cxActive         *stats.Gauge
+	rqTotal          *stats.Counter
+	rqHTTP1          *stats.Counter
+	rqHTTP2          *stats.Counter
+	rqCompleted      *stats.Counter
+	rqClass          [6]*stats.Counter
+	noRoute          *stats.Counter
+	noCluster        *stats.Counter
+	rqDirectResponse *stats.Counter
+	rqRedirect       *stats.Counter
+}
+
+func newHTTPStats(reg stats.Registry, prefix string) *httpStats {
+	sc := stats.NewScope(reg, "http."+prefix)
+	s := &httpStats{
+		cxTotal:          sc.Counter("downstream_cx_total"),
+		cxActive:         sc.Gauge("downstream_cx_active"),
+		rqTotal:          sc.Counter("downstream_rq_total"),
+		rqHTTP1:          sc.Counter("downstream_rq_http1_total"),
+		rqHTTP2:          sc.Counter("downstream_rq_http2_total"),
+		rqCompleted:      sc.Counter("downstream_rq_completed"),
+		noRoute:          sc.Counter("no_route"),
+		noCluster:        sc.Counter("no_cluster"),
+		rqDirectResponse: sc.Counter("rq_direct_response"),
+		rqRedirect:       sc.Counter("rq_redirect"),
+	}
+	for i := 1; i <= 5; i++ {
+		s.rqClass[i] = sc.Counter("downstream_rq_" + strconv.Itoa(i) + "xx")
+	}
+	return s
+}
+
+// Build checks an HttpConnectionManager and builds its Handler. RDS routes
+// come from rds; an inline route_config is compiled against resolve.
+func Build(cfg *hcmv3.HttpConnectionManager, rds RouteLookup, resolve Resolver, reg stats.Registry, log *slog.Logger) (*Handler, error) {
+	if cfg.GetStatPrefix() == "" {
+		return nil, errors.New("stat_prefix is required")
+	}
+	if ct := cfg.GetCodecType(); ct != hcmv3.HttpConnectionManager_AUTO {
+		return nil, fmt.Errorf("codec_type %s is not supported (AUTO only)", ct)
+	}
+	h := &Handler{statPrefix: cfg.GetStatPrefix(), log: log}
+	switch {
+	case cfg.GetRds() != nil:
+		if err := xdsutil.CheckADS(cfg.GetRds().GetConfigSource()); err != nil {
+			return nil, fmt.Errorf("rds: %w", err)
+		}
+		h.rdsName = cfg.GetRds().GetRouteConfigName()
+		if h.rdsName == "" {
+			return nil, errors.New("rds.route_config_name is required")
+		}
+		h.routes = rds(h.rdsName)
+	case cfg.GetRouteConfig() != nil:
+		rt, err := CompileRouteConfiguration(cfg.GetRouteConfig(), resolve)
+		if err != nil {
+			return nil, fmt.Errorf("route_config: %w", err)
+		}
+		h.routes = rt
+	default:
+		return nil, errors.New("rds or route_config is required")
+	}
+	if err := checkHTTPFilters(cfg); err != nil {
+		return nil, err
+	}
+	h.stats = newHTTPStats(reg, h.statPrefix)
+	return h, nil
+}
+
+// checkHTTPFilters accepts exactly one HTTP filter, the router.
+func checkHTTPFilters(cfg *hcmv3.HttpConnectionManager) error {
+	filters := cfg.GetHttpFilters()
+	if len(filters) == 0 {
+		return errors.New("http_filters must end with " + RouterFilterName)
+	}
+	for i, f := range filters {
+		tc := f.GetTypedConfig()
+		switch {
+		case tc != nil && tc.GetTypeUrl() != routerTypeURL:
+			if allowlist.KnownTypeURL(tc.GetTypeUrl()) {
+				return fmt.Errorf("http_filters[%d] (%q): typed_config %s is not an HTTP filter", i, f.GetName(), tc.GetTypeUrl())
+			}
+			return fmt.Errorf("http_filters[%d] (%q): HTTP filter type %s is not supported by trellis-dp", i, f.GetName(), tc.GetTypeUrl())
+		case tc == nil && f.GetName() != RouterFilterName:
+			return fmt.Errorf("http_filters[%d]: HTTP filter %q is not supported by trellis-dp", i, f.GetName())
+		case i != len(filters)-1:
+			return fmt.Errorf("http_filters[%d]: the router filter must be the last and only HTTP filter", i)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,237 @@
+package httpproxy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"regexp"
+	"strings"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+)
+
+// pathKind is how a route matches the request path.
+type pathKind uint8
+
+const (
+	matchPrefix pathKind = iota // :path starts with value (query included, as Envoy)
+	matchPath                   // path without query equals value
+	matchRegex                  // path without query fully matches re
+)
+
+// routeMatch is a compiled RouteMatch.
+type routeMatch struct {
+	kind    pathKind
+	value   string
+	re      *regexp.Regexp
+	headers []headerMatch
+}
+
+func compileRouteMatch(m *routev3.RouteMatch) (routeMatch, error) {
+	var rm routeMatch
+	switch ps := m.GetPathSpecifier().(type) {
+	case *routev3.RouteMatch_Prefix:
+		rm.kind, rm.value = matchPrefix, ps.Prefix
+	case *routev3.RouteMatch_Path:
+		rm.kind, rm.value = matchPath, ps.Path
+	case *routev3.RouteMatch_SafeRegex:
+		re, err := compileRegex(ps.SafeRegex)
+		if err != nil {
+			return rm, fmt.Errorf("safe_regex: %w", err)
+		}
+		rm.kind, rm.re = matchRegex, re
+	default:
+		return rm, errors.New("one of prefix, path or safe_regex is required")
+	}
+	for i, h := range m.GetHeaders() {
+		hm, err := compileHeaderMatch(h)
+		if err != nil {
+			return rm, fmt.Errorf("headers[%d]: %w", i, err)
+		}
+		rm.headers = append(rm.headers, hm)
+	}
+	return rm, nil
+}
+
+// compileRegex compiles an RE2 regex that must match the whole input, as
+// Envoy's safe_regex does.
+func compileRegex(m *matcherv3.RegexMatcher) (*regexp.Regexp, error) {
+	if m.GetRegex() == "" {
+		return nil, errors.New("regex is required")
+	}
+	re, err := regexp.Compile(`^(?:` + m.GetRegex() + `)$`)
+	if err != nil {
+		return nil, fmt.Errorf("regex %q: %w", m.GetRegex(), err)
+	}
+	return re, nil
+}
+
+// matches reports whether the request matches. path is the request's
+// :path (with query); pathOnly is the same without the query.
+func (m *routeMatch) matches(r *http.Request, path, pathOnly string) bool {
+	switch m.kind {
+	case matchPrefix:
+		if !strings.HasPrefix(path, m.value) {
+			return false
+		}
+	case matchPath:
+		if pathOnly != m.value {
+			return false
+		}
+	case matchRegex:
+		if !m.re.MatchString(pathOnly) {
+			return false
+		}
+	}
+	for i := range m.headers {
+		if !m.headers[i].matches(r, path) {
+			return false
+		}
+	}
+	return true
+}
+
+// headerMatch is a compiled HeaderMatcher. Pseudo-headers :authority,
+// :method, :path and :scheme are matched against the request line.
+type headerMatch struct {
+	name    string // canonical header key, or a pseudo-header
+	present *bool  // present_match
+	str     *stringMatch
+	invert  bool
+}
+
+func compileHeaderMatch(h *routev3.HeaderMatcher) (headerMatch, error) {
+	hm := headerMatch{invert: h.GetInvertMatch()}
+	switch name := h.GetName(); {
+	case name == "":
+		return hm, errors.New("name is required")
+	case strings.HasPrefix(name, ":"):
+		switch name {
+		case ":authority", ":method", ":path", ":scheme":
+			hm.name = name
+		default:
+			return hm, fmt.Errorf("pseudo-header %q is not supported", name)
+		}
+	default:
+		hm.name = textproto.CanonicalMIMEHeaderKey(name)
+	}
+	switch spec := h.GetHeaderMatchSpecifier().(type) {
+	case *routev3.HeaderMatcher_PresentMatch:
+		present := spec.PresentMatch
+		hm.present = &present
+	case *routev3.HeaderMatcher_StringMatch:
+		sm, err := compileStringMatch(spec.StringMatch)
+		if err != nil {
+			return hm, fmt.Errorf("string_match: %w", err)
+		}
+		hm.str = &sm
+	default:
+		return hm, errors.New("string_match or present_match is required")
+	}
+	return hm, nil
+}
+
+func (h *headerMatch) matches(r *http.Request, path string) bool {
+	value, ok := h.value(r, path)
+	var m bool
+	if h.present != nil {
+		m = ok == *h.present
+	} else {
+		m = ok && h.str.matches(value)
+	}
+	return m != h.invert
+}
+
+// value returns the header's value, several values joined by commas as
+// Envoy does, and whether the header is present.
+func (h *headerMatch) value(r *http.Request, path string) (string, bool) {
+	switch h.name {
+	case ":authority":
+		return r.Host, true
+	case ":method":
+		return r.Method, true
+	case ":path":
+		return path, true
+	case ":scheme":
+		return "http", true
+	}
+	vv := r.Header[h.name]
+	switch len(vv) {
+	case 0:
+		return "", false
+	case 1:
+		return vv[0], true
+	default:
+		return strings.Join(vv, ","), true
+	}
+}
+
+// stringMatch is a compiled StringMatcher.
+type stringMatch struct {
+	kind       uint8 // 0 exact, 1 prefix, 2 suffix, 3 contains, 4 regex
+	value      string
+	re         *regexp.Regexp
+	ignoreCase bool
+}
+
+func compileStringMatch(m *matcherv3.StringMatcher) (stringMatch, error) {
+	sm := stringMatch{ignoreCase: m.GetIgnoreCase()}
+	switch p := m.GetMatchPattern().(type) {
+	case *matcherv3.StringMatcher_Exact:
+		sm.kind, sm.value = 0, p.Exact
+	case *matcherv3.StringMatcher_Prefix:
+		sm.kind, sm.value = 1, p.Prefix
+	case *matcherv3.StringMatcher_Suffix:
+		sm.kind, sm.value = 2, p.Suffix
+	case *matcherv3.StringMatcher_Contains:
+		sm.kind, sm.value = 3, p.Contains
+	case *matcherv3.StringMatcher_SafeRegex:
+		re, err := compileRegex(p.SafeRegex)
+		if err != nil {
+			return sm, fmt.Errorf("safe_regex: %w", err)
+		}
+		sm.kind, sm.re = 4, re
+	default:
+		return sm, errors.New("a match pattern is required")
+	}
+	if sm.ignoreCase {
+		sm.value = strings.ToLower(sm.value)
+	}
+	return sm, nil
+}
+
+func (m *stringMatch) matches(s string) bool {
+	if m.kind == 4 {
+		return m.re.MatchString(s)
+	}
+	if m.ignoreCase {
+		s = strings.ToLower(s)
+	}
+	switch m.kind {
+	case 0:
+		return s == m.value
+	case 1:
+		return strings.HasPrefix(s, m.value)
+	case 2:
+		return strings.HasSuffix(s, m.value)
+	default:
+		return strings.Contains(s, m.value)
+	}
+}
+
+// requestPath returns the request's :path as sent (query included) and the
+// same without query and fragment.
+func requestPath(r *http.Request) (path, pathOnly string) {
+	path = r.RequestURI
+	if path == "" || path[0] != '/' {
+		// Absolute-form (proxy-style) request target, or '*'.
+		path = r.URL.RequestURI()
+	}
+	pathOnly = path
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		pathOnly = path[:i]
+	}
+	return path, pathOnly
+}

@@ -1,0 +1,127 @@
+package httpproxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+)
+
+// redirect is a compiled RedirectAction.
+type redirect struct {
+	status        int
+	scheme        string // "" keeps the request's scheme
+	host          string // "" keeps the request's host
+	port          string // "" keeps the port (see location)
+	path          string // path_redirect, may carry its own query
+	prefixRewrite *string
+	stripQuery    bool
+}
+
+var redirectCodes = map[routev3.RedirectAction_RedirectResponseCode]int{
+	routev3.RedirectAction_MOVED_PERMANENTLY:  http.StatusMovedPermanently,
+	routev3.RedirectAction_FOUND:              http.StatusFound,
+	routev3.RedirectAction_SEE_OTHER:          http.StatusSeeOther,
+	routev3.RedirectAction_TEMPORARY_REDIRECT: http.StatusTemporaryRedirect,
+	routev3.RedirectAction_PERMANENT_REDIRECT: http.StatusPermanentRedirect,
+}
+
+func compileRedirect(a *routev3.RedirectAction, kind pathKind) (*redirect, error) {
+	rd := &redirect{host: a.GetHostRedirect(), stripQuery: a.GetStripQuery()}
+	var ok bool
+	if rd.status, ok = redirectCodes[a.GetResponseCode()]; !ok {
+		return nil, fmt.Errorf("response_code %s is not supported", a.GetResponseCode())
+	}
+	switch s := a.GetSchemeRewriteSpecifier().(type) {
+	case *routev3.RedirectAction_HttpsRedirect:
+		if s.HttpsRedirect {
+			rd.scheme = "https"
+		}
+	case *routev3.RedirectAction_SchemeRedirect:
+		rd.scheme = strings.ToLower(s.SchemeRedirect)
+	}
+	if p := a.GetPortRedirect(); p != 0 {
+		if p > 65535 {
+			return nil, fmt.Errorf("port_redirect %d is out of range", p)
+		}
+		rd.port = strconv.Itoa(int(p))
+	}
+	switch p := a.GetPathRewriteSpecifier().(type) {
+	case *routev3.RedirectAction_PathRedirect:
+		if p.PathRedirect == "" || p.PathRedirect[0] != '/' {
+			return nil, fmt.Errorf("path_redirect %q must start with /", p.PathRedirect)
+		}
+		rd.path = p.PathRedirect
+	case *routev3.RedirectAction_PrefixRewrite:
+		if kind == matchRegex {
+			return nil, errors.New("prefix_rewrite needs a prefix or path route match")
+		}
+		v := p.PrefixRewrite
+		rd.prefixRewrite = &v
+	}
+	return rd, nil
+}
+
+// location builds the Location header for a request, following Envoy:
+// scheme, host, port and path are each replaced when configured; when only
+// the scheme changes, a port that is the default of the new scheme is
+// dropped.
+func (rd *redirect) location(r *http.Request, matchValue, path, pathOnly string) string {
+	origScheme := "http"
+	if xfp := r.Header.Get("X-Forwarded-Proto"); xfp != "" {
+		origScheme = xfp
+	}
+	scheme := origScheme
+	if rd.scheme != "" {
+		scheme = rd.scheme
+	}
+	host := r.Host
+	if rd.host != "" {
+		host = rd.host
+	}
+	hostname, port := splitHostPort(host)
+	switch {
+	case rd.port != "":
+		port = rd.port
+	case scheme != origScheme && (scheme == "https" && port == "443" || scheme == "http" && port == "80"):
+		port = ""
+	}
+	query := path[len(pathOnly):]
+	newPath := pathOnly
+	switch {
+	case rd.path != "":
+		newPath = rd.path
+		if strings.Contains(rd.path, "?") {
+			query = ""
+		}
+	case rd.prefixRewrite != nil && len(matchValue) <= len(pathOnly):
+		newPath = *rd.prefixRewrite + pathOnly[len(matchValue):]
+	}
+	if rd.stripQuery {
+		query = ""
+	}
+	var b strings.Builder
+	b.WriteString(scheme)
+	b.WriteString("://")
+	if port != "" {
+		b.WriteString(net.JoinHostPort(hostname, port))
+	} else {
+		b.WriteString(hostname)
+	}
+	b.WriteString(newPath)
+	b.WriteString(query)
+	return b.String()
+}
+
+// splitHostPort splits "host:port" and "[v6]:port"; a host without a port
+// comes back whole with an empty port.
+func splitHostPort(hostport string) (host, port string) {
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		return h, p
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]"), ""
+}
