@@ -56,6 +56,7 @@ type DPServer struct {
 	AdvertisedAddress   string   `json:"advertisedAddress"`
 	TLSCertFile         string   `json:"tlsCertFile"`
 	TLSKeyFile          string   `json:"tlsKeyFile"`
+	TestHooks           bool     `json:"testHooks"`
 	DeregistrationDelay Duration `json:"deregistrationDelay"`
 }
 

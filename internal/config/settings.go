@@ -83,6 +83,10 @@ var settings = []setting{
 		func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.DPServer.TLSKeyFile })
 		}),
+	plainSetting(mk("dpServer.testHooks", "TRELLIS_DP_SERVER_TEST_HOOKS", "Tests only: serve /_testhooks/ on the API, which can push a config proxies must refuse.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return boolean(func(c *Config) *bool { return &c.DPServer.TestHooks })
+		})),
 	mk("dpServer.deregistrationDelay", "TRELLIS_DP_SERVER_DEREGISTRATION_DELAY", "How long after a proxy disconnects the Dataplane it registered is removed.",
 		func() (func(*Config) string, func(*Config, string) error) {
 			return dur(func(c *Config) *Duration { return &c.DPServer.DeregistrationDelay })

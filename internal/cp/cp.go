@@ -90,6 +90,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 		return err
 	}
 	ih.Register(api)
+	if cfg.DPServer.TestHooks {
+		log.Warn("test hooks are on: /_testhooks/ can push configs proxies must refuse")
+		api.Handle("/_testhooks/meshes/{mesh}/dataplanes/{name}/corrupt", dps.TestHookHandler())
+	}
 	log.Info("API server listening", "address", ln.Addr().String())
 	if onStart != nil {
 		onStart(Started{APIAddress: ln.Addr().String(), DPServerAddress: dpLn.Addr().String()})

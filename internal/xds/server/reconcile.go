@@ -205,6 +205,9 @@ func (r *reconciler) push(ctx context.Context, ix *proxymodel.Index, ps *proxySt
 	if err != nil {
 		return err
 	}
+	if r.s.isCorrupt(ps.info.key) {
+		res = corruptResources(res)
+	}
 	byType := res.ByType()
 	snap := &cachev3.Snapshot{}
 	versions := map[string]string{}

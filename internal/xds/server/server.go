@@ -73,6 +73,8 @@ type Server struct {
 	byNodeID map[string]*proxyState
 	// deltaSent remembers, per delta stream, recent nonces and versions.
 	deltaSent map[int64][]deltaNonce
+	// corrupt marks proxies whose config carries an unsupported field (test hook).
+	corrupt map[proxyKey]bool
 
 	recon   *reconciler
 	insight *insightWriter
@@ -110,6 +112,7 @@ func New(cfg Config, mgr *manager.Manager, log *slog.Logger) *Server {
 		proxies:   map[proxyKey]*proxyState{},
 		byNodeID:  map[string]*proxyState{},
 		deltaSent: map[int64][]deltaNonce{},
+		corrupt:   map[proxyKey]bool{},
 	}
 	s.recon = newReconciler(s)
 	s.insight = newInsightWriter(s.st, s.log)
