@@ -1,10 +1,9 @@
-// Command trellis-dp is the Trellis data-plane proxy. The proxy runtime
-// (xDS client, listeners, clusters) is built by the data-path issue; until
-// then this binary only reports its version.
+// Command trellis-dp is the Trellis data-plane proxy: it fetches its
+// bootstrap from the control plane, opens one ADS stream and runs the
+// listeners and clusters it is sent, in-process.
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
@@ -14,6 +13,12 @@ import (
 )
 
 func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
 	root := &cobra.Command{Use: "trellis-dp", Short: "Trellis data-plane proxy", SilenceUsage: true}
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
@@ -23,14 +28,6 @@ func main() {
 			fmt.Fprintf(cmd.OutOrStdout(), "trellis-dp %s (commit %s)\n", version.Version, version.Commit())
 		},
 	})
-	root.AddCommand(&cobra.Command{
-		Use:   "run",
-		Short: "Run the proxy (not available in this build yet)",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("trellis-dp run: the proxy runtime is not part of this build yet")
-		},
-	})
-	if err := root.Execute(); err != nil {
-		os.Exit(1)
-	}
+	root.AddCommand(newRunCommand())
+	return root
 }
