@@ -66,10 +66,11 @@ func compileRedirect(a *routev3.RedirectAction, kind pathKind) (*redirect, error
 	return rd, nil
 }
 
-// location builds the Location header for a request, following Envoy:
-// scheme, host, port and path are each replaced when configured; when only
-// the scheme changes, a port that is the default of the new scheme is
-// dropped.
+// location builds the Location header for a request as Envoy does:
+// scheme, host, port and path are each replaced when configured. Without a
+// host_redirect, the request's host loses its port when a port_redirect
+// replaces it, or when the scheme changes and the port was the default of
+// the old scheme (http://web:80 -> https://web).
 func (rd *redirect) location(r *http.Request, matchValue, path, pathOnly string) string {
 	origScheme := "http"
 	if xfp := r.Header.Get("X-Forwarded-Proto"); xfp != "" {
@@ -79,16 +80,19 @@ func (rd *redirect) location(r *http.Request, matchValue, path, pathOnly string)
 	if rd.scheme != "" {
 		scheme = rd.scheme
 	}
-	host := r.Host
-	if rd.host != "" {
-		host = rd.host
-	}
-	hostname, port := splitHostPort(host)
-	switch {
-	case rd.port != "":
-		port = rd.port
-	case scheme != origScheme && (scheme == "https" && port == "443" || scheme == "http" && port == "80"):
-		port = ""
+	host := rd.host
+	if host == "" {
+		host = r.Host
+		if h, port := splitHostPort(host); port != "" {
+			strip := rd.port != "" ||
+				scheme != origScheme && (origScheme == "https" && port == "443" || origScheme == "http" && port == "80")
+			if strip {
+				host = h
+				if strings.Contains(h, ":") {
+					host = "[" + h + "]"
+				}
+			}
+		}
 	}
 	query := path[len(pathOnly):]
 	newPath := pathOnly
@@ -107,10 +111,10 @@ func (rd *redirect) location(r *http.Request, matchValue, path, pathOnly string)
 	var b strings.Builder
 	b.WriteString(scheme)
 	b.WriteString("://")
-	if port != "" {
-		b.WriteString(net.JoinHostPort(hostname, port))
-	} else {
-		b.WriteString(hostname)
+	b.WriteString(host)
+	if rd.port != "" {
+		b.WriteString(":")
+		b.WriteString(rd.port)
 	}
 	b.WriteString(newPath)
 	b.WriteString(query)
