@@ -166,7 +166,13 @@ func TestReconnectKeepsConfigAndResubscribes(t *testing.T) {
 			cp.setSnapshot("1", backendConfig("backend", 10001)...)
 			app := &applier{}
 			c := startClient(t, cp, mode, app)
-			eventually(t, "the initial config", func() bool { return c.Ready() })
+			eventually(t, "the initial config", func() bool {
+				return hasAll(c.AcceptedConfig(),
+					[]string{"outbound:127.0.0.1:10001"},
+					[]string{"backend", "localhost:8080"},
+					[]string{"outbound:backend"},
+					[]string{"backend"})
+			})
 
 			addr := cp.addr
 			cp.stop()
@@ -207,12 +213,10 @@ func TestSubscriptionsFollowClustersAndListeners(t *testing.T) {
 			app := &applier{}
 			c := startClient(t, cp, mode, app)
 			eventually(t, "the initial config", func() bool { return c.Ready() && len(app.last().Endpoints) == 1 })
-			if got := cp.rec.subscribed(xdsconfig.EndpointType); !maps.Equal(got, map[string]bool{"a": true}) {
-				t.Errorf("EDS subscription = %v, want [a]", got)
-			}
-			if got := cp.rec.subscribed(xdsconfig.RouteType); !maps.Equal(got, map[string]bool{"outbound:a": true}) {
-				t.Errorf("RDS subscription = %v, want [outbound:a]", got)
-			}
+			eventually(t, "subscriptions to a and outbound:a", func() bool {
+				return maps.Equal(cp.rec.subscribed(xdsconfig.EndpointType), map[string]bool{"a": true}) &&
+					maps.Equal(cp.rec.subscribed(xdsconfig.RouteType), map[string]bool{"outbound:a": true})
+			})
 
 			cp.setSnapshot("2", backendConfig("b", 10001)...)
 			eventually(t, "the new subscriptions", func() bool {
