@@ -113,14 +113,14 @@ func (p *Proxy) Serve(down *net.TCPConn) {
 	defer cs.CxActive.Dec()
 	defer up.Close()
 
-	done := make(chan int64, 1)
-	go func() { done <- pipe(up, down) }()
-	rx := pipe(down, up)
-	tx := <-done
-	p.rxBytes.Add(uint64(tx))
-	p.txBytes.Add(uint64(rx))
-	cs.CxTxBytes.Add(uint64(tx))
-	cs.CxRxBytes.Add(uint64(rx))
+	fromDownDone := make(chan int64, 1)
+	go func() { fromDownDone <- pipe(up, down) }()
+	fromUp := uint64(pipe(down, up))
+	fromDown := uint64(<-fromDownDone)
+	p.rxBytes.Add(fromDown)
+	p.txBytes.Add(fromUp)
+	cs.CxTxBytes.Add(fromDown)
+	cs.CxRxBytes.Add(fromUp)
 }
 
 // pipe copies src to dst. At EOF it half-closes dst so the peer sees the
