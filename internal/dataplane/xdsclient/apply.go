@@ -126,10 +126,37 @@ func (c *Client) commit(cur, next *xdsconfig.Config, u update) {
 	c.types[u.typ.url].accepted++
 	c.types[u.typ.url].lastRejection = ""
 	if !c.ready && c.types[xdsconfig.ClusterType].accepted > 0 && c.types[xdsconfig.ListenerType].accepted > 0 {
-		c.ready = true
-		close(c.readyCh)
-		c.log.Info("initial configuration applied", "listeners", len(next.Listeners), "clusters", len(next.Clusters))
+		if c.initialAt.IsZero() {
+			c.initialAt = now
+		}
+		if len(missingReferences(next)) == 0 {
+			c.markReadyLocked()
+		}
 	}
+}
+
+// markReadyLocked records that the initial configuration is in; c.mu is
+// held.
+func (c *Client) markReadyLocked() {
+	c.ready = true
+	c.log.Info("initial configuration applied", "listeners", len(c.accepted.Listeners), "clusters", len(c.accepted.Clusters))
+}
+
+// missingReferences returns, per type short name, the endpoints, routes
+// and secrets cfg references but does not hold yet.
+func missingReferences(cfg *xdsconfig.Config) map[string][]string {
+	out := map[string][]string{}
+	for _, t := range resourceTypes {
+		if t.wildcard {
+			continue
+		}
+		for _, name := range sorted(wantedNames(cfg, t.url)) {
+			if getResource(cfg, t.url, name) == nil {
+				out[t.short] = append(out[t.short], name)
+			}
+		}
+	}
+	return out
 }
 
 // resourceVersions returns the versions of the accepted resources of a

@@ -81,6 +81,10 @@ type Options struct {
 	// connection; zero means 5 minutes, the shortest interval gRPC servers
 	// accept by default.
 	KeepaliveTime time.Duration
+	// InitialFetchTimeout is how long Ready waits for referenced
+	// endpoints, routes and secrets; zero means
+	// DefaultInitialFetchTimeout.
+	InitialFetchTimeout time.Duration
 }
 
 // Client is an xDS client. Run it with Run; the other methods are safe to
@@ -99,7 +103,10 @@ type Client struct {
 	lastError  string
 	types      map[string]*typeStats
 	ready      bool
-	readyCh    chan struct{}
+	// initialAt is when clusters and listeners were first accepted; the
+	// endpoints, routes and secrets they reference get the initial fetch
+	// timeout from then to arrive before the client reports ready regardless.
+	initialAt time.Time
 }
 
 // resourceMeta records the version of an accepted resource and when it
@@ -135,6 +142,9 @@ func New(opts Options) (*Client, error) {
 	if opts.BackoffMax <= 0 {
 		opts.BackoffMax = DefaultBackoffMax
 	}
+	if opts.InitialFetchTimeout <= 0 {
+		opts.InitialFetchTimeout = DefaultInitialFetchTimeout
+	}
 	if opts.KeepaliveTime <= 0 {
 		opts.KeepaliveTime = 5 * time.Minute
 	}
@@ -144,7 +154,6 @@ func New(opts Options) (*Client, error) {
 		accepted: xdsconfig.New(),
 		meta:     map[string]map[string]resourceMeta{},
 		types:    map[string]*typeStats{},
-		readyCh:  make(chan struct{}),
 	}
 	for _, t := range resourceTypes {
 		c.types[t.url] = &typeStats{}
@@ -231,16 +240,25 @@ func (c *Client) setDisconnected(err error) {
 	}
 }
 
-// Ready reports whether the proxy has accepted its first clusters and
-// listeners from the control plane.
+// DefaultInitialFetchTimeout bounds how long Ready waits, once clusters
+// and listeners are in, for the endpoints, routes and secrets they
+// reference (Envoy's initial_fetch_timeout default).
+const DefaultInitialFetchTimeout = 15 * time.Second
+
+// Ready reports whether the initial configuration is in: clusters and
+// listeners have been accepted, and so have the endpoints, routes and
+// secrets they reference (or the initial fetch timeout has passed waiting
+// for them, as Envoy stops warming after its initial_fetch_timeout).
 func (c *Client) Ready() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.ready && !c.initialAt.IsZero() && time.Since(c.initialAt) >= c.opts.InitialFetchTimeout {
+		c.log.Warn("initial fetch timeout: going ready without some referenced resources",
+			"missing", missingReferences(c.accepted))
+		c.markReadyLocked()
+	}
 	return c.ready
 }
-
-// ReadyCh is closed once Ready becomes true.
-func (c *Client) ReadyCh() <-chan struct{} { return c.readyCh }
 
 // Connected reports whether an ADS stream is currently open.
 func (c *Client) Connected() bool {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"google.golang.org/grpc/codes"
@@ -60,11 +61,6 @@ func TestInitialConfigAndUpdate(t *testing.T) {
 					[]string{"outbound:backend"},
 					[]string{"backend"})
 			})
-			select {
-			case <-c.ReadyCh():
-			default:
-				t.Fatal("ReadyCh not closed after the initial config")
-			}
 			if !c.Ready() || !c.Connected() {
 				t.Errorf("Ready = %v, Connected = %v; want true, true", c.Ready(), c.Connected())
 			}
@@ -240,6 +236,37 @@ func TestSubscriptionsFollowClustersAndListeners(t *testing.T) {
 			eventually(t, "the pruned config", func() bool {
 				return hasAll(app.last(), []string{}, []string{"localhost:8080"}, []string{}, []string{})
 			})
+		})
+	}
+}
+
+func TestReadyWaitsForReferencedResources(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			cp := newControlPlane(t)
+			// The listener's route configuration never comes.
+			res := backendConfig("backend", 10001)
+			cp.setSnapshotUnchecked("1", res[0], res[2], res[3], res[4])
+			app := &applier{}
+			c := startClientWith(t, cp, mode, app, func(o *xdsclient.Options) { o.InitialFetchTimeout = 500 * time.Millisecond })
+			eventually(t, "listeners and clusters", func() bool {
+				cfg := app.last()
+				return cfg != nil && len(cfg.Listeners) == 1 && len(cfg.Endpoints) == 1
+			})
+			if c.Ready() {
+				t.Error("ready without the listener's route configuration")
+			}
+			eventually(t, "ready after the initial fetch timeout", c.Ready)
+
+			// With everything in, ready comes at once.
+			cp2 := newControlPlane(t)
+			cp2.setSnapshot("1", res...)
+			app2 := &applier{}
+			c2 := startClientWith(t, cp2, mode, app2, func(o *xdsclient.Options) { o.InitialFetchTimeout = time.Hour })
+			eventually(t, "ready", c2.Ready)
+			if cfg := c2.AcceptedConfig(); len(cfg.Routes) != 1 || len(cfg.Endpoints) != 1 {
+				t.Errorf("ready with %d routes, %d endpoints", len(cfg.Routes), len(cfg.Endpoints))
+			}
 		})
 	}
 }

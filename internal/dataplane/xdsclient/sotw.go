@@ -20,7 +20,7 @@ import (
 // fast as the network allows.
 const (
 	nackDelayBase = time.Second
-	nackDelayMax  = 30 * time.Second
+	nackDelayMax  = 10 * time.Second
 )
 
 // sotwSession is one state-of-the-world ADS stream.
