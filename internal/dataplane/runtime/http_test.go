@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 func TestHTTP1ThroughRDS(t *testing.T) {
@@ -152,17 +154,28 @@ func TestRequestBodyStreamsUpstream(t *testing.T) {
 		_, _ = io.WriteString(w, strings.Repeat("z", int(n)))
 	}))
 	rt := newRuntime(t)
-	addr := freeAddr(t)
-	apply(t, rt, configOf(httpListener(t, addr, "s"), routeConfig("s", nil), edsCluster(t, "s", false), cla("s", backend)))
-	for _, c := range []*http.Client{h1Client(t), h2cClient(t)} {
-		resp, err := c.Post("http://"+addr+"/", "application/octet-stream", strings.NewReader(strings.Repeat("y", 3<<20)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if len(b) != 3<<20 {
-			t.Fatalf("echoed %d bytes", len(b))
+	h1Addr, h2Addr := freeAddr(t), freeAddr(t)
+	apply(t, rt, configOf(
+		httpListener(t, h1Addr, "s1"), routeConfig("s1", nil), edsCluster(t, "s1", false), cla("s1", backend),
+		httpListener(t, h2Addr, "s2"), routeConfig("s2", nil), edsCluster(t, "s2", true), cla("s2", backend)))
+	const size = 3 << 20
+	for _, addr := range []string{h1Addr, h2Addr} {
+		for _, c := range []*http.Client{h1Client(t), h2cClient(t)} {
+			for _, chunked := range []bool{false, true} {
+				var body io.Reader = strings.NewReader(strings.Repeat("y", size))
+				if chunked {
+					body = io.MultiReader(body) // hides the length
+				}
+				resp, err := c.Post("http://"+addr+"/", "application/octet-stream", body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || len(b) != size {
+					t.Fatalf("%s chunked=%v: status %d, echoed %d bytes", addr, chunked, resp.StatusCode, len(b))
+				}
+			}
 		}
 	}
 }
@@ -277,5 +290,56 @@ func TestRouteTimeout(t *testing.T) {
 	}
 	if got := rt.Stats()["cluster.slow.upstream_rq_timeout"]; got != 1 {
 		t.Errorf("upstream_rq_timeout = %d", got)
+	}
+}
+
+func TestWeightedClustersRoute(t *testing.T) {
+	a, b := idBackend(t, "a"), idBackend(t, "b")
+	rt := newRuntime(t)
+	addr := freeAddr(t)
+	rc := routeConfig("web", nil)
+	rc.VirtualHosts[0].Routes[0].GetRoute().ClusterSpecifier = &routev3.RouteAction_WeightedClusters{WeightedClusters: &routev3.WeightedCluster{
+		Clusters: []*routev3.WeightedCluster_ClusterWeight{
+			{Name: "a", Weight: wrapperspb.UInt32(0)},
+			{Name: "b", Weight: wrapperspb.UInt32(100)},
+		},
+	}}
+	apply(t, rt, configOf(httpListener(t, addr, "web"), rc,
+		edsCluster(t, "a", false), cla("a", a), edsCluster(t, "b", false), cla("b", b)))
+	client := h1Client(t)
+	for range 10 {
+		if _, body := get(t, client, "http://"+addr+"/"); body != "b" {
+			t.Fatalf("got %q, want only b (a has weight 0)", body)
+		}
+	}
+}
+
+func TestConnectionGaugesReturnToZero(t *testing.T) {
+	backend := idBackend(t, "a")
+	rt := newRuntime(t)
+	addr := freeAddr(t)
+	apply(t, rt, configOf(httpListener(t, addr, "web"), routeConfig("web", nil), edsCluster(t, "web", false), cla("web", backend)))
+	h1, h2 := h1Client(t), h2cClient(t)
+	get(t, h1, "http://"+addr+"/")
+	get(t, h2, "http://"+addr+"/")
+	active := "listener." + strings.ReplaceAll(addr, ":", "_") + ".downstream_cx_active"
+	if got := rt.Stats()[active]; got != 2 {
+		t.Fatalf("%s = %d, want 2", active, got)
+	}
+	h1.Transport.(*http.Transport).CloseIdleConnections()
+	h2.Transport.(*http.Transport).CloseIdleConnections()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		st := rt.Stats()
+		if st[active] == 0 && st["http.web.downstream_cx_active"] == 0 {
+			if st["http.web.downstream_cx_total"] != 2 || st["listener."+strings.ReplaceAll(addr, ":", "_")+".downstream_cx_destroy"] != 2 {
+				t.Fatalf("stats = %v", st)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %d, http.web.downstream_cx_active = %d after the clients closed", active, st[active], st["http.web.downstream_cx_active"])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -46,11 +46,11 @@ func WithDrainTimeout(d time.Duration) Option {
 
 // Runtime runs the proxy. It implements xdsconfig.Applier.
 type Runtime struct {
-	log          *slog.Logger
-	drainTimeout time.Duration
-	stats        *stats.Store
-	clusters     *cluster.Manager
-	listenersGa  *stats.Gauge
+	log             *slog.Logger
+	drainTimeout    time.Duration
+	stats           *stats.Store
+	clusters        *cluster.Manager
+	listenersActive *stats.Gauge
 
 	mu        sync.Mutex // serializes Apply and Close
 	listeners map[netip.AddrPort]*listener.Listener
@@ -70,12 +70,12 @@ func New(log *slog.Logger, opts ...Option) *Runtime {
 	}
 	st := stats.NewStore()
 	rt := &Runtime{
-		log:          log,
-		drainTimeout: DefaultDrainTimeout,
-		stats:        st,
-		clusters:     cluster.NewManager(st),
-		listenersGa:  st.Gauge("listener_manager.total_listeners_active"),
-		listeners:    map[netip.AddrPort]*listener.Listener{},
+		log:             log,
+		drainTimeout:    DefaultDrainTimeout,
+		stats:           st,
+		clusters:        cluster.NewManager(st),
+		listenersActive: st.Gauge("listener_manager.total_listeners_active"),
+		listeners:       map[netip.AddrPort]*listener.Listener{},
 	}
 	for _, o := range opts {
 		o(rt)
@@ -177,7 +177,7 @@ func (rt *Runtime) commitListeners(chains map[netip.AddrPort]*listener.Chain, bo
 		rt.listeners[addr] = l
 		rt.log.Info("listener added", "name", chain.Name, "address", addr.String())
 	}
-	rt.listenersGa.Set(int64(len(rt.listeners)))
+	rt.listenersActive.Set(int64(len(rt.listeners)))
 }
 
 // Close stops every listener and drains its connections for up to the
@@ -199,7 +199,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		delete(rt.listeners, addr)
 		rt.draining.Go(func() { l.Drain(timeout) })
 	}
-	rt.listenersGa.Set(0)
+	rt.listenersActive.Set(0)
 	done := make(chan struct{})
 	go func() { rt.draining.Wait(); close(done) }()
 	var err error

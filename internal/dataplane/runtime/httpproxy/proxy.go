@@ -48,6 +48,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path, pathOnly := requestPath(r)
 	if h.routes != nil {
 		rt = h.routes.route(r, path, pathOnly)
+	} else {
+		h.log.Debug("route configuration not received yet", "route_config_name", h.rdsName)
 	}
 	switch {
 	case rt == nil:
