@@ -202,6 +202,7 @@ var testStats = []admin.StatsSource{
 		"listener.127.0.0.1_10001.downstream_cx_total": 5,
 		"http.outbound_backend.downstream_rq_5xx":      1,
 		"listener.[__1]_10001.downstream_cx_total":     1,
+		"tcp.127.0.0.1:80.downstream_cx_total":         3,
 	}},
 }
 
@@ -219,6 +220,7 @@ control_plane.last_error: "rpc \"error\""
 http.outbound_backend.downstream_rq_5xx: 1
 listener.127.0.0.1_10001.downstream_cx_total: 5
 listener.[__1]_10001.downstream_cx_total: 1
+tcp.127.0.0.1:80.downstream_cx_total: 3
 xds.cds.update_success: 4
 `
 	if body != want {
@@ -246,6 +248,7 @@ func TestPrometheus(t *testing.T) {
 		`envoy_listener_downstream_cx_total{envoy_listener_address="[__1]_10001"} 1`,
 		`envoy_http_downstream_rq_xx{envoy_http_conn_manager_prefix="outbound_backend",envoy_response_code_class="5"} 1`,
 		"envoy_control_plane_connected_state 1",
+		`envoy_tcp_downstream_cx_total{envoy_tcp_prefix="127.0.0.1:80"} 3`,
 		"# TYPE envoy_xds_cds_update_success untyped\nenvoy_xds_cds_update_success 4",
 	} {
 		if !strings.Contains(body, want) {

@@ -58,7 +58,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 
 // prometheus answers the stats in the Prometheus text exposition format,
 // named as Envoy names them there: "envoy_" + the name with the cluster,
-// listener address, HTTP stat prefix and response code class pulled out
+// listener address, HTTP and TCP stat prefixes and response code class pulled out
 // into labels (cluster.backend.upstream_rq_2xx becomes
 // envoy_cluster_upstream_rq_xx{envoy_cluster_name="backend",envoy_response_code_class="2"}),
 // so dashboards built for Envoy work. Text readouts are left out, as
@@ -92,6 +92,7 @@ var tagRules = []tagRule{
 	{"envoy_cluster_name", regexp.MustCompile(`^cluster\.(([^.]+)\.)`)},
 	{"envoy_listener_address", regexp.MustCompile(`^listener\.((\d+\.\d+\.\d+\.\d+_\d+|\[[^\]]*\]_\d+|[^.]+)\.)`)},
 	{"envoy_http_conn_manager_prefix", regexp.MustCompile(`^http\.(([^.]+)\.)`)},
+	{"envoy_tcp_prefix", regexp.MustCompile(`^tcp\.((.+)\.)[^.]+$`)},
 }
 
 // codeClass matches the response code class of a counter such as

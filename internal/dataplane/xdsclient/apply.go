@@ -70,7 +70,12 @@ func (c *Client) applyUpdate(ctx context.Context, u update) error {
 	}
 	next.Versions[url] = u.version
 
-	if err := c.opts.Applier.Apply(ctx, next); err != nil {
+	// A response that changes nothing (a resend after a reconnect, or a
+	// new version of identical content) is acknowledged without
+	// rebuilding the proxy.
+	if sameResources(cur, next) {
+		c.log.Debug("update changes nothing", "type", u.typ.short, "version", u.version)
+	} else if err := c.opts.Applier.Apply(ctx, next); err != nil {
 		c.rejected(u.typ, err)
 		return err
 	}
@@ -157,6 +162,27 @@ func missingReferences(cfg *xdsconfig.Config) map[string][]string {
 		}
 	}
 	return out
+}
+
+// sameResources reports whether a and b hold equal resources (versions
+// aside).
+func sameResources(a, b *xdsconfig.Config) bool {
+	return sameMap(a.Listeners, b.Listeners) && sameMap(a.Routes, b.Routes) &&
+		sameMap(a.Clusters, b.Clusters) && sameMap(a.Endpoints, b.Endpoints) &&
+		sameMap(a.Secrets, b.Secrets)
+}
+
+func sameMap[M proto.Message](a, b map[string]M) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name, ra := range a {
+		rb, ok := b[name]
+		if !ok || !proto.Equal(ra, rb) {
+			return false
+		}
+	}
+	return true
 }
 
 // resourceVersions returns the versions of the accepted resources of a

@@ -270,3 +270,32 @@ func TestReadyWaitsForReferencedResources(t *testing.T) {
 		})
 	}
 }
+
+func TestUnchangedContentIsACKedWithoutApply(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			cp := newControlPlane(t)
+			cp.setSnapshot("1", backendConfig("backend", 10001)...)
+			app := &applier{}
+			c := startClient(t, cp, mode, app)
+			eventually(t, "the initial config", func() bool {
+				return c.Ready() && len(c.AcceptedConfig().Endpoints) == 1 && len(c.AcceptedConfig().Routes) == 1
+			})
+			applied := app.count()
+			cp.setSnapshot("2", backendConfig("backend", 10001)...)
+			if mode == xdsclient.SotW {
+				eventually(t, "version 2 acknowledged", func() bool {
+					v := c.AcceptedConfig().Versions
+					return v[xdsconfig.ListenerType] == "2" && v[xdsconfig.ClusterType] == "2" &&
+						v[xdsconfig.RouteType] == "2" && v[xdsconfig.EndpointType] == "2"
+				})
+			} else {
+				// The delta server sends nothing for unchanged resources.
+				time.Sleep(100 * time.Millisecond)
+			}
+			if app.count() != applied {
+				t.Errorf("%d Apply calls for identical content", app.count()-applied)
+			}
+		})
+	}
+}
