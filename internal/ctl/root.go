@@ -126,6 +126,7 @@ func newRoot(opts Options) (*cobra.Command, *root) {
 		r.inspectCmd(),
 		r.configCmd(),
 		r.versionCmd(),
+		r.demoCmd(),
 	)
 	return cmd, r
 }
