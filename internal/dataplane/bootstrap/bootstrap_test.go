@@ -221,6 +221,15 @@ func TestFetchUnreachableIsRetryable(t *testing.T) {
 	}
 }
 
+func TestFetchUntrustedCertificateIsNotRetryable(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	_, err := bootstrap.Fetch(context.Background(), http.DefaultClient, srv.URL, &bootstrap.Request{})
+	if err == nil || bootstrap.Retryable(err) || !strings.Contains(err.Error(), "--ca-cert-file") {
+		t.Errorf("err = %v; want a non-retryable certificate error", err)
+	}
+}
+
 func TestSettingsOfRejectsIncompleteBootstraps(t *testing.T) {
 	for name, b := range map[string]*bootstrapv3.Bootstrap{
 		"no node":       {},

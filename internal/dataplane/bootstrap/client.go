@@ -3,6 +3,8 @@ package bootstrap
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -108,6 +110,10 @@ func Fetch(ctx context.Context, httpClient *http.Client, baseURL string, req *Re
 	hreq.Header.Set("Accept", "application/json")
 	resp, err := httpClient.Do(hreq)
 	if err != nil {
+		if isCertificateError(err) {
+			// Retrying will not fix trust: say so at once.
+			return nil, fmt.Errorf("POST %s: the control plane's certificate is not trusted (check --ca-cert-file): %w", url, err)
+		}
 		return nil, fmt.Errorf("POST %s: %w: %w", url, ErrUnreachable, err)
 	}
 	defer resp.Body.Close()
@@ -123,6 +129,16 @@ func Fetch(ctx context.Context, httpClient *http.Client, baseURL string, req *Re
 		return nil, fmt.Errorf("decoding the bootstrap from %s: %w", url, err)
 	}
 	return &b, nil
+}
+
+// isCertificateError reports whether err is a failure to verify the
+// server's certificate.
+func isCertificateError(err error) bool {
+	var verr *tls.CertificateVerificationError
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &verr) || errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid)
 }
 
 // decodeError builds the Error of a non-200 answer.
