@@ -30,6 +30,10 @@ type MeshSnapshot struct {
 	Mesh       string
 	MeshSpec   *mesh.Mesh
 	Dataplanes []NamedDataplane
+	// Offline names Dataplanes whose proxy was connected and has left:
+	// their inbounds are served by that proxy, so they take no traffic.
+	// Dataplanes that never had a proxy connected are not offline.
+	Offline map[string]bool
 }
 
 // Proxy is what one proxy must do.
@@ -96,6 +100,7 @@ func NewIndex(snap *MeshSnapshot) *Index {
 		if dp.Spec == nil || dp.Spec.Networking == nil {
 			continue
 		}
+		offline := snap.Offline[dp.Name]
 		n := dp.Spec.Networking
 		for i := range n.Inbound {
 			in := &n.Inbound[i]
@@ -104,7 +109,7 @@ func NewIndex(snap *MeshSnapshot) *Index {
 				continue
 			}
 			ix.noteProtocol(svc, in.Protocol())
-			if !ready(in) {
+			if offline || !ready(in) {
 				continue
 			}
 			addr := n.Address

@@ -69,28 +69,50 @@ func (s *Server) scheduleDeregistrations(ctx context.Context) {
 	}
 }
 
-// closeStaleInsights marks every open subscription disconnected: with a
-// single control plane per store, no proxy is connected before it starts.
+// staleGrace is how long, after a start, proxies that were connected to a
+// previous run get to reconnect (their backoff is capped at 30 s) before
+// their old subscriptions are closed and their endpoints leave the mesh.
+const staleGrace = 45 * time.Second
+
+// closeStaleInsights handles subscriptions left open by a previous run:
+// with a single control plane per store no proxy is connected before it
+// starts, but proxies keep serving and come back, so they are given
+// staleGrace to reconnect before their old subscriptions are closed.
 func (s *Server) closeStaleInsights(ctx context.Context) {
 	all, err := insights.List(ctx, s.st, "")
 	if err != nil {
 		s.log.Warn("listing insights at start", "err", err)
 		return
 	}
-	now := time.Now().UTC()
+	stale := map[proxyKey][]string{}
 	for k, in := range all {
-		if !in.Online() {
-			continue
-		}
-		err := insights.Update(ctx, s.st, k.Mesh, k.Name, func(in *insights.DataplaneInsight) {
-			for i := range in.Subscriptions {
-				if in.Subscriptions[i].DisconnectTime == nil {
-					in.Subscriptions[i].DisconnectTime = &now
-				}
+		for _, sub := range in.Subscriptions {
+			if sub.DisconnectTime == nil {
+				key := proxyKey{Mesh: k.Mesh, Name: k.Name}
+				stale[key] = append(stale[key], sub.ID)
 			}
-		})
-		if err != nil {
-			s.log.Warn("closing a stale insight", "proxy", k.Mesh+"/"+k.Name, "err", err)
 		}
 	}
+	if len(stale) == 0 {
+		return
+	}
+	time.AfterFunc(staleGrace, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		now := time.Now().UTC()
+		for key, ids := range stale {
+			err := insights.Update(ctx, s.st, key.Mesh, key.Name, func(in *insights.DataplaneInsight) {
+				for _, id := range ids {
+					if sub := in.Find(id); sub != nil && sub.DisconnectTime == nil {
+						sub.DisconnectTime = &now
+					}
+				}
+			})
+			if err != nil {
+				s.log.Warn("closing a stale insight", "proxy", key.String(), "err", err)
+				continue
+			}
+			s.scheduleDeregistration(key, s.cfg.DeregistrationDelay)
+		}
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trellis-mesh/trellis/api/mesh"
+	"github.com/trellis-mesh/trellis/internal/insights"
 	"github.com/trellis-mesh/trellis/internal/manager"
 	"github.com/trellis-mesh/trellis/internal/proxymodel"
 	"github.com/trellis-mesh/trellis/internal/resource/kinds"
@@ -36,12 +37,34 @@ const maxDebounce = 500 * time.Millisecond
 // the store changes: a change marks its mesh dirty, a short debounce
 // batches bursts, and a proxy is pushed only when its output changed.
 type reconciler struct {
-	s     *Server
-	dirty chan string
+	s *Server
+	// online remembers each proxy's last seen online status, so that insight
+	// writes (ACK counters) recompute nothing unless a proxy came or went.
+	online map[proxyKey]bool
 }
 
 func newReconciler(s *Server) *reconciler {
-	return &reconciler{s: s, dirty: make(chan string, 1024)}
+	return &reconciler{s: s, online: map[proxyKey]bool{}}
+}
+
+// onlineChanged reports whether an insight change flipped a proxy between
+// online and offline (which adds or removes its endpoints).
+func (r *reconciler) onlineChanged(ctx context.Context, ev store.Event) bool {
+	key := proxyKey{Mesh: ev.Mesh, Name: ev.Name}
+	now := false
+	if ev.Op != store.OpDelete {
+		in, err := insights.Get(ctx, r.s.st, ev.Mesh, ev.Name)
+		if err != nil {
+			return true
+		}
+		now = in.Online()
+	}
+	was, seen := r.online[key]
+	r.online[key] = now
+	if ev.Op == store.OpDelete {
+		delete(r.online, key)
+	}
+	return !seen || was != now
 }
 
 // relevant reports whether a change of kind can change proxies' xDS.
@@ -75,7 +98,11 @@ func (r *reconciler) loop(ctx context.Context, events <-chan store.Event) {
 			if !ok {
 				return
 			}
-			if !relevant(ev.Kind) {
+			if ev.Kind == insights.Kind {
+				if !r.onlineChanged(ctx, ev) {
+					continue
+				}
+			} else if !relevant(ev.Kind) {
 				continue
 			}
 			m := ev.Mesh
@@ -181,6 +208,16 @@ func loadIndex(ctx context.Context, mgr *manager.Manager, meshName string) (*pro
 	}
 	for _, dp := range dps {
 		snap.Dataplanes = append(snap.Dataplanes, proxymodel.NamedDataplane{Name: dp.Meta.Name, Spec: dp.Spec.(*mesh.Dataplane)})
+	}
+	all, err := insights.List(ctx, mgr.Store(), meshName)
+	if err != nil {
+		return nil, fmt.Errorf("listing the insights of mesh %q: %w", meshName, err)
+	}
+	snap.Offline = map[string]bool{}
+	for k, in := range all {
+		if len(in.Subscriptions) > 0 && !in.Online() {
+			snap.Offline[k.Name] = true
+		}
 	}
 	return proxymodel.NewIndex(snap), nil
 }
