@@ -78,7 +78,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	defer func() {
 		d.stop()
 		switch {
-		case err != nil:
+		case err != nil && d.cp != nil:
 			fmt.Fprintf(d.out, "The logs are kept in %s.\n", d.logDir())
 		case temporary:
 			if rmErr := os.RemoveAll(dataDir); rmErr != nil {

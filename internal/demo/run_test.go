@@ -61,7 +61,7 @@ func TestRunReportsAControlPlaneThatExits(t *testing.T) {
 func TestRunTimesOutOnAControlPlaneThatNeverAnswers(t *testing.T) {
 	bin := fakeBinaries(t, `echo "still thinking"; exec sleep 60`)
 	start := time.Now()
-	err := demo.Run(context.Background(), demo.Options{BinDir: bin, APIPort: 0, Backends: 1,
+	err := demo.Run(context.Background(), demo.Options{BinDir: bin, DataDir: t.TempDir(), APIPort: 0, Backends: 1,
 		ReadyTimeout: 500 * time.Millisecond, Out: &bytes.Buffer{}})
 	if err == nil || !strings.Contains(err.Error(), "the control plane (trellis-cp) did not become ready within 500ms") ||
 		!strings.Contains(err.Error(), "still thinking") {
@@ -76,14 +76,14 @@ func TestRunTimesOutOnAControlPlaneThatNeverAnswers(t *testing.T) {
 func TestRunRejectsABusyAPIPortItWasTold(t *testing.T) {
 	bin := fakeBinaries(t, "exit 1")
 	busy := httptestListener(t)
-	err := demo.Run(context.Background(), demo.Options{BinDir: bin, APIPort: busy, Backends: 1, Out: &bytes.Buffer{}})
+	err := demo.Run(context.Background(), demo.Options{BinDir: bin, DataDir: t.TempDir(), APIPort: busy, Backends: 1, Out: &bytes.Buffer{}})
 	if err == nil || !strings.Contains(err.Error(), "is in use") {
 		t.Fatalf("err = %v, want the busy --api-port reported", err)
 	}
 
 	// Without an explicit port, a busy one is replaced, with a note.
 	var out bytes.Buffer
-	_ = demo.Run(context.Background(), demo.Options{BinDir: bin, APIPort: busy, APIPortFallback: true, Backends: 1, Out: &out})
+	_ = demo.Run(context.Background(), demo.Options{BinDir: bin, DataDir: t.TempDir(), APIPort: busy, APIPortFallback: true, Backends: 1, Out: &out})
 	if want := fmt.Sprintf("Note: port %d is in use", busy); !strings.Contains(out.String(), want) {
 		t.Errorf("output does not contain %q:\n%s", want, out.String())
 	}
