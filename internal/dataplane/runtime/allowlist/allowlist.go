@@ -125,6 +125,7 @@ var fields = names(
 	"envoy.config.endpoint.v3.ClusterLoadAssignment.endpoints",
 	"envoy.config.endpoint.v3.LocalityLbEndpoints.locality",
 	"envoy.config.endpoint.v3.LocalityLbEndpoints.lb_endpoints",
+	"envoy.config.endpoint.v3.LocalityLbEndpoints.load_balancing_weight",
 	"envoy.config.core.v3.Locality.region",
 	"envoy.config.core.v3.Locality.zone",
 	"envoy.config.core.v3.Locality.sub_zone",
