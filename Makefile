@@ -15,10 +15,16 @@ UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '/test/')
 # Fuzz targets: package:FuzzName, each run for $(FUZZTIME).
 FUZZ_TARGETS := ./internal/resource:FuzzDecode ./internal/resource:FuzzDecodeForPath
 
-.PHONY: build test vet unit e2e fuzz bench fmt
+.PHONY: build test vet unit e2e fuzz bench fmt demo
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+# A whole mesh on loopback until Ctrl-C: control plane, a frontend and a
+# backend app, their sidecars. More: make demo DEMO_ARGS="--backends 3".
+DEMO_ARGS ?=
+demo: build
+	$(BIN)/trellisctl demo $(DEMO_ARGS)
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
