@@ -142,7 +142,9 @@ func TestScaleOutAndStopAnInstance(t *testing.T) {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", out)
 	b1 := startHTTPApp(t, "backend-1")
 	startDP(t, cp, "backend-1", serviceDP(t, "backend-1", "backend", "http", b1.port))
-	startDP(t, cp, "frontend-1", clientDP(t, "frontend-1", map[int]string{out: "backend"}))
+	// The frontend's proxy uses incremental (delta) xDS; the others the
+	// state of the world.
+	startDP(t, cp, "frontend-1", clientDP(t, "frontend-1", map[int]string{out: "backend"}), "--xds-mode", "delta")
 	c := newClient()
 	eventually(t, 5*time.Second, "the first backend", func() error {
 		seen, err := spread(c, url, 5)
