@@ -44,6 +44,8 @@ type Proxy struct {
 	Services  []string
 	Inbounds  []Inbound
 	Outbounds []Outbound
+	// MTLS is set when the mesh has mTLS enabled (security.go).
+	MTLS *MTLS
 }
 
 // Inbound is one service the proxy serves: a listener on Address:Port that
@@ -56,6 +58,9 @@ type Inbound struct {
 	Service        string
 	Protocol       string
 	Tags           map[string]string
+	// Permissions is the merged MeshTrafficPermission of this inbound;
+	// it is enforced only when the proxy has MTLS.
+	Permissions *Permissions
 }
 
 // Outbound is one service the proxy offers the application on a local
