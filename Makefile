@@ -49,5 +49,12 @@ test: vet unit fuzz e2e
 bench:
 	$(GO) run ./bench/store
 
+# Data path: direct vs a trellis-dp pair vs an HAProxy pair on loopback,
+# about 4 minutes; needs fortio (bench/datapath/run.sh installs it), uses
+# haproxy when installed. Not part of "make test". See bench/README.md.
+.PHONY: bench-datapath
+bench-datapath:
+	bench/datapath/run.sh
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')

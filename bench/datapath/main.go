@@ -1,0 +1,223 @@
+// Command datapath measures Trellis's data path on loopback: 1 KiB
+// HTTP/1.1 GETs sent directly to a backend, through a pair of trellis-dp
+// sidecars (client sidecar's outbound listener → server sidecar's inbound
+// listener → backend), and, when HAProxy is installed, through an HAProxy
+// pair doing the same two hops, all in the same run so that the ratios
+// mean something on a shared machine (DESIGN.md §9).
+//
+//	go run ./bench/datapath              # about 4 minutes
+//	go run ./bench/datapath -bin bin     # with binaries from "make build"
+//	go run ./bench/datapath -haproxy off # without the HAProxy baseline
+//
+// It starts a control plane (trellis-cp, memory store), the two sidecars,
+// an in-process backend answering 1 KiB bodies and the HAProxy pair, then
+// drives each path with fortio (run as a separate process): a fixed rate
+// (1,000 req/s over 16 connections) for latency percentiles, proxy CPU and
+// memory, then a closed loop at 16 and 64 connections for the maximum
+// rate. Each measurement is split into rounds that visit the paths in
+// turn, in a rotating order, so that a change in the machine's load hits
+// every path alike. It prints Markdown tables.
+//
+// The sidecars do no mTLS yet (that comes with the zero-trust work), so
+// the HAProxy pair speaks plain HTTP as well.
+//
+// It exits 1 when any request fails or a sidecar counts an error (a
+// correctness signal), and never judges the speed.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the command's flags.
+type options struct {
+	binDir     string
+	fortio     string
+	haproxy    string
+	rate       float64
+	conns      int
+	duration   time.Duration
+	warmup     time.Duration
+	rounds     int
+	maxDur     time.Duration
+	maxConns   []int
+	idle       time.Duration
+	bodySize   int
+	keep       bool
+	commandArg []string
+}
+
+func main() {
+	o := options{commandArg: os.Args[1:]}
+	flag.StringVar(&o.binDir, "bin", "", "folder with prebuilt trellis-cp and trellis-dp (default: build them into a temporary folder)")
+	flag.StringVar(&o.fortio, "fortio", "", "fortio binary (default: fortio on PATH, else $(go env GOPATH)/bin/fortio)")
+	flag.StringVar(&o.haproxy, "haproxy", "", `haproxy binary for the baseline pair (default: haproxy on PATH or /usr/sbin/haproxy, skipped if absent); "off" skips it`)
+	flag.Float64Var(&o.rate, "rate", 1000, "fixed request rate for the latency and CPU measurement, req/s")
+	flag.IntVar(&o.conns, "conns", 16, "connections at the fixed rate")
+	flag.DurationVar(&o.duration, "duration", 30*time.Second, "fixed-rate time per path, split into -rounds")
+	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "fixed-rate warm-up per path, not counted")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds each measurement is split into (paths take turns)")
+	flag.DurationVar(&o.maxDur, "max-duration", 15*time.Second, "closed-loop time per path and connection count, split into -rounds")
+	maxConns := flag.String("max-conns", "16,64", "connection counts of the closed-loop (maximum rate) runs; empty skips them")
+	flag.DurationVar(&o.idle, "idle", 5*time.Second, "how long idle CPU is measured")
+	flag.IntVar(&o.bodySize, "body", 1024, "response body size, bytes")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (logs, fortio results) even on success")
+	flag.Parse()
+	for s := range strings.SplitSeq(*maxConns, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "bench/datapath: -max-conns %q: want positive integers\n", *maxConns)
+			os.Exit(2)
+		}
+		o.maxConns = append(o.maxConns, n)
+	}
+	if o.rounds < 1 || o.conns < 1 || o.rate <= 0 {
+		fmt.Fprintln(os.Stderr, "bench/datapath: -rounds, -conns and -rate must be positive")
+		os.Exit(2)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, o)
+	stop()
+	os.Exit(code)
+}
+
+// run does the whole benchmark and returns the exit code.
+func run(ctx context.Context, o options) int {
+	dir, err := os.MkdirTemp("", "trellis-bench-datapath-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/datapath:", err)
+		return 1
+	}
+	b := &bench{o: o, dir: dir}
+	err = b.setUp(ctx)
+	if err == nil {
+		err = b.measureAll(ctx)
+	}
+	if err == nil {
+		b.checkSidecarStats()
+		b.report(os.Stdout)
+	}
+	b.tearDown()
+	failed := err != nil || len(b.failures) > 0
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/datapath:", err)
+	}
+	for _, f := range b.failures {
+		fmt.Fprintln(os.Stderr, "bench/datapath: FAILED:", f)
+	}
+	if failed || o.keep {
+		fmt.Fprintf(os.Stderr, "bench/datapath: logs and fortio results kept in %s\n", dir)
+	} else {
+		os.RemoveAll(dir)
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+// findTools resolves the binaries: trellis-cp and trellis-dp (built
+// unless -bin), fortio and, unless off, haproxy.
+func (b *bench) findTools(ctx context.Context) error {
+	bin := b.o.binDir
+	if bin == "" {
+		bin = filepath.Join(b.dir, "bin")
+		progress("building trellis-cp and trellis-dp into %s", bin)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin+string(filepath.Separator),
+			"github.com/trellis-mesh/trellis/cmd/trellis-cp", "github.com/trellis-mesh/trellis/cmd/trellis-dp")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("building the binaries: %w\n%s", err, out)
+		}
+	}
+	b.cpBin, b.dpBin = filepath.Join(bin, "trellis-cp"), filepath.Join(bin, "trellis-dp")
+	for _, p := range []string{b.cpBin, b.dpBin} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("-bin %s: %w (run make build)", bin, err)
+		}
+	}
+
+	b.fortioBin = b.o.fortio
+	if b.fortioBin == "" {
+		b.fortioBin = lookFortio(ctx)
+	}
+	if b.fortioBin == "" {
+		return errors.New("fortio not found: go install fortio.org/fortio@v1.68.2 (newer releases need a module the Go proxy refuses), or pass -fortio")
+	}
+	if out, err := exec.CommandContext(ctx, b.fortioBin, "version").Output(); err == nil {
+		b.fortioVersion = strings.TrimSpace(string(out))
+	}
+
+	switch b.o.haproxy {
+	case "off":
+	case "":
+		if p, err := exec.LookPath("haproxy"); err == nil {
+			b.haproxyBin = p
+		} else if _, err := os.Stat("/usr/sbin/haproxy"); err == nil {
+			b.haproxyBin = "/usr/sbin/haproxy"
+		} else {
+			b.notes = append(b.notes, "HAProxy is not installed (apt-get install -y haproxy), so there is no HAProxy baseline in this run.")
+		}
+	default:
+		b.haproxyBin = b.o.haproxy
+	}
+	if b.haproxyBin != "" {
+		out, err := exec.CommandContext(ctx, b.haproxyBin, "-v").Output()
+		if err != nil {
+			return fmt.Errorf("%s -v: %w", b.haproxyBin, err)
+		}
+		// "HAProxy version 2.6.12-1+deb12u4 2023/12/16 - https://haproxy.org/"
+		b.haproxyVersion = "HAProxy"
+		if f := strings.Fields(string(out)); len(f) > 2 && f[1] == "version" {
+			b.haproxyVersion += " " + f[2]
+		}
+	}
+	return nil
+}
+
+// lookFortio finds fortio on PATH or where "go install" puts it.
+func lookFortio(ctx context.Context) string {
+	if p, err := exec.LookPath("fortio"); err == nil {
+		return p
+	}
+	out, err := exec.CommandContext(ctx, "go", "env", "GOBIN", "GOPATH").Output()
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var dirs []string
+	if len(lines) > 0 && strings.TrimSpace(lines[0]) != "" {
+		dirs = append(dirs, strings.TrimSpace(lines[0]))
+	}
+	if len(lines) > 1 {
+		for _, gp := range filepath.SplitList(strings.TrimSpace(lines[1])) {
+			dirs = append(dirs, filepath.Join(gp, "bin"))
+		}
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, "fortio")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// progress reports a step on stderr (the tables go to stdout).
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// rssSampleEvery is how often the proxies' RSS is read during the
+// fixed-rate rounds (the figure reported is the largest reading).
+const rssSampleEvery = 250 * time.Millisecond
+
+// measureAll runs the idle, fixed-rate and closed-loop measurements.
+func (b *bench) measureAll(ctx context.Context) error {
+	if err := b.measureIdle(ctx); err != nil {
+		return err
+	}
+
+	fixed := load{qps: b.o.rate, conns: b.o.conns}
+	if b.o.warmup > 0 {
+		for _, t := range b.targets {
+			progress("warm-up: %s, %.0f req/s, %d connections, %s", t.label, b.o.rate, b.o.conns, b.o.warmup)
+			l := fixed
+			l.url, l.dur = t.url, b.o.warmup
+			var discard result
+			if err := b.runOne(ctx, "warmup-"+slug(t.label), t, l, &discard, nil); err != nil {
+				return err
+			}
+		}
+	}
+
+	fixed.dur = b.o.duration / time.Duration(b.o.rounds)
+	for round := range b.o.rounds {
+		for _, t := range b.rotation(round) {
+			progress("round %d/%d: %s, %.0f req/s, %d connections, %s", round+1, b.o.rounds, t.label, b.o.rate, b.o.conns, fixed.dur)
+			l := fixed
+			l.url = t.url
+			if err := b.runOne(ctx, fmt.Sprintf("fixed-%s-%d", slug(t.label), round+1), t, l, &t.fixed, t.proxies); err != nil {
+				return err
+			}
+		}
+	}
+
+	for _, conns := range b.o.maxConns {
+		l := load{qps: 0, conns: conns, dur: b.o.maxDur / time.Duration(b.o.rounds)}
+		for round := range b.o.rounds {
+			for _, t := range b.rotation(round) {
+				progress("round %d/%d: %s, closed loop, %d connections, %s", round+1, b.o.rounds, t.label, conns, l.dur)
+				if t.max == nil {
+					t.max = map[int]*result{}
+				}
+				if t.max[conns] == nil {
+					t.max[conns] = &result{}
+				}
+				l.url = t.url
+				if err := b.runOne(ctx, fmt.Sprintf("max%d-%s-%d", conns, slug(t.label), round+1), t, l, t.max[conns], nil); err != nil {
+					return err
+				}
+			}
+		}
+	}
+
+	for _, t := range b.targets {
+		for _, p := range t.proxies {
+			hwm, err := statusKiB(p.pid(), "VmHWM")
+			if err != nil {
+				return err
+			}
+			p.peakRSS = hwm
+		}
+	}
+	b.loadAfter = loadAverage()
+	return nil
+}
+
+// rotation is the order the paths take turns in during a round: shifted by
+// one each round, so none is always first (or always right after a
+// particular other one).
+func (b *bench) rotation(round int) []*target {
+	n := len(b.targets)
+	out := make([]*target, n)
+	for i := range n {
+		out[i] = b.targets[(i+round)%n]
+	}
+	return out
+}
+
+// measureIdle reads every proxy's RSS and its CPU use over o.idle while
+// nothing is sent (each has served one request since it started).
+func (b *bench) measureIdle(ctx context.Context) error {
+	progress("idle proxies: CPU over %s, RSS", b.o.idle)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Second): // let start-up settle
+	}
+	var all []*proxy
+	for _, t := range b.targets {
+		all = append(all, t.proxies...)
+	}
+	before := make([]float64, len(all))
+	for i, p := range all {
+		var err error
+		if before[i], err = cpuSeconds(p.pid()); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(b.o.idle):
+	}
+	elapsed := time.Since(start).Seconds()
+	for i, p := range all {
+		after, err := cpuSeconds(p.pid())
+		if err != nil {
+			return err
+		}
+		p.idleCPU = (after - before[i]) / elapsed
+		if p.idleRSS, err = statusKiB(p.pid(), "VmRSS"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runOne runs fortio once against t and adds the outcome to res. For the
+// proxies in sample it adds their CPU time to loadCPU and keeps their
+// largest RSS in loadRSS.
+func (b *bench) runOne(ctx context.Context, tag string, t *target, l load, res *result, sample []*proxy) error {
+	cpuBefore := make([]float64, len(sample))
+	for i, p := range sample {
+		var err error
+		if cpuBefore[i], err = cpuSeconds(p.pid()); err != nil {
+			return err
+		}
+	}
+	stopSampling := b.sampleRSS(sample)
+	r, err := runFortio(ctx, b.fortioBin, b.logDir(), tag, l)
+	stopSampling()
+	if err != nil {
+		return err
+	}
+	for i, p := range sample {
+		after, err := cpuSeconds(p.pid())
+		if err != nil {
+			return err
+		}
+		p.loadCPU += after - cpuBefore[i]
+	}
+	for _, p := range t.proxies {
+		if p.exited() {
+			return p.failure("exited during " + tag)
+		}
+	}
+	if probs := r.problems(b.o.bodySize); len(probs) > 0 {
+		b.failures = append(b.failures, fmt.Sprintf("%s (%s): %s", t.label, tag, strings.Join(probs, "; ")))
+	}
+	res.hist.add(r.DurationHistogram)
+	res.requests += r.DurationHistogram.Count
+	res.seconds += float64(r.ActualDuration) / 1e9
+	if l.qps > 0 && r.ActualQPS < 0.95*l.qps {
+		res.slow = append(res.slow, r.ActualQPS)
+	}
+	return nil
+}
+
+// sampleRSS reads the proxies' VmRSS every rssSampleEvery until the
+// returned function is called, keeping each one's largest reading.
+func (b *bench) sampleRSS(ps []*proxy) func() {
+	if len(ps) == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(rssSampleEvery)
+		defer tick.Stop()
+		for {
+			for _, p := range ps {
+				if kib, err := statusKiB(p.pid(), "VmRSS"); err == nil && kib > p.loadRSS {
+					p.loadRSS = kib
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// sidecarErrorStats are the counters of a trellis-dp that must stay at
+// zero when every request made it through.
+var sidecarErrorStats = []string{
+	"downstream_rq_5xx", "upstream_rq_5xx", "upstream_rq_timeout",
+	"upstream_cx_connect_fail", "upstream_cx_connect_timeout", "upstream_cx_none_healthy",
+	"no_route", "no_cluster",
+}
+
+// checkSidecarStats reads each trellis-dp's /stats and records a failure
+// for any error counter above zero.
+func (b *bench) checkSidecarStats() {
+	for p, addr := range b.sidecarAdmin {
+		resp, err := b.hc.Get("http://" + addr + "/stats")
+		if err != nil {
+			b.failures = append(b.failures, fmt.Sprintf("%s: reading /stats: %v", p.name, err))
+			continue
+		}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			name, value, ok := strings.Cut(sc.Text(), ": ")
+			if !ok {
+				continue
+			}
+			n, err := strconv.ParseUint(value, 10, 64)
+			if err != nil || n == 0 {
+				continue
+			}
+			for _, s := range sidecarErrorStats {
+				if strings.HasSuffix(name, "."+s) {
+					b.failures = append(b.failures, fmt.Sprintf("%s counted %s = %d", p.name, name, n))
+				}
+			}
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.failures = append(b.failures, fmt.Sprintf("%s: /stats answered %s", p.name, resp.Status))
+		}
+	}
+}
+
+// slug makes a label usable in a file name.
+func slug(s string) string {
+	return strings.ToLower(strings.ReplaceAll(s, " ", "-"))
+}

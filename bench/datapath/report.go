@@ -1,0 +1,219 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// percentiles are the latency columns, in percent.
+var percentiles = []float64{50, 90, 99, 99.9}
+
+// report prints the figures as Markdown.
+func (b *bench) report(w io.Writer) {
+	direct := b.targets[0]
+	var trellis, ha *target
+	for _, t := range b.targets[1:] {
+		if len(t.proxies) > 0 && t.proxies[0].name == "haproxy client" {
+			ha = t
+		} else {
+			trellis = t
+		}
+	}
+
+	fmt.Fprintf(w, "## Data path: %s HTTP/1.1 GETs on loopback\n\n", sizeLabel(b.o.bodySize))
+	fmt.Fprintf(w, "- Machine: %d CPUs, %s/%s, %s; trellis %s; fortio %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH,
+		runtime.Version(), gitRevision(), orUnknown(b.fortioVersion))
+	if ha != nil {
+		fmt.Fprintf(w, "; %s", b.haproxyVersion)
+	}
+	fmt.Fprintf(w, ".\n- Load average (1, 5, 15 min): %s at the start, %s at the end (other work shares the machine).\n",
+		b.loadBefore, b.loadAfter)
+	fmt.Fprintln(w, "- No mTLS yet: the sidecars do none until the zero-trust work lands, so the HAProxy pair speaks plain HTTP too.")
+	for _, n := range b.notes {
+		fmt.Fprintf(w, "- %s\n", n)
+	}
+	fmt.Fprintln(w)
+
+	// Latency at the fixed rate.
+	fmt.Fprintf(w, "### Latency at %s req/s, %d connections (%d × %s per path, paths taking turns)\n\n",
+		thousands(b.o.rate), b.o.conns, b.o.rounds, b.o.duration/time.Duration(b.o.rounds))
+	fmt.Fprintln(w, "| path | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|")
+	for _, t := range b.targets {
+		row := []string{t.label, fmt.Sprintf("%.0f", t.fixed.rate())}
+		for _, p := range percentiles {
+			v := t.fixed.hist.percentile(p)
+			cell := ms(v)
+			if t != direct {
+				cell += " (" + ratio(v, direct.fixed.hist.percentile(p)) + ")"
+			}
+			row = append(row, cell)
+		}
+		row = append(row, ms(t.fixed.hist.max))
+		fmt.Fprintln(w, "| "+strings.Join(row, " | ")+" |")
+	}
+	fmt.Fprintln(w)
+
+	fmt.Fprintln(w, "Added latency over direct (path's percentile − direct's percentile), ms:")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| path | p50 | p90 | p99 | p99.9 |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|")
+	added := func(t *target, p float64) float64 {
+		return t.fixed.hist.percentile(p) - direct.fixed.hist.percentile(p)
+	}
+	for _, t := range b.targets[1:] {
+		row := []string{t.label}
+		for _, p := range percentiles {
+			row = append(row, fmt.Sprintf("%+.3f", added(t, p)*1000))
+		}
+		fmt.Fprintln(w, "| "+strings.Join(row, " | ")+" |")
+	}
+	if trellis != nil && ha != nil {
+		row := []string{"Trellis ÷ HAProxy"}
+		for _, p := range percentiles {
+			row = append(row, ratio(added(trellis, p), added(ha, p)))
+		}
+		fmt.Fprintln(w, "| "+strings.Join(row, " | ")+" |")
+	}
+	fmt.Fprintln(w)
+	for _, t := range b.targets {
+		if len(t.fixed.slow) > 0 {
+			fmt.Fprintf(w, "Note: %s fell short of %s req/s in %d round(s) (%s): its latency includes the load generator falling behind.\n\n",
+				t.label, thousands(b.o.rate), len(t.fixed.slow), joinRates(t.fixed.slow))
+		}
+	}
+
+	// Maximum rate.
+	if len(b.o.maxConns) > 0 {
+		fmt.Fprintf(w, "### Maximum rate, closed loop (%d × %s per path and connection count)\n\n", b.o.rounds, b.o.maxDur/time.Duration(b.o.rounds))
+		head, rule := []string{"path"}, []string{"---"}
+		for _, c := range b.o.maxConns {
+			head = append(head, fmt.Sprintf("%d connections, req/s", c))
+			rule = append(rule, "--:")
+		}
+		fmt.Fprintln(w, "| "+strings.Join(head, " | ")+" |")
+		fmt.Fprintln(w, "|"+strings.Join(rule, "|")+"|")
+		for _, t := range b.targets {
+			row := []string{t.label}
+			for _, c := range b.o.maxConns {
+				r := t.max[c].rate()
+				row = append(row, fmt.Sprintf("%.0f (%s)", r, ratio(r, direct.max[c].rate())))
+			}
+			fmt.Fprintln(w, "| "+strings.Join(row, " | ")+" |")
+		}
+		fmt.Fprintln(w)
+	}
+
+	// The proxies.
+	fmt.Fprintln(w, "### Proxies: memory and CPU")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "| proxy | RSS idle, MiB | RSS at %s req/s (max), MiB | peak RSS (VmHWM), MiB | CPU idle, vCPU | vCPU per 1,000 req/s |\n", thousands(b.o.rate))
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|")
+	for _, t := range b.targets[1:] {
+		for _, p := range t.proxies {
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %.3f | %.3f |\n", p.name, mib(p.idleRSS), mib(p.loadRSS), mib(p.peakRSS),
+				p.idleCPU, perThousand(p, t))
+		}
+	}
+	if trellis != nil && ha != nil {
+		mean := func(t *target, f func(*proxy) float64) float64 {
+			var s float64
+			for _, p := range t.proxies {
+				s += f(p)
+			}
+			return s / float64(len(t.proxies))
+		}
+		cells := []string{"Trellis ÷ HAProxy (means of each pair)"}
+		for _, f := range []func(*proxy) float64{
+			func(p *proxy) float64 { return float64(p.idleRSS) },
+			func(p *proxy) float64 { return float64(p.loadRSS) },
+			func(p *proxy) float64 { return float64(p.peakRSS) },
+			func(p *proxy) float64 { return p.idleCPU },
+		} {
+			cells = append(cells, ratio(mean(trellis, f), mean(ha, f)))
+		}
+		cells = append(cells, ratio(mean(trellis, func(p *proxy) float64 { return perThousand(p, trellis) }),
+			mean(ha, func(p *proxy) float64 { return perThousand(p, ha) })))
+		fmt.Fprintln(w, "| "+strings.Join(cells, " | ")+" |")
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Peak RSS covers the whole run, closed-loop runs included. vCPU per 1,000 req/s = the proxy's CPU seconds (utime+stime) during the fixed-rate rounds × 1,000 / requests served, idle use included. DESIGN.md §9 budget per proxy: ≤ 20 MB RSS idle, ≤ 30 MB at 1,000 req/s, ≤ 0.10 vCPU per 1,000 req/s.\n\n")
+	fmt.Fprintf(w, "Command: `%s`\n", b.command())
+}
+
+// perThousand is p's CPU per 1,000 req/s over the fixed-rate rounds.
+func perThousand(p *proxy, t *target) float64 {
+	if t.fixed.requests == 0 {
+		return 0
+	}
+	return p.loadCPU * 1000 / float64(t.fixed.requests)
+}
+
+// command is how this run was started.
+func (b *bench) command() string {
+	parts := []string{"go run ./bench/datapath"}
+	for _, a := range b.o.commandArg {
+		if strings.ContainsAny(a, " \t'\"$") {
+			a = strconv.Quote(a)
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}
+
+// gitRevision is the short commit of the working tree, or "unknown".
+func gitRevision() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func ms(seconds float64) string { return fmt.Sprintf("%.3f", seconds*1000) }
+
+func mib(kib int64) string { return fmt.Sprintf("%.1f", float64(kib)/1024) }
+
+// ratio formats a/b as "1.23x".
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2fx", a/b)
+}
+
+// thousands formats a whole number with a comma every three digits.
+func thousands(v float64) string {
+	s := strconv.FormatFloat(v, 'f', 0, 64)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func sizeLabel(n int) string {
+	if n%1024 == 0 {
+		return fmt.Sprintf("%d KiB", n/1024)
+	}
+	return fmt.Sprintf("%d-byte", n)
+}
+
+func joinRates(rs []float64) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = fmt.Sprintf("%.0f req/s", r)
+	}
+	return strings.Join(s, ", ")
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Runs the data path benchmark (bench/README.md, "Data path") from the
+# repository root: installs fortio if it is missing (v1.68.2: newer releases
+# need a module the Go proxy refuses), builds the binaries into bin/ and
+# passes its arguments on, e.g. bench/datapath/run.sh -haproxy off.
+# HAProxy, the baseline, is used when installed (apt-get install -y haproxy).
+set -eu
+cd "$(dirname "$0")/../.."
+if ! command -v fortio >/dev/null 2>&1 && [ ! -x "$(go env GOPATH)/bin/fortio" ]; then
+	echo "installing fortio v1.68.2 ..." >&2
+	go install fortio.org/fortio@v1.68.2
+fi
+make build >&2
+exec go run ./bench/datapath -bin bin "$@"
