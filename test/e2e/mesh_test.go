@@ -233,5 +233,4 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() err
 	t.Fatalf("%s: not within %s: %v", what, within, err)
 }
 
-
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
