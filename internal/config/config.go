@@ -41,8 +41,23 @@ type Config struct {
 
 // APIServer configures the REST API.
 type APIServer struct {
-	HTTP  Listener `json:"http"`
-	HTTPS Listener `json:"https"`
+	HTTP  Listener      `json:"http"`
+	HTTPS HTTPSListener `json:"https"`
+	Authn APIAuthn      `json:"authn"`
+}
+
+// HTTPSListener is the API's HTTPS address and certificate. Without a
+// certificate, one is generated into DataDir/certs.
+type HTTPSListener struct {
+	Address     string `json:"address"`
+	TLSCertFile string `json:"tlsCertFile"`
+	TLSKeyFile  string `json:"tlsKeyFile"`
+}
+
+// APIAuthn configures who may call the API: clients with an admin user
+// token, and (when LocalhostIsAdmin) any client on a loopback address.
+type APIAuthn struct {
+	LocalhostIsAdmin bool `json:"localhostIsAdmin"`
 }
 
 // Listener is one listening address.
@@ -122,7 +137,8 @@ func Default() Config {
 		DataDir: "",
 		APIServer: APIServer{
 			HTTP:  Listener{Address: "127.0.0.1:5681"},
-			HTTPS: Listener{Address: ":5682"},
+			HTTPS: HTTPSListener{Address: ":5682"},
+			Authn: APIAuthn{LocalhostIsAdmin: true},
 		},
 		DPServer:        DPServer{Address: ":5678", DeregistrationDelay: Duration(10 * time.Second)},
 		KDS:             KDS{Address: ":5685"},
@@ -211,6 +227,9 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		bad("log.format", "unknown value %q: must be text or json", c.Log.Format)
+	}
+	if (c.APIServer.HTTPS.TLSCertFile == "") != (c.APIServer.HTTPS.TLSKeyFile == "") {
+		bad("apiServer.https.tlsCertFile", "tlsCertFile and tlsKeyFile must be set together")
 	}
 	if (c.DPServer.TLSCertFile == "") != (c.DPServer.TLSKeyFile == "") {
 		bad("dpServer.tlsCertFile", "tlsCertFile and tlsKeyFile must be set together")

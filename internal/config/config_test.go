@@ -69,6 +69,32 @@ func TestFileThenEnvironment(t *testing.T) {
 	}
 }
 
+func TestAPIServerAuthnAndHTTPS(t *testing.T) {
+	cfg, err := Load("", env(map[string]string{"HOME": "/h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.APIServer.Authn.LocalhostIsAdmin || cfg.APIServer.HTTPS.Address != ":5682" || cfg.APIServer.HTTPS.TLSCertFile != "" {
+		t.Fatalf("defaults: %+v", cfg.APIServer)
+	}
+	path := filepath.Join(t.TempDir(), "cp.yaml")
+	os.WriteFile(path, []byte("apiServer:\n  https:\n    tlsCertFile: /f.crt\n    tlsKeyFile: /f.key\n  authn:\n    localhostIsAdmin: true\n"), 0o600)
+	cfg, err = Load(path, env(map[string]string{
+		"HOME":                                 "/h",
+		"TRELLIS_API_HTTPS_ADDR":               "127.0.0.1:9443",
+		"TRELLIS_API_HTTPS_CERT_FILE":          "/e.crt",
+		"TRELLIS_API_HTTPS_KEY_FILE":           "/e.key",
+		"TRELLIS_API_AUTHN_LOCALHOST_IS_ADMIN": "false",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := HTTPSListener{Address: "127.0.0.1:9443", TLSCertFile: "/e.crt", TLSKeyFile: "/e.key"}
+	if cfg.APIServer.HTTPS != want || cfg.APIServer.Authn.LocalhostIsAdmin {
+		t.Fatalf("environment did not win: %+v", cfg.APIServer)
+	}
+}
+
 func TestXDGDataHome(t *testing.T) {
 	cfg, err := Load("", env(map[string]string{"XDG_DATA_HOME": "/x", "HOME": "/h"}))
 	if err != nil {
@@ -84,11 +110,13 @@ func TestBadValuesNameTheKeyAndVariable(t *testing.T) {
 		file, want string
 		env        map[string]string
 	}{
-		"store type":  {env: map[string]string{"TRELLIS_STORE_TYPE": "mysql"}, want: "store.type (TRELLIS_STORE_TYPE): unknown value \"mysql\""},
-		"pg url":      {env: map[string]string{"TRELLIS_STORE_TYPE": "postgres"}, want: "store.postgres.url"},
-		"duration":    {env: map[string]string{"TRELLIS_DP_SERVER_DEREGISTRATION_DELAY": "soon"}, want: "TRELLIS_DP_SERVER_DEREGISTRATION_DELAY (dpServer.deregistrationDelay): must be a duration"},
-		"address":     {env: map[string]string{"TRELLIS_API_HTTP_ADDR": "nope"}, want: "apiServer.http.address"},
-		"unknown key": {file: "stor:\n  type: memory\n", want: "unknown field \"stor\""},
+		"store type":           {env: map[string]string{"TRELLIS_STORE_TYPE": "mysql"}, want: "store.type (TRELLIS_STORE_TYPE): unknown value \"mysql\""},
+		"pg url":               {env: map[string]string{"TRELLIS_STORE_TYPE": "postgres"}, want: "store.postgres.url"},
+		"duration":             {env: map[string]string{"TRELLIS_DP_SERVER_DEREGISTRATION_DELAY": "soon"}, want: "TRELLIS_DP_SERVER_DEREGISTRATION_DELAY (dpServer.deregistrationDelay): must be a duration"},
+		"address":              {env: map[string]string{"TRELLIS_API_HTTP_ADDR": "nope"}, want: "apiServer.http.address"},
+		"unknown key":          {file: "stor:\n  type: memory\n", want: "unknown field \"stor\""},
+		"api cert without key": {env: map[string]string{"TRELLIS_API_HTTPS_CERT_FILE": "/c.crt"}, want: "apiServer.https.tlsCertFile (TRELLIS_API_HTTPS_CERT_FILE): tlsCertFile and tlsKeyFile must be set together"},
+		"localhost bool":       {env: map[string]string{"TRELLIS_API_AUTHN_LOCALHOST_IS_ADMIN": "maybe"}, want: "TRELLIS_API_AUTHN_LOCALHOST_IS_ADMIN (apiServer.authn.localhostIsAdmin): must be true or false"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := ""

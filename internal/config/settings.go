@@ -63,10 +63,22 @@ var settings = []setting{
 		func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.APIServer.HTTP.Address })
 		}),
-	mk("apiServer.https.address", "TRELLIS_API_HTTPS_ADDR", "Address of the REST API over HTTPS (served once API authentication exists).",
+	mk("apiServer.https.address", "TRELLIS_API_HTTPS_ADDR", "Address of the REST API over HTTPS, for remote clients (they need an admin user token).",
 		func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.APIServer.HTTPS.Address })
 		}),
+	mk("apiServer.https.tlsCertFile", "TRELLIS_API_HTTPS_CERT_FILE", "PEM certificate of the HTTPS API. Empty: generated on first start as <dataDir>/certs/api-server.crt (pass that file to trellisctl --ca-cert-file).",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.APIServer.HTTPS.TLSCertFile })
+		}),
+	mk("apiServer.https.tlsKeyFile", "TRELLIS_API_HTTPS_KEY_FILE", "PEM key of the HTTPS API certificate; set with tlsCertFile.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.APIServer.HTTPS.TLSKeyFile })
+		}),
+	plainSetting(mk("apiServer.authn.localhostIsAdmin", "TRELLIS_API_AUTHN_LOCALHOST_IS_ADMIN", "Requests from a loopback address need no token (they act as admin). Other clients always need an admin user token (Authorization: Bearer); the first start writes one to <dataDir>/admin-user-token.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return boolean(func(c *Config) *bool { return &c.APIServer.Authn.LocalhostIsAdmin })
+		})),
 	mk("dpServer.address", "TRELLIS_DP_SERVER_ADDR", "Address of the data plane server (xDS over gRPC and POST /bootstrap, TLS).",
 		func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.DPServer.Address })
