@@ -73,6 +73,21 @@ type DPServer struct {
 	TLSKeyFile          string   `json:"tlsKeyFile"`
 	TestHooks           bool     `json:"testHooks"`
 	DeregistrationDelay Duration `json:"deregistrationDelay"`
+	Authn               DPAuthn  `json:"authn"`
+}
+
+// DP server authentication types.
+const (
+	// DPAuthnToken requires a dataplane token from every proxy.
+	DPAuthnToken = "dpToken"
+	// DPAuthnNone lets any proxy that reaches the DP server register.
+	DPAuthnNone = "none"
+)
+
+// DPAuthn configures how proxies prove who they are to the DP server.
+type DPAuthn struct {
+	// Type is dpToken or none.
+	Type string `json:"type"`
 }
 
 // KDS configures zone ↔ global sync (global mode).
@@ -140,7 +155,7 @@ func Default() Config {
 			HTTPS: HTTPSListener{Address: ":5682"},
 			Authn: APIAuthn{LocalhostIsAdmin: true},
 		},
-		DPServer:        DPServer{Address: ":5678", DeregistrationDelay: Duration(10 * time.Second)},
+		DPServer:        DPServer{Address: ":5678", DeregistrationDelay: Duration(10 * time.Second), Authn: DPAuthn{Type: DPAuthnToken}},
 		KDS:             KDS{Address: ":5685"},
 		Store:           Store{Type: StoreSQLite},
 		Log:             Log{Level: "info", Format: "text"},
@@ -233,6 +248,11 @@ func (c *Config) Validate() error {
 	}
 	if (c.DPServer.TLSCertFile == "") != (c.DPServer.TLSKeyFile == "") {
 		bad("dpServer.tlsCertFile", "tlsCertFile and tlsKeyFile must be set together")
+	}
+	switch c.DPServer.Authn.Type {
+	case DPAuthnToken, DPAuthnNone:
+	default:
+		bad("dpServer.authn.type", "unknown value %q: must be dpToken or none", c.DPServer.Authn.Type)
 	}
 	if c.DPServer.DeregistrationDelay < 0 {
 		bad("dpServer.deregistrationDelay", "must not be negative")

@@ -153,3 +153,21 @@ func TestCommittedDefaultsFile(t *testing.T) {
 		t.Fatalf("%s is stale: run go test ./internal/config -update", path)
 	}
 }
+
+func TestDPServerAuthn(t *testing.T) {
+	cfg, err := Load("", env(map[string]string{"HOME": "/h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DPServer.Authn.Type != DPAuthnToken {
+		t.Fatalf("default dpServer.authn.type = %q, want dpToken", cfg.DPServer.Authn.Type)
+	}
+	cfg, err = Load("", env(map[string]string{"HOME": "/h", "TRELLIS_DP_SERVER_AUTHN": "none"}))
+	if err != nil || cfg.DPServer.Authn.Type != DPAuthnNone {
+		t.Fatalf("TRELLIS_DP_SERVER_AUTHN=none: %q, %v", cfg.DPServer.Authn.Type, err)
+	}
+	_, err = Load("", env(map[string]string{"HOME": "/h", "TRELLIS_DP_SERVER_AUTHN": "mtls"}))
+	if err == nil || !strings.Contains(err.Error(), `dpServer.authn.type (TRELLIS_DP_SERVER_AUTHN): unknown value "mtls"`) {
+		t.Fatalf("err = %v", err)
+	}
+}

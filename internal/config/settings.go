@@ -103,6 +103,10 @@ var settings = []setting{
 		func() (func(*Config) string, func(*Config, string) error) {
 			return dur(func(c *Config) *Duration { return &c.DPServer.DeregistrationDelay })
 		}),
+	mk("dpServer.authn.type", "TRELLIS_DP_SERVER_AUTHN", "How proxies authenticate to the data plane server: dpToken (a dataplane token from `trellisctl generate dataplane-token`, whose name, mesh and tags must match the Dataplane) or none (any proxy that reaches the server may register; tests and trusted networks only).",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.DPServer.Authn.Type })
+		}),
 	mk("kds.address", "TRELLIS_KDS_ADDR", "Address of the zone-to-global sync server (global mode).",
 		func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.KDS.Address })
