@@ -17,11 +17,18 @@ import (
 // caller of Apply/Create but does not undo the creation.
 type CreateHook func(ctx context.Context, res *resource.Resource) error
 
+// ValidateHook checks a resource before it is created or updated, for
+// checks that need more than the spec (the store, the file system). An
+// error refuses the write; a *validate.Error reaches the API client with
+// its field paths.
+type ValidateHook func(ctx context.Context, res *resource.Resource) error
+
 // Manager reads and writes typed resources.
 type Manager struct {
-	store    store.Store
-	registry *resource.Registry
-	hooks    []CreateHook
+	store      store.Store
+	registry   *resource.Registry
+	hooks      []CreateHook
+	validators []ValidateHook
 }
 
 // New returns a manager over st for the kinds of reg.
@@ -31,6 +38,18 @@ func New(st store.Store, reg *resource.Registry) *Manager {
 
 // OnCreate adds a hook run after every successful create.
 func (m *Manager) OnCreate(h CreateHook) { m.hooks = append(m.hooks, h) }
+
+// OnValidate adds a check run before every create and update.
+func (m *Manager) OnValidate(h ValidateHook) { m.validators = append(m.validators, h) }
+
+func (m *Manager) validate(ctx context.Context, res *resource.Resource) error {
+	for _, v := range m.validators {
+		if err := v(ctx, res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Registry returns the manager's kinds.
 func (m *Manager) Registry() *resource.Registry { return m.registry }
@@ -75,6 +94,14 @@ func (m *Manager) List(ctx context.Context, d *resource.Descriptor, o ListOption
 
 // Create stores a new resource and runs the create hooks.
 func (m *Manager) Create(ctx context.Context, res *resource.Resource) error {
+	if err := m.validate(ctx, res); err != nil {
+		return err
+	}
+	return m.create(ctx, res)
+}
+
+// create stores a new, validated resource and runs the create hooks.
+func (m *Manager) create(ctx context.Context, res *resource.Resource) error {
 	rec, err := toRecord(res)
 	if err != nil {
 		return err
@@ -93,11 +120,14 @@ const maxApplyAttempts = 5
 // Apply creates the resource or replaces the spec and labels of the stored
 // one. It reports whether it created it.
 func (m *Manager) Apply(ctx context.Context, res *resource.Resource) (created bool, err error) {
+	if err := m.validate(ctx, res); err != nil {
+		return false, err
+	}
 	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
 		cur, err := m.store.Get(ctx, store.Key{Kind: res.Desc.Kind, Mesh: res.Meta.Mesh, Name: res.Meta.Name})
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			err = m.Create(ctx, res)
+			err = m.create(ctx, res)
 			if errors.Is(err, store.ErrAlreadyExists) {
 				continue // created concurrently: update it instead
 			}
