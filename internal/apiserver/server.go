@@ -5,7 +5,10 @@ package apiserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,6 +41,8 @@ type Server struct {
 	ready  ReadyFunc
 	log    *slog.Logger
 	extras []route
+	// authn is nil when authentication is off (see UseAuthn).
+	authn *Authn
 }
 
 type route struct {
@@ -76,10 +81,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /{path}/{name}", s.getGlobal)
 	mux.HandleFunc("PUT /{path}/{name}", s.putGlobal)
 	mux.HandleFunc("DELETE /{path}/{name}", s.deleteGlobal)
+	if s.authn != nil {
+		mux.HandleFunc("POST /tokens/user", s.issueUserToken)
+	}
 	for _, r := range s.extras {
 		mux.Handle(r.pattern, r.handler)
 	}
-	return s.middleware(mux)
+	return s.middleware(s.authenticate(mux))
 }
 
 // middleware logs requests, caps bodies and turns panics into 500s.
@@ -146,9 +154,36 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 
 // Serve runs the API on ln until ctx ends, then shuts down within grace.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.errorLog()}
+	return serveUntil(ctx, srv, func() error { return srv.Serve(ln) }, grace)
+}
+
+// ServeTLS runs the API over TLS (HTTP/1.1 and HTTP/2) on ln with the
+// certificate of tlsCfg until ctx ends, then shuts down within grace.
+func (s *Server) ServeTLS(ctx context.Context, ln net.Listener, tlsCfg *tls.Config, grace time.Duration) error {
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg, ErrorLog: s.errorLog()}
+	return serveUntil(ctx, srv, func() error { return srv.ServeTLS(ln, "", "") }, grace)
+}
+
+// LoadTLSConfig reads a PEM certificate and key into a server TLS config
+// (TLS 1.2 or later).
+func LoadTLSConfig(certFile, keyFile string) (*tls.Config, error) {
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loading the API certificate %s: %w", certFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// errorLog sends net/http's own messages (TLS handshake errors from
+// clients that speak plain HTTP to the HTTPS port, say) to the debug log.
+func (s *Server) errorLog() *log.Logger {
+	return slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+}
+
+func serveUntil(ctx context.Context, srv *http.Server, serve func() error, grace time.Duration) error {
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- serve() }()
 	select {
 	case err := <-errc:
 		return err
