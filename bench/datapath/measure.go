@@ -46,6 +46,7 @@ func (b *bench) measureAll(ctx context.Context) error {
 		}
 	}
 
+	b.loadMid = loadAverage()
 	for _, conns := range b.o.maxConns {
 		l := load{qps: 0, conns: conns, dur: b.o.maxDur / time.Duration(b.o.rounds)}
 		for round := range b.o.rounds {

@@ -36,7 +36,9 @@ type bench struct {
 	// the Trellis pair, then the HAProxy pair when there is one.
 	targets []*target
 
-	loadBefore, loadAfter string
+	// loadBefore, loadMid and loadAfter are the load average at the
+	// start, after the fixed-rate rounds and at the end.
+	loadBefore, loadMid, loadAfter string
 	started               time.Time
 	// failures are correctness problems (exit 1); notes are printed with
 	// the tables.
