@@ -39,7 +39,7 @@ type bench struct {
 	// loadBefore, loadMid and loadAfter are the load average at the
 	// start, after the fixed-rate rounds and at the end.
 	loadBefore, loadMid, loadAfter string
-	started               time.Time
+	started                        time.Time
 	// failures are correctness problems (exit 1); notes are printed with
 	// the tables.
 	failures, notes []string
