@@ -77,6 +77,9 @@ func (s *Server) handleBootstrap(w http.ResponseWriter, r *http.Request) {
 		writeStdError(w, http.StatusBadRequest, "the bootstrap request is not valid", verr.Violations...)
 		return
 	}
+	if !s.authorizeBootstrap(w, r, req.DataplaneToken, res) {
+		return
+	}
 	b, err := s.bootstrapFor(&req, res)
 	if err != nil {
 		s.log.Error("building a bootstrap", "mesh", req.Mesh, "name", req.Name, "err", err)

@@ -9,6 +9,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/trellis-mesh/trellis/internal/insights"
 	"github.com/trellis-mesh/trellis/internal/resource"
@@ -16,9 +18,15 @@ import (
 
 func (s *Server) callbacks() serverv3.Callbacks {
 	return serverv3.CallbackFuncs{
-		StreamOpenFunc:      func(_ context.Context, id int64, _ string) error { s.openStream(id, false); return nil },
-		DeltaStreamOpenFunc: func(_ context.Context, id int64, _ string) error { s.openStream(id, true); return nil },
-		StreamClosedFunc:    func(id int64, _ *corev3.Node) { s.closeStream(id) },
+		StreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
+			s.openStream(id, false, tokenFromContext(ctx))
+			return nil
+		},
+		DeltaStreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
+			s.openStream(id, true, tokenFromContext(ctx))
+			return nil
+		},
+		StreamClosedFunc: func(id int64, _ *corev3.Node) { s.closeStream(id) },
 		DeltaStreamClosedFunc: func(id int64, _ *corev3.Node) {
 			s.closeStream(id)
 		},
@@ -38,9 +46,9 @@ func (s *Server) callbacks() serverv3.Callbacks {
 	}
 }
 
-func (s *Server) openStream(id int64, delta bool) {
+func (s *Server) openStream(id int64, delta bool, token string) {
 	s.mu.Lock()
-	s.streams[id] = &stream{id: id, delta: delta}
+	s.streams[id] = &stream{id: id, delta: delta, token: token}
 	s.mu.Unlock()
 }
 
@@ -98,7 +106,9 @@ func (s *Server) onRequest(id int64, node *corev3.Node, typeURL, nonce, version,
 	}
 	if st.proxy == nil {
 		if err := s.attach(st, node); err != nil {
-			s.log.Warn("refusing a proxy", "stream", id, "err", err)
+			if status.Code(err) != codes.Unauthenticated { // logged by attach
+				s.log.Warn("refusing a proxy", "stream", id, "err", err)
+			}
 			return err
 		}
 	}
@@ -139,6 +149,9 @@ func (s *Server) attach(st *stream, node *corev3.Node) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if err := s.authenticateStream(ctx, st.token, info); err != nil {
+		return err
+	}
 	created := false
 	if info.dataplane != nil {
 		if created, err = s.mgr.Apply(ctx, info.dataplane); err != nil {

@@ -8,6 +8,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -31,6 +32,7 @@ import (
 	"github.com/trellis-mesh/trellis/internal/resource"
 	"github.com/trellis-mesh/trellis/internal/resource/kinds"
 	"github.com/trellis-mesh/trellis/internal/store"
+	"github.com/trellis-mesh/trellis/internal/tokens"
 )
 
 // connectTimeoutToCP is the connect timeout of the bootstrap's ads_cluster.
@@ -56,6 +58,9 @@ type Config struct {
 	// SingleInstance says no other control plane shares the store, so
 	// insights left "online" by a previous run are stale and closed at start.
 	SingleInstance bool
+	// Authn is how proxies authenticate: AuthnDPToken (also when empty) or
+	// AuthnNone.
+	Authn string
 }
 
 // Server is the data-plane server.
@@ -78,6 +83,8 @@ type Server struct {
 
 	recon   *reconciler
 	insight *insightWriter
+	// tokens validates the dataplane tokens proxies present.
+	tokens *tokens.DataplaneTokens
 }
 
 // stream is one open xDS stream.
@@ -85,6 +92,8 @@ type stream struct {
 	id    int64
 	delta bool
 	proxy *proxyState
+	// token is the dataplane token from the stream's metadata.
+	token string
 }
 
 // proxyState is a proxy connected to this instance.
@@ -114,6 +123,7 @@ func New(cfg Config, mgr *manager.Manager, log *slog.Logger) *Server {
 		deltaSent: map[int64][]deltaNonce{},
 		corrupt:   map[proxyKey]bool{},
 	}
+	s.tokens = tokens.NewDataplaneTokens(s.st)
 	s.recon = newReconciler(s)
 	s.insight = newInsightWriter(s.st, s.log)
 	return s
@@ -201,7 +211,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
-	s.log.Info("data-plane server listening", "address", ln.Addr().String())
+	s.log.Info("data-plane server listening", "address", ln.Addr().String(), "authn", cmp.Or(s.cfg.Authn, AuthnDPToken))
 	select {
 	case err := <-errc:
 		return err

@@ -37,7 +37,9 @@ type cp struct {
 	caFile string
 }
 
-func startCP(t *testing.T, dereg time.Duration) *cp {
+// startCP runs a DP server on a memory store with the default mesh. Tests
+// not about authentication run it with authn none; opts change the config.
+func startCP(t *testing.T, dereg time.Duration, opts ...func(*server.Config)) *cp {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mgr := manager.New(memory.New(), kinds.Registry())
@@ -50,8 +52,12 @@ func startCP(t *testing.T, dereg time.Duration) *cp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := server.New(server.Config{Address: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile, InstanceID: "cp-1",
-		DeregistrationDelay: dereg, Debounce: 10 * time.Millisecond, SingleInstance: true}, mgr, log)
+	cfg := server.Config{Address: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile, InstanceID: "cp-1",
+		DeregistrationDelay: dereg, Debounce: 10 * time.Millisecond, SingleInstance: true, Authn: server.AuthnNone}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s := server.New(cfg, mgr, log)
 	ln, err := s.Listen()
 	if err != nil {
 		t.Fatal(err)
