@@ -39,7 +39,6 @@ type bench struct {
 	// loadBefore, loadMid and loadAfter are the load average at the
 	// start, after the fixed-rate rounds and at the end.
 	loadBefore, loadMid, loadAfter string
-	started                        time.Time
 	// failures are correctness problems (exit 1); notes are printed with
 	// the tables.
 	failures, notes []string
@@ -79,7 +78,6 @@ type proxy struct {
 }
 
 func (b *bench) setUp(ctx context.Context) error {
-	b.started = time.Now()
 	b.loadBefore = loadAverage()
 	b.hc = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}
 	b.sidecarAdmin = map[*proxy]string{}
