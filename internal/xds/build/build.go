@@ -12,6 +12,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
@@ -33,6 +34,9 @@ type Resources struct {
 	Routes    []*routev3.RouteConfiguration
 	Clusters  []*clusterv3.Cluster
 	Endpoints []*endpointv3.ClusterLoadAssignment
+	// Secrets are the SDS secrets (identities and trust bundle) of an mTLS
+	// proxy; empty otherwise.
+	Secrets []*tlsv3.Secret
 }
 
 // ByType returns the resources keyed by xDS type URL, as go-control-plane's
@@ -41,6 +45,7 @@ func (r *Resources) ByType() map[resourcev3.Type][]types.Resource {
 	out := map[resourcev3.Type][]types.Resource{
 		resourcev3.ListenerType: nil, resourcev3.RouteType: nil,
 		resourcev3.ClusterType: nil, resourcev3.EndpointType: nil,
+		resourcev3.SecretType: nil,
 	}
 	for _, l := range r.Listeners {
 		out[resourcev3.ListenerType] = append(out[resourcev3.ListenerType], l)
@@ -53,6 +58,9 @@ func (r *Resources) ByType() map[resourcev3.Type][]types.Resource {
 	}
 	for _, e := range r.Endpoints {
 		out[resourcev3.EndpointType] = append(out[resourcev3.EndpointType], e)
+	}
+	for _, sec := range r.Secrets {
+		out[resourcev3.SecretType] = append(out[resourcev3.SecretType], sec)
 	}
 	return out
 }
@@ -75,48 +83,42 @@ func sortByName[T interface{ GetName() string }](s []T) {
 	sort.Slice(s, func(i, j int) bool { return s[i].GetName() < s[j].GetName() })
 }
 
-// Sidecar builds the resources of a sidecar proxy.
+// Sidecar builds the resources of a sidecar proxy. When the proxy has
+// MTLS, inbound listeners terminate mTLS, outbound clusters originate it,
+// and the secrets they reference are included.
 func Sidecar(p *proxymodel.Proxy) (*Resources, error) {
 	r := &Resources{}
 	seenLocal := map[string]bool{}
-	for _, in := range p.Inbounds {
+	for i := range p.Inbounds {
+		in := &p.Inbounds[i]
 		cluster := localClusterName(in.ServicePort)
 		if !seenLocal[cluster] {
 			seenLocal[cluster] = true
 			r.Clusters = append(r.Clusters, staticCluster(cluster, in.ServiceAddress, in.ServicePort, in.Protocol))
 		}
-		name := inboundListenerName(in.Address, in.Port)
-		if isHTTP(in.Protocol) {
-			l, err := httpListener(name, in.Address, in.Port, corev3.TrafficDirection_INBOUND, inboundRouteName(in.Service))
-			if err != nil {
-				return nil, err
-			}
-			r.Listeners = append(r.Listeners, l)
-			r.Routes = append(r.Routes, routeConfig(inboundRouteName(in.Service), in.Service, cluster))
-			continue
-		}
-		l, err := tcpListener(name, in.Address, in.Port, corev3.TrafficDirection_INBOUND, cluster)
+		l, err := inboundListener(p, in, cluster)
 		if err != nil {
 			return nil, err
 		}
 		r.Listeners = append(r.Listeners, l)
+		if isHTTP(in.Protocol) {
+			r.Routes = append(r.Routes, routeConfig(inboundRouteName(in.Service), in.Service, cluster))
+		}
 	}
 	seenService := map[string]bool{}
 	for _, out := range p.Outbounds {
 		name := outboundListenerName(out.Address, out.Port)
+		var l *listenerv3.Listener
+		var err error
 		if isHTTP(out.Protocol) {
-			l, err := httpListener(name, out.Address, out.Port, corev3.TrafficDirection_OUTBOUND, outboundRouteName(out.Service))
-			if err != nil {
-				return nil, err
-			}
-			r.Listeners = append(r.Listeners, l)
+			l, err = httpListener(name, out.Address, out.Port, corev3.TrafficDirection_OUTBOUND, outboundRouteName(out.Service))
 		} else {
-			l, err := tcpListener(name, out.Address, out.Port, corev3.TrafficDirection_OUTBOUND, out.Service)
-			if err != nil {
-				return nil, err
-			}
-			r.Listeners = append(r.Listeners, l)
+			l, err = tcpListener(name, out.Address, out.Port, corev3.TrafficDirection_OUTBOUND, out.Service)
 		}
+		if err != nil {
+			return nil, err
+		}
+		r.Listeners = append(r.Listeners, l)
 		if seenService[out.Service] {
 			continue // two outbounds to one service share its cluster and route
 		}
@@ -124,8 +126,17 @@ func Sidecar(p *proxymodel.Proxy) (*Resources, error) {
 		if isHTTP(out.Protocol) {
 			r.Routes = append(r.Routes, routeConfig(outboundRouteName(out.Service), out.Service, out.Service))
 		}
-		r.Clusters = append(r.Clusters, edsCluster(out.Service, out.Protocol))
+		c := edsCluster(out.Service, out.Protocol)
+		if p.MTLS != nil {
+			if c.TransportSocket, err = upstreamTLS(p.MTLS, out.Service, out.Protocol); err != nil {
+				return nil, err
+			}
+		}
+		r.Clusters = append(r.Clusters, c)
 		r.Endpoints = append(r.Endpoints, loadAssignment(out.Service, out.Endpoints))
+	}
+	if p.MTLS != nil {
+		r.Secrets = secrets(p.MTLS)
 	}
 	r.sort()
 	return r, nil
@@ -135,5 +146,6 @@ func (r *Resources) sort() {
 	sortByName(r.Listeners)
 	sortByName(r.Routes)
 	sortByName(r.Clusters)
+	sortByName(r.Secrets)
 	sort.Slice(r.Endpoints, func(i, j int) bool { return r.Endpoints[i].ClusterName < r.Endpoints[j].ClusterName })
 }

@@ -61,6 +61,9 @@ func dump(t *testing.T, r *build.Resources) []byte {
 	for _, x := range r.Endpoints {
 		add(x)
 	}
+	for _, x := range r.Secrets {
+		add(x)
+	}
 	// Round-trip through encoding/json for stable formatting (protojson
 	// output spacing is deliberately unstable).
 	var generic []any
@@ -137,5 +140,72 @@ func TestEndpointsFollowReadiness(t *testing.T) {
 	}
 	if ix.Protocol("backend") != "http2" || ix.Protocol("redis") != "tcp" {
 		t.Fatal("protocols not taken from the inbounds")
+	}
+}
+
+// testMTLS is the mTLS model of a proxy serving services, with the fixed
+// certificates of testdata/tls so that golden files are stable.
+func testMTLS(t *testing.T, mode string, services []string) *proxymodel.MTLS {
+	t.Helper()
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("testdata", "tls", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	m := &proxymodel.MTLS{Mode: mode, TrustDomain: "default", TrustedCAs: read("ca.crt")}
+	for _, svc := range services {
+		m.Identities = append(m.Identities, proxymodel.Identity{
+			Service: svc, SpiffeID: proxymodel.SpiffeID("default", svc),
+			CertPEM: read("workload.crt"), KeyPEM: read("workload.key"),
+		})
+	}
+	return m
+}
+
+// With mTLS: STRICT inbounds take only TLS, PERMISSIVE ones TLS and
+// plaintext; outbound clusters originate TLS to the exact destination
+// identity; the secrets they name are served.
+func TestSidecarMTLSGolden(t *testing.T) {
+	ix := proxymodel.NewIndex(loadSnapshot(t, "testdata/mesh.yaml"))
+	for _, c := range []struct{ name, mode string }{
+		{"web-1", proxymodel.MTLSStrict},
+		{"backend-1", proxymodel.MTLSPermissive},
+		{"redis-1", proxymodel.MTLSPermissive},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := ix.Build(c.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.MTLS = testMTLS(t, c.mode, p.Services)
+			r, err := build.Sidecar(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, res := range r.ByType() {
+				for _, x := range res {
+					if err := x.(interface{ ValidateAll() error }).ValidateAll(); err != nil {
+						t.Fatalf("%T does not pass Envoy's validation: %v", x, err)
+					}
+				}
+			}
+			golden(t, "sidecar-mtls-"+strings.ToLower(c.mode)+"-"+c.name, dump(t, r))
+		})
+	}
+}
+
+// A proxy whose mTLS model has no identity is an error, not a config
+// that references a secret nobody sends.
+func TestSidecarMTLSWithoutIdentity(t *testing.T) {
+	ix := proxymodel.NewIndex(loadSnapshot(t, "testdata/mesh.yaml"))
+	p, err := ix.Build("web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.MTLS = testMTLS(t, proxymodel.MTLSStrict, nil)
+	if _, err := build.Sidecar(p); err == nil {
+		t.Fatal("built an mTLS config without an identity")
 	}
 }

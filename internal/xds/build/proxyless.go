@@ -14,7 +14,7 @@ func Proxyless(ix *proxymodel.Index) (*Resources, error) {
 	r := &Resources{}
 	for _, svc := range ix.Services() {
 		routeName := outboundRouteName(svc)
-		m, err := hcm(svc, routeName)
+		m, err := hcm(svc, routeName, nil)
 		if err != nil {
 			return nil, err
 		}

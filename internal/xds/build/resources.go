@@ -47,7 +47,8 @@ func adsSource() *corev3.ConfigSource {
 	}
 }
 
-func tcpListener(name, addr string, port uint32, dir corev3.TrafficDirection, cluster string) (*listenerv3.Listener, error) {
+// tcpProxyFilter is the tcp_proxy network filter to a cluster.
+func tcpProxyFilter(cluster string) (*listenerv3.Filter, error) {
 	tcp, err := anyOf(&tcpv3.TcpProxy{
 		StatPrefix:       cluster,
 		ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: cluster},
@@ -55,24 +56,27 @@ func tcpListener(name, addr string, port uint32, dir corev3.TrafficDirection, cl
 	if err != nil {
 		return nil, err
 	}
-	return &listenerv3.Listener{
-		Name:             name,
-		Address:          socketAddress(addr, port),
-		TrafficDirection: dir,
-		FilterChains: []*listenerv3.FilterChain{{
-			Filters: []*listenerv3.Filter{{
-				Name:       wellknown.TCPProxy,
-				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: tcp},
-			}},
-		}},
-	}, nil
+	return &listenerv3.Filter{Name: wellknown.TCPProxy, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: tcp}}, nil
 }
 
-// hcm returns an HTTP connection manager that takes its routes over RDS.
-func hcm(statPrefix, routeName string) (*hcmv3.HttpConnectionManager, error) {
+// routerFilter is the HTTP router filter, the last of every HCM.
+func routerFilter() (*hcmv3.HttpFilter, error) {
 	router, err := anyOf(&routerv3.Router{})
 	if err != nil {
 		return nil, err
+	}
+	return &hcmv3.HttpFilter{Name: wellknown.Router, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: router}}, nil
+}
+
+// hcm returns an HTTP connection manager that takes its routes over RDS
+// and runs filters (the router alone when filters is nil).
+func hcm(statPrefix, routeName string, filters []*hcmv3.HttpFilter) (*hcmv3.HttpConnectionManager, error) {
+	if filters == nil {
+		router, err := routerFilter()
+		if err != nil {
+			return nil, err
+		}
+		filters = []*hcmv3.HttpFilter{router}
 	}
 	return &hcmv3.HttpConnectionManager{
 		StatPrefix: statPrefix,
@@ -81,15 +85,13 @@ func hcm(statPrefix, routeName string) (*hcmv3.HttpConnectionManager, error) {
 			RouteConfigName: routeName,
 			ConfigSource:    adsSource(),
 		}},
-		HttpFilters: []*hcmv3.HttpFilter{{
-			Name:       wellknown.Router,
-			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: router},
-		}},
+		HttpFilters: filters,
 	}, nil
 }
 
-func httpListener(name, addr string, port uint32, dir corev3.TrafficDirection, routeName string) (*listenerv3.Listener, error) {
-	m, err := hcm(routeName, routeName)
+// hcmFilter is the HTTP connection manager network filter.
+func hcmFilter(statPrefix, routeName string, filters []*hcmv3.HttpFilter) (*listenerv3.Filter, error) {
+	m, err := hcm(statPrefix, routeName, filters)
 	if err != nil {
 		return nil, err
 	}
@@ -97,17 +99,33 @@ func httpListener(name, addr string, port uint32, dir corev3.TrafficDirection, r
 	if err != nil {
 		return nil, err
 	}
+	return &listenerv3.Filter{Name: wellknown.HTTPConnectionManager, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: cfg}}, nil
+}
+
+// singleChainListener is a listener with one filter chain of one filter.
+func singleChainListener(name, addr string, port uint32, dir corev3.TrafficDirection, f *listenerv3.Filter) *listenerv3.Listener {
 	return &listenerv3.Listener{
 		Name:             name,
 		Address:          socketAddress(addr, port),
 		TrafficDirection: dir,
-		FilterChains: []*listenerv3.FilterChain{{
-			Filters: []*listenerv3.Filter{{
-				Name:       wellknown.HTTPConnectionManager,
-				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: cfg},
-			}},
-		}},
-	}, nil
+		FilterChains:     []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{f}}},
+	}
+}
+
+func tcpListener(name, addr string, port uint32, dir corev3.TrafficDirection, cluster string) (*listenerv3.Listener, error) {
+	f, err := tcpProxyFilter(cluster)
+	if err != nil {
+		return nil, err
+	}
+	return singleChainListener(name, addr, port, dir, f), nil
+}
+
+func httpListener(name, addr string, port uint32, dir corev3.TrafficDirection, routeName string) (*listenerv3.Listener, error) {
+	f, err := hcmFilter(routeName, routeName, nil)
+	if err != nil {
+		return nil, err
+	}
+	return singleChainListener(name, addr, port, dir, f), nil
 }
 
 func routeConfig(name, vhost, cluster string) *routev3.RouteConfiguration {
