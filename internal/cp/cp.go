@@ -31,6 +31,7 @@ import (
 // Started tells a caller where the running control plane listens.
 type Started struct {
 	APIAddress      string
+	APIHTTPSAddress string
 	DPServerAddress string
 }
 
@@ -65,16 +66,22 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 		return err
 	}
 
+	userTokens, err := setupUserTokens(ctx, st, cfg, log)
+	if err != nil {
+		return err
+	}
+
 	instance := instanceID()
 	dps, dpLn, err := startDPServer(cfg, mgr, instance, log)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.APIServer.HTTP.Address)
+	apiLns, err := openAPIListeners(cfg, log)
 	if err != nil {
 		dpLn.Close()
-		return fmt.Errorf("apiServer.http.address: %w", err)
+		return err
 	}
+	ln := apiLns.http
 	api := apiserver.New(mgr, apiserver.Info{
 		Version:    version.Version,
 		InstanceID: instance,
@@ -83,9 +90,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 		_, err := st.List(ctx, store.Query{Kind: kinds.Mesh, Limit: 1})
 		return err
 	}, log)
+	api.UseAuthn(apiserver.Authn{Tokens: userTokens, LocalhostIsAdmin: cfg.APIServer.Authn.LocalhostIsAdmin})
 	ih, err := inspect.New(mgr, st, dps.ConfigDump)
 	if err != nil {
-		ln.Close()
+		apiLns.Close()
 		dpLn.Close()
 		return err
 	}
@@ -94,15 +102,19 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 		log.Warn("test hooks are on: /_testhooks/ can push configs proxies must refuse")
 		api.Handle("/_testhooks/meshes/{mesh}/dataplanes/{name}/corrupt", dps.TestHookHandler())
 	}
-	log.Info("API server listening", "address", ln.Addr().String())
+	log.Info("API server listening", "address", ln.Addr().String(), "https", apiLns.https.Addr().String(), "certificate", apiLns.certFile)
 	if onStart != nil {
-		onStart(Started{APIAddress: ln.Addr().String(), DPServerAddress: dpLn.Addr().String()})
+		onStart(Started{APIAddress: ln.Addr().String(), APIHTTPSAddress: apiLns.https.Addr().String(), DPServerAddress: dpLn.Addr().String()})
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	wg.Add(2)
+	errs := make([]error, 3)
+	wg.Add(3)
 	go func() { defer wg.Done(); errs[0] = dps.Serve(ctx, dpLn) }()
 	go func() { defer wg.Done(); errs[1] = api.Serve(ctx, ln, time.Duration(cfg.ShutdownTimeout)) }()
+	go func() {
+		defer wg.Done()
+		errs[2] = api.ServeTLS(ctx, apiLns.https, apiLns.tls, time.Duration(cfg.ShutdownTimeout))
+	}()
 	wg.Wait()
 	log.Info("control plane stopped")
 	return errors.Join(errs...)
