@@ -81,6 +81,8 @@ type controlPlane struct {
 	// DPAddr is the data-plane server's host:port; DataDir its data dir.
 	DPAddr  string
 	DataDir string
+	// HTTPSAddr is the HTTPS API's host:port.
+	HTTPSAddr string
 	env     []string
 	cmd     *exec.Cmd
 	log     *syncBuffer
@@ -91,11 +93,12 @@ type controlPlane struct {
 // port and waits until it is ready.
 func startCP(t *testing.T, env map[string]string) *controlPlane {
 	t.Helper()
-	addr, dpAddr := freeAddr(t), freeAddr(t)
+	addr, dpAddr, httpsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	vars := []string{
 		"HOME=" + os.Getenv("HOME"),
 		"PATH=" + os.Getenv("PATH"),
 		"TRELLIS_API_HTTP_ADDR=" + addr,
+		"TRELLIS_API_HTTPS_ADDR=" + httpsAddr,
 		"TRELLIS_DP_SERVER_ADDR=" + dpAddr,
 	}
 	dataDir, ok := env["TRELLIS_DATA_DIR"]
@@ -106,7 +109,7 @@ func startCP(t *testing.T, env map[string]string) *controlPlane {
 	for k, v := range env {
 		vars = append(vars, k+"="+v)
 	}
-	cp := &controlPlane{t: t, URL: "http://" + addr, DPAddr: dpAddr, DataDir: dataDir, env: vars}
+	cp := &controlPlane{t: t, URL: "http://" + addr, DPAddr: dpAddr, HTTPSAddr: httpsAddr, DataDir: dataDir, env: vars}
 	cp.start()
 	t.Cleanup(func() { cp.Stop() })
 	return cp
