@@ -83,10 +83,10 @@ type controlPlane struct {
 	DataDir string
 	// HTTPSAddr is the HTTPS API's host:port.
 	HTTPSAddr string
-	env     []string
-	cmd     *exec.Cmd
-	log     *syncBuffer
-	stopped bool
+	env       []string
+	cmd       *exec.Cmd
+	log       *syncBuffer
+	stopped   bool
 }
 
 // startCP runs `trellis-cp run` with env (TRELLIS_* settings) on a free API
