@@ -22,7 +22,9 @@ const DefaultServiceAddress = "127.0.0.1"
 // NamedDataplane is one Dataplane of the mesh.
 type NamedDataplane struct {
 	Name string
-	Spec *mesh.Dataplane
+	// Labels are the resource's labels (Dataplane targetRefs select by them).
+	Labels map[string]string
+	Spec   *mesh.Dataplane
 }
 
 // MeshSnapshot is everything of one mesh a proxy's configuration depends on.
@@ -34,6 +36,9 @@ type MeshSnapshot struct {
 	// their inbounds are served by that proxy, so they take no traffic.
 	// Dataplanes that never had a proxy connected are not offline.
 	Offline map[string]bool
+	// Policies holds the mesh's policies by kind ("MeshTrafficPermission"),
+	// for the appliers (policies.go).
+	Policies map[string][]PolicyItem
 }
 
 // Proxy is what one proxy must do.
@@ -90,18 +95,23 @@ type Index struct {
 	byName    map[string]*mesh.Dataplane
 	endpoints map[string][]Endpoint
 	protocol  map[string]string
+	named     map[string]NamedDataplane
+	appliers  []Applier
 }
 
-// NewIndex indexes a snapshot.
-func NewIndex(snap *MeshSnapshot) *Index {
+// NewIndex indexes a snapshot; Build runs appliers on every proxy model.
+func NewIndex(snap *MeshSnapshot, appliers ...Applier) *Index {
 	ix := &Index{
 		snap:      snap,
 		byName:    map[string]*mesh.Dataplane{},
 		endpoints: map[string][]Endpoint{},
 		protocol:  map[string]string{},
+		named:     map[string]NamedDataplane{},
+		appliers:  appliers,
 	}
 	for _, dp := range snap.Dataplanes {
 		ix.byName[dp.Name] = dp.Spec
+		ix.named[dp.Name] = dp
 		if dp.Spec == nil || dp.Spec.Networking == nil {
 			continue
 		}
@@ -180,7 +190,7 @@ func (ix *Index) Build(name string) (*Proxy, error) {
 	}
 	p := &Proxy{Mesh: ix.snap.Mesh, Name: name, Services: dp.ServiceNames()}
 	if dp.Networking == nil {
-		return p, nil
+		return ix.apply(name, p)
 	}
 	n := dp.Networking
 	for i := range n.Inbound {
@@ -219,7 +229,7 @@ func (ix *Index) Build(name string) (*Proxy, error) {
 			Address: addr, Port: out.Port, Service: svc, Protocol: proto, Endpoints: ix.Endpoints(svc),
 		})
 	}
-	return p, nil
+	return ix.apply(name, p)
 }
 
 // Services returns every service name that has at least one inbound in the
