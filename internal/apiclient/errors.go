@@ -15,6 +15,10 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrBadRequest matches a 400 answer (validation errors among others).
 	ErrBadRequest = errors.New("bad request")
+	// ErrUnauthenticated matches a 401 answer: no token, or a bad one.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrForbidden matches a 403 answer: the token's user is not allowed.
+	ErrForbidden = errors.New("forbidden")
 )
 
 // InvalidParameter is one violation in a std-errors answer: the field path
@@ -68,8 +72,8 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// Is lets errors.Is match an *APIError against ErrNotFound, ErrConflict and
-// ErrBadRequest by status.
+// Is lets errors.Is match an *APIError against ErrNotFound, ErrConflict,
+// ErrBadRequest, ErrUnauthenticated and ErrForbidden by status.
 func (e *APIError) Is(target error) bool {
 	switch target {
 	case ErrNotFound:
@@ -78,6 +82,10 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == http.StatusConflict
 	case ErrBadRequest:
 		return e.Status == http.StatusBadRequest
+	case ErrUnauthenticated:
+		return e.Status == http.StatusUnauthorized
+	case ErrForbidden:
+		return e.Status == http.StatusForbidden
 	}
 	return false
 }
