@@ -127,6 +127,7 @@ func newRoot(opts Options) (*cobra.Command, *root) {
 		r.configCmd(),
 		r.versionCmd(),
 		r.demoCmd(),
+		r.generateCmd(),
 	)
 	return cmd, r
 }
