@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -20,11 +22,11 @@ func (s *Server) ConfigDump(ctx context.Context, mesh, name string) ([]byte, err
 	if _, err := s.mgr.Get(ctx, s.dpDesc(), mesh, name); err != nil {
 		return nil, err
 	}
-	ix, err := loadIndex(ctx, s.mgr, mesh)
+	ms, err := loadMesh(ctx, s.mgr, s.ca, mesh)
 	if err != nil {
 		return nil, err
 	}
-	res, err := Generate(ix, name, false)
+	res, _, err := generate(ms, name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -90,8 +92,18 @@ func configDump(r *build.Resources) (*adminv3.ConfigDump, error) {
 		}
 		ed.DynamicEndpointConfigs = append(ed.DynamicEndpointConfigs, &adminv3.EndpointsConfigDump_DynamicEndpointConfig{VersionInfo: versions[endpointType], EndpointConfig: a})
 	}
+	var sd adminv3.SecretsConfigDump
+	for _, sec := range r.Secrets {
+		a, err := pack(redacted(sec))
+		if err != nil {
+			return nil, err
+		}
+		sd.DynamicActiveSecrets = append(sd.DynamicActiveSecrets, &adminv3.SecretsConfigDump_DynamicSecret{
+			Name: sec.Name, VersionInfo: versions[secretType], Secret: a,
+		})
+	}
 	out := &adminv3.ConfigDump{}
-	for _, m := range []proto.Message{&ld, &cd, &rd, &ed} {
+	for _, m := range []proto.Message{&ld, &cd, &rd, &ed, &sd} {
 		a, err := pack(m)
 		if err != nil {
 			return nil, err
@@ -99,4 +111,14 @@ func configDump(r *build.Resources) (*adminv3.ConfigDump, error) {
 		out.Configs = append(out.Configs, a)
 	}
 	return out, nil
+}
+
+// redacted returns a copy of a secret without its private key, as Envoy's
+// config_dump shows secrets.
+func redacted(sec *tlsv3.Secret) *tlsv3.Secret {
+	c := proto.Clone(sec).(*tlsv3.Secret)
+	if tc := c.GetTlsCertificate(); tc != nil && tc.PrivateKey != nil {
+		tc.PrivateKey = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "[redacted]"}}
+	}
+	return c
 }

@@ -15,11 +15,8 @@ import (
 
 	"github.com/trellis-mesh/trellis/api/mesh"
 	"github.com/trellis-mesh/trellis/internal/insights"
-	"github.com/trellis-mesh/trellis/internal/manager"
-	"github.com/trellis-mesh/trellis/internal/proxymodel"
 	"github.com/trellis-mesh/trellis/internal/resource/kinds"
 	"github.com/trellis-mesh/trellis/internal/store"
-	"github.com/trellis-mesh/trellis/internal/xds/build"
 )
 
 // xDS type URLs.
@@ -28,6 +25,7 @@ const (
 	clusterType  = resourcev3.ClusterType
 	routeType    = resourcev3.RouteType
 	endpointType = resourcev3.EndpointType
+	secretType   = resourcev3.SecretType
 )
 
 // maxDebounce caps how long a stream of changes can delay a recompute.
@@ -41,10 +39,12 @@ type reconciler struct {
 	// online remembers each proxy's last seen online status, so that insight
 	// writes (ACK counters) recompute nothing unless a proxy came or went.
 	online map[proxyKey]bool
+	// rotation schedules the recomputes that renew workload certificates.
+	rotation *rotation
 }
 
 func newReconciler(s *Server) *reconciler {
-	return &reconciler{s: s, online: map[proxyKey]bool{}}
+	return &reconciler{s: s, online: map[proxyKey]bool{}, rotation: newRotation()}
 }
 
 // onlineChanged reports whether an insight change flipped a proxy between
@@ -88,10 +88,16 @@ func (r *reconciler) run(ctx context.Context) {
 
 // loop consumes events until the channel closes (ctx ended or the watch
 // fell behind, in which case run re-watches and recomputes everything).
+// Besides store changes, it recomputes meshes whose workload certificates
+// are due to be reissued, on one timer.
 func (r *reconciler) loop(ctx context.Context, events <-chan store.Event) {
-	dirty := map[string]bool{}
-	var timer <-chan time.Time
-	var deadline time.Time
+	var batch debouncer
+	// newCA holds meshes whose Mesh changed: their builtin CAs are created
+	// even when no proxy of the mesh is connected here.
+	newCA := map[string]bool{}
+	renew := time.NewTimer(time.Hour)
+	defer renew.Stop()
+	r.rotation.arm(renew)
 	for {
 		select {
 		case ev, ok := <-events:
@@ -108,26 +114,70 @@ func (r *reconciler) loop(ctx context.Context, events <-chan store.Event) {
 			m := ev.Mesh
 			if ev.Kind == kinds.Mesh {
 				m = ev.Name
+				if ev.Op == store.OpDelete {
+					r.s.ca.Forget(m)
+				} else {
+					newCA[m] = true
+				}
 			}
-			dirty[m] = true
-			now := time.Now()
-			if timer == nil {
-				deadline = now.Add(maxDebounce)
-			}
-			wait := min(r.s.cfg.Debounce, time.Until(deadline))
-			timer = time.After(wait)
-		case <-timer:
-			timer = nil
-			meshes := sortedKeys(dirty)
-			dirty = map[string]bool{}
-			for _, m := range meshes {
+			batch.mark(m, r.s.cfg.Debounce)
+		case <-batch.timer:
+			for _, m := range batch.take() {
+				if newCA[m] {
+					delete(newCA, m)
+					r.ensureCA(ctx, m)
+				}
 				if err := r.recomputeMesh(ctx, m); err != nil && ctx.Err() == nil {
 					r.s.log.Error("recomputing proxies", "mesh", m, "err", err)
 				}
 			}
+		case <-r.rotation.wake:
+			r.rotation.arm(renew)
+		case <-renew.C:
+			for _, m := range r.rotation.due(time.Now()) {
+				batch.mark(m, r.s.cfg.Debounce)
+			}
+			r.rotation.arm(renew)
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// debouncer batches dirty meshes: the batch is due debounce after the last
+// change, and at most maxDebounce after the first.
+type debouncer struct {
+	dirty    map[string]bool
+	timer    <-chan time.Time
+	deadline time.Time
+}
+
+func (d *debouncer) mark(mesh string, debounce time.Duration) {
+	if d.dirty == nil {
+		d.dirty = map[string]bool{}
+	}
+	d.dirty[mesh] = true
+	if d.timer == nil {
+		d.deadline = time.Now().Add(maxDebounce)
+	}
+	d.timer = time.After(min(debounce, time.Until(d.deadline)))
+}
+
+// take returns the dirty meshes, sorted, and starts a new batch.
+func (d *debouncer) take() []string {
+	out := sortedKeys(d.dirty)
+	d.dirty, d.timer = nil, nil
+	return out
+}
+
+// ensureCA creates the missing builtin CAs of a mesh.
+func (r *reconciler) ensureCA(ctx context.Context, meshName string) {
+	m, err := r.s.mgr.Get(ctx, r.s.meshDesc(), "", meshName)
+	if err != nil {
+		return // deleted since
+	}
+	if err := r.s.ca.EnsureBuiltin(ctx, meshName, m.Spec.(*mesh.Mesh)); err != nil && ctx.Err() == nil {
+		r.s.log.Error("creating the mesh's CA", "mesh", meshName, "err", err)
 	}
 }
 
@@ -170,77 +220,49 @@ func (r *reconciler) connectedIn(meshName string) []*proxyState {
 func (r *reconciler) recomputeMesh(ctx context.Context, meshName string) error {
 	proxies := r.connectedIn(meshName)
 	if len(proxies) == 0 {
+		r.rotation.set(meshName, time.Time{})
 		return nil
 	}
-	ix, err := loadIndex(ctx, r.s.mgr, meshName)
+	ms, err := loadMesh(ctx, r.s.mgr, r.s.ca, meshName)
 	if err != nil {
+		r.rotation.set(meshName, time.Now().Add(retryAfterError))
 		return err
 	}
+	var earliest time.Time
 	for _, ps := range proxies {
-		if err := r.push(ctx, ix, ps); err != nil {
+		renew, err := r.push(ctx, ms, ps)
+		if err != nil {
 			r.s.log.Warn("building a proxy's config", "proxy", ps.info.key.String(), "err", err)
+			continue
 		}
+		earliest = earlier(earliest, renew)
 	}
+	r.rotation.set(meshName, earliest)
 	return nil
 }
 
 // refreshProxy computes and sets one proxy's config (on connect).
 func (r *reconciler) refreshProxy(ctx context.Context, ps *proxyState) error {
-	ix, err := loadIndex(ctx, r.s.mgr, ps.info.key.Mesh)
+	ms, err := loadMesh(ctx, r.s.mgr, r.s.ca, ps.info.key.Mesh)
 	if err != nil {
 		return err
 	}
-	return r.push(ctx, ix, ps)
-}
-
-// loadIndex reads a mesh's snapshot from the store and indexes it.
-func loadIndex(ctx context.Context, mgr *manager.Manager, meshName string) (*proxymodel.Index, error) {
-	reg := mgr.Registry()
-	meshDesc, _ := reg.ByKind(kinds.Mesh)
-	dpDesc, _ := reg.ByKind(kinds.Dataplane)
-	snap := &proxymodel.MeshSnapshot{Mesh: meshName}
-	if m, err := mgr.Get(ctx, meshDesc, "", meshName); err == nil {
-		snap.MeshSpec = m.Spec.(*mesh.Mesh)
-	}
-	dps, _, err := mgr.List(ctx, dpDesc, manager.ListOptions{Mesh: meshName})
+	renew, err := r.push(ctx, ms, ps)
 	if err != nil {
-		return nil, fmt.Errorf("listing the dataplanes of mesh %q: %w", meshName, err)
+		return err
 	}
-	for _, dp := range dps {
-		snap.Dataplanes = append(snap.Dataplanes, proxymodel.NamedDataplane{Name: dp.Meta.Name, Spec: dp.Spec.(*mesh.Dataplane)})
-	}
-	all, err := insights.List(ctx, mgr.Store(), meshName)
-	if err != nil {
-		return nil, fmt.Errorf("listing the insights of mesh %q: %w", meshName, err)
-	}
-	snap.Offline = map[string]bool{}
-	for k, in := range all {
-		if len(in.Subscriptions) > 0 && !in.Online() {
-			snap.Offline[k.Name] = true
-		}
-	}
-	return proxymodel.NewIndex(snap), nil
-}
-
-// Generate returns the xDS resources of one proxy of the index.
-func Generate(ix *proxymodel.Index, name string, proxyless bool) (*build.Resources, error) {
-	if proxyless {
-		return build.Proxyless(ix)
-	}
-	p, err := ix.Build(name)
-	if err != nil {
-		return nil, err
-	}
-	return build.Sidecar(p)
+	r.rotation.note(ps.info.key.Mesh, renew)
+	return nil
 }
 
 // push builds a proxy's resources and sets them in the cache when a type's
 // content changed. Versions are content hashes, so unchanged types are not
-// resent.
-func (r *reconciler) push(ctx context.Context, ix *proxymodel.Index, ps *proxyState) error {
-	res, err := Generate(ix, ps.info.key.Name, ps.info.proxyless)
+// resent. It returns when one of the proxy's certificates is due to be
+// reissued (zero without mTLS).
+func (r *reconciler) push(ctx context.Context, ms *meshState, ps *proxyState) (time.Time, error) {
+	res, renew, err := generate(ms, ps.info.key.Name, ps.info.proxyless)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	if r.s.isCorrupt(ps.info.key) {
 		res = corruptResources(res)
@@ -251,7 +273,7 @@ func (r *reconciler) push(ctx context.Context, ix *proxymodel.Index, ps *proxySt
 	for typ, items := range byType {
 		v, err := hashResources(items)
 		if err != nil {
-			return err
+			return time.Time{}, err
 		}
 		versions[typ] = v
 		snap.Resources[cachev3.GetResponseType(typ)] = cachev3.NewResources(v, items)
@@ -263,13 +285,13 @@ func (r *reconciler) push(ctx context.Context, ix *proxymodel.Index, ps *proxySt
 	}
 	r.s.mu.Unlock()
 	if same {
-		return nil
+		return renew, nil
 	}
 	if err := r.s.cache.SetSnapshot(ctx, ps.info.nodeID, snap); err != nil {
-		return fmt.Errorf("setting the snapshot of %s: %w", ps.info.key, err)
+		return time.Time{}, fmt.Errorf("setting the snapshot of %s: %w", ps.info.key, err)
 	}
 	r.s.log.Debug("pushed config", "proxy", ps.info.key.String(), "versions", versions)
-	return nil
+	return renew, nil
 }
 
 func equalVersions(a, b map[string]string) bool {

@@ -28,6 +28,7 @@ import (
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 
+	"github.com/trellis-mesh/trellis/internal/ca"
 	"github.com/trellis-mesh/trellis/internal/manager"
 	"github.com/trellis-mesh/trellis/internal/resource"
 	"github.com/trellis-mesh/trellis/internal/resource/kinds"
@@ -85,6 +86,8 @@ type Server struct {
 	insight *insightWriter
 	// tokens validates the dataplane tokens proxies present.
 	tokens *tokens.DataplaneTokens
+	// ca holds the meshes' CAs and issues proxies' workload certificates.
+	ca *ca.Manager
 }
 
 // stream is one open xDS stream.
@@ -122,6 +125,7 @@ func New(cfg Config, mgr *manager.Manager, log *slog.Logger) *Server {
 		byNodeID:  map[string]*proxyState{},
 		deltaSent: map[int64][]deltaNonce{},
 		corrupt:   map[proxyKey]bool{},
+		ca:        ca.New(mgr, log),
 	}
 	s.tokens = tokens.NewDataplaneTokens(s.st)
 	s.recon = newReconciler(s)

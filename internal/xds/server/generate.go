@@ -1,0 +1,94 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/trellis-mesh/trellis/api/mesh"
+	"github.com/trellis-mesh/trellis/internal/ca"
+	"github.com/trellis-mesh/trellis/internal/insights"
+	"github.com/trellis-mesh/trellis/internal/manager"
+	"github.com/trellis-mesh/trellis/internal/proxymodel"
+	"github.com/trellis-mesh/trellis/internal/resource/kinds"
+	"github.com/trellis-mesh/trellis/internal/store"
+	"github.com/trellis-mesh/trellis/internal/xds/build"
+)
+
+// meshState is what the proxies of one mesh are built from, loaded once
+// per recompute of the mesh.
+type meshState struct {
+	ix *proxymodel.Index
+	// tls is the mesh's mTLS state; nil when mTLS is off.
+	tls *ca.MeshTLS
+}
+
+// loadMesh reads a mesh's snapshot from the store, indexes it and loads
+// its CAs. An error loading the enabled CA fails the whole mesh: its
+// proxies keep their last configuration rather than lose mTLS.
+func loadMesh(ctx context.Context, mgr *manager.Manager, cas *ca.Manager, meshName string) (*meshState, error) {
+	ix, spec, err := loadIndex(ctx, mgr, meshName)
+	if err != nil {
+		return nil, err
+	}
+	tls, err := cas.Mesh(ctx, meshName, spec)
+	if err != nil {
+		return nil, err
+	}
+	return &meshState{ix: ix, tls: tls}, nil
+}
+
+// loadIndex reads a mesh's snapshot from the store and indexes it.
+func loadIndex(ctx context.Context, mgr *manager.Manager, meshName string) (*proxymodel.Index, *mesh.Mesh, error) {
+	reg := mgr.Registry()
+	meshDesc, _ := reg.ByKind(kinds.Mesh)
+	dpDesc, _ := reg.ByKind(kinds.Dataplane)
+	snap := &proxymodel.MeshSnapshot{Mesh: meshName}
+	m, err := mgr.Get(ctx, meshDesc, "", meshName)
+	switch {
+	case err == nil:
+		snap.MeshSpec = m.Spec.(*mesh.Mesh)
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, nil, fmt.Errorf("reading mesh %q: %w", meshName, err)
+	}
+	dps, _, err := mgr.List(ctx, dpDesc, manager.ListOptions{Mesh: meshName})
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing the dataplanes of mesh %q: %w", meshName, err)
+	}
+	for _, dp := range dps {
+		snap.Dataplanes = append(snap.Dataplanes, proxymodel.NamedDataplane{Name: dp.Meta.Name, Spec: dp.Spec.(*mesh.Dataplane)})
+	}
+	all, err := insights.List(ctx, mgr.Store(), meshName)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing the insights of mesh %q: %w", meshName, err)
+	}
+	snap.Offline = map[string]bool{}
+	for k, in := range all {
+		if len(in.Subscriptions) > 0 && !in.Online() {
+			snap.Offline[k.Name] = true
+		}
+	}
+	return proxymodel.NewIndex(snap), snap.MeshSpec, nil
+}
+
+// generate returns the xDS resources of one proxy of the mesh, and when
+// one of its certificates is due to be reissued (zero without mTLS).
+func generate(ms *meshState, name string, proxyless bool) (*build.Resources, time.Time, error) {
+	if proxyless {
+		res, err := build.Proxyless(ms.ix)
+		return res, time.Time{}, err
+	}
+	p, err := ms.ix.Build(name)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	var renew time.Time
+	if ms.tls != nil {
+		if p.MTLS, renew, err = ms.tls.Proxy(p.Services); err != nil {
+			return nil, time.Time{}, err
+		}
+	}
+	res, err := build.Sidecar(p)
+	return res, renew, err
+}
