@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/trellis-mesh/trellis/internal/dataplane/xdsconfig"
 )
@@ -85,6 +86,10 @@ type Options struct {
 	// endpoints, routes and secrets; zero means
 	// DefaultInitialFetchTimeout.
 	InitialFetchTimeout time.Duration
+	// Token, when set, returns the dataplane token sent on every stream
+	// as gRPC metadata "authorization: Bearer <token>". It is called at
+	// each connect, so a renewed token (TokenFile) is picked up.
+	Token func() (string, error)
 }
 
 // Client is an xDS client. Run it with Run; the other methods are safe to
@@ -215,6 +220,15 @@ func (c *Client) runConnection(ctx context.Context) (healthy bool, err error) {
 	ads := discoverygrpc.NewAggregatedDiscoveryServiceClient(conn)
 	streamCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if c.opts.Token != nil {
+		tok, err := c.opts.Token()
+		if err != nil {
+			return false, err
+		}
+		if tok != "" {
+			streamCtx = metadata.AppendToOutgoingContext(streamCtx, "authorization", "Bearer "+tok)
+		}
+	}
 	if c.opts.Mode == Delta {
 		return c.runDelta(streamCtx, ads)
 	}
