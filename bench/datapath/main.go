@@ -7,6 +7,7 @@
 //
 //	go run ./bench/datapath              # about 4 minutes
 //	go run ./bench/datapath -bin bin     # with binaries from "make build"
+//	go run ./bench/datapath -rev HEAD    # binaries of a commit, not of the working tree
 //	go run ./bench/datapath -haproxy off # without the HAProxy baseline
 //
 // It starts a control plane (trellis-cp, memory store), the two sidecars,
@@ -43,6 +44,7 @@ import (
 // options are the command's flags.
 type options struct {
 	binDir     string
+	rev        string
 	fortio     string
 	haproxy    string
 	rate       float64
@@ -60,7 +62,8 @@ type options struct {
 
 func main() {
 	o := options{commandArg: os.Args[1:]}
-	flag.StringVar(&o.binDir, "bin", "", "folder with prebuilt trellis-cp and trellis-dp (default: build them into a temporary folder)")
+	flag.StringVar(&o.binDir, "bin", "", "folder with prebuilt trellis-cp and trellis-dp (default: build them from the working tree into a temporary folder)")
+	flag.StringVar(&o.rev, "rev", "", "build trellis-cp and trellis-dp from this commit (git archive) instead of the working tree")
 	flag.StringVar(&o.fortio, "fortio", "", "fortio binary (default: fortio on PATH, else $(go env GOPATH)/bin/fortio)")
 	flag.StringVar(&o.haproxy, "haproxy", "", `haproxy binary for the baseline pair (default: haproxy on PATH or /usr/sbin/haproxy, skipped if absent); "off" skips it`)
 	flag.Float64Var(&o.rate, "rate", 1000, "fixed request rate for the latency and CPU measurement, req/s")
@@ -84,6 +87,10 @@ func main() {
 			os.Exit(2)
 		}
 		o.maxConns = append(o.maxConns, n)
+	}
+	if o.binDir != "" && o.rev != "" {
+		fmt.Fprintln(os.Stderr, "bench/datapath: -bin and -rev exclude each other")
+		os.Exit(2)
 	}
 	if o.rounds < 1 || o.conns < 1 || o.rate <= 0 {
 		fmt.Fprintln(os.Stderr, "bench/datapath: -rounds, -conns and -rate must be positive")
@@ -135,14 +142,34 @@ func run(ctx context.Context, o options) int {
 // unless -bin), fortio and, unless off, haproxy.
 func (b *bench) findTools(ctx context.Context) error {
 	bin := b.o.binDir
-	if bin == "" {
-		bin = filepath.Join(b.dir, "bin")
-		progress("building trellis-cp and trellis-dp into %s", bin)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin+string(filepath.Separator),
-			"github.com/trellis-mesh/trellis/cmd/trellis-cp", "github.com/trellis-mesh/trellis/cmd/trellis-dp")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("building the binaries: %w\n%s", err, out)
+	switch {
+	case bin != "":
+		b.binaries = "prebuilt in " + bin + " (working tree at " + gitRevision(ctx, "HEAD") + ")"
+	case b.o.rev != "":
+		rev := gitRevision(ctx, b.o.rev)
+		if rev == "unknown" {
+			return fmt.Errorf("-rev %s: not a commit of this repository", b.o.rev)
 		}
+		src := filepath.Join(b.dir, "src")
+		progress("extracting commit %s into %s", rev, src)
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			return err
+		}
+		extract := exec.CommandContext(ctx, "sh", "-c", `git archive --format=tar "$1" | tar -x -C "$2"`, "sh", rev, src)
+		if out, err := extract.CombinedOutput(); err != nil {
+			return fmt.Errorf("extracting commit %s: %w\n%s", rev, err, out)
+		}
+		bin = filepath.Join(b.dir, "bin")
+		if err := build(ctx, src, bin); err != nil {
+			return err
+		}
+		b.binaries = "built from commit " + rev
+	default:
+		bin = filepath.Join(b.dir, "bin")
+		if err := build(ctx, "", bin); err != nil {
+			return err
+		}
+		b.binaries = "built from the working tree at " + gitRevision(ctx, "HEAD")
 	}
 	b.cpBin, b.dpBin = filepath.Join(bin, "trellis-cp"), filepath.Join(bin, "trellis-dp")
 	for _, p := range []string{b.cpBin, b.dpBin} {
@@ -187,6 +214,27 @@ func (b *bench) findTools(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// build compiles trellis-cp and trellis-dp of the module in dir ("" for
+// the current one) into bin.
+func build(ctx context.Context, dir, bin string) error {
+	progress("building trellis-cp and trellis-dp into %s", bin)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin+string(filepath.Separator), "./cmd/trellis-cp", "./cmd/trellis-dp")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the binaries: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// gitRevision is the short commit name of rev, or "unknown".
+func gitRevision(ctx context.Context, rev string) string {
+	out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "--verify", "--end-of-options", rev+"^{commit}").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // lookFortio finds fortio on PATH or where "go install" puts it.

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -26,8 +25,8 @@ func (b *bench) report(w io.Writer) {
 	}
 
 	fmt.Fprintf(w, "## Data path: %s HTTP/1.1 GETs on loopback\n\n", sizeLabel(b.o.bodySize))
-	fmt.Fprintf(w, "- Machine: %d CPUs, %s/%s, %s; trellis %s; fortio %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH,
-		runtime.Version(), gitRevision(), orUnknown(b.fortioVersion))
+	fmt.Fprintf(w, "- Machine: %d CPUs, %s/%s, %s; trellis-cp and trellis-dp %s; fortio %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH,
+		runtime.Version(), b.binaries, orUnknown(b.fortioVersion))
 	if ha != nil {
 		fmt.Fprintf(w, "; %s", b.haproxyVersion)
 	}
@@ -165,15 +164,6 @@ func (b *bench) command() string {
 		parts = append(parts, a)
 	}
 	return strings.Join(parts, " ")
-}
-
-// gitRevision is the short commit of the working tree, or "unknown".
-func gitRevision() string {
-	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(out))
 }
 
 func ms(seconds float64) string { return fmt.Sprintf("%.3f", seconds*1000) }

@@ -23,12 +23,15 @@ type bench struct {
 
 	cpBin, dpBin, fortioBin, haproxyBin string
 	fortioVersion, haproxyVersion       string
+	// binaries says where trellis-cp and trellis-dp come from.
+	binaries string
 
 	hc       *http.Client
 	backend  *http.Server
 	payload  []byte
 	children []*child
 	cp       *child
+	apiURL   string
 	// sidecarAdmin maps each trellis-dp to its admin address.
 	sidecarAdmin map[*proxy]string
 
@@ -107,11 +110,12 @@ func (b *bench) setUp(ctx context.Context) error {
 	// The client sidecar's own app does not exist: nothing calls its
 	// inbound listener.
 	clientYAML := fmt.Sprintf(clientDataplane, ports[4], ports[5], ports[6])
-	server, err := b.startSidecar("trellis-dp server", "server.yaml", serverYAML, dpServerAddr, hostPort(ports[7]))
+	b.apiURL = "http://" + apiAddr
+	server, err := b.startSidecar(ctx, "trellis-dp server", "bench-server", serverYAML, dpServerAddr, hostPort(ports[7]))
 	if err != nil {
 		return err
 	}
-	client, err := b.startSidecar("trellis-dp client", "client.yaml", clientYAML, dpServerAddr, hostPort(ports[8]))
+	client, err := b.startSidecar(ctx, "trellis-dp client", "bench-client", clientYAML, dpServerAddr, hostPort(ports[8]))
 	if err != nil {
 		return err
 	}
@@ -244,10 +248,11 @@ networking:
 `
 )
 
-// startSidecar writes the Dataplane file and runs trellis-dp for it.
-func (b *bench) startSidecar(name, file, dataplane, dpServerAddr, adminAddr string) (*proxy, error) {
+// startSidecar writes the Dataplane file (and a dataplane token for it,
+// when the control plane issues them) and runs trellis-dp for it.
+func (b *bench) startSidecar(ctx context.Context, name, dpName, dataplane, dpServerAddr, adminAddr string) (*proxy, error) {
 	progress("starting the %s sidecar", name)
-	path := filepath.Join(b.dir, file)
+	path := filepath.Join(b.dir, dpName+".yaml")
 	if err := os.WriteFile(path, []byte(dataplane), 0o644); err != nil {
 		return nil, fmt.Errorf("writing the Dataplane file: %w", err)
 	}
@@ -258,6 +263,17 @@ func (b *bench) startSidecar(name, file, dataplane, dpServerAddr, adminAddr stri
 		"--admin-addr", adminAddr,
 		"--drain-timeout", "1s",
 	}
+	token, err := b.dataplaneToken(ctx, dpName)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		tokenPath := filepath.Join(b.dir, dpName+".token")
+		if err := os.WriteFile(tokenPath, []byte(token), 0o600); err != nil {
+			return nil, fmt.Errorf("writing the dataplane token: %w", err)
+		}
+		args = append(args, "--dataplane-token-file", tokenPath)
+	}
 	logName := strings.ReplaceAll(name, " ", "-") + ".log"
 	c, err := startChild(name, filepath.Join(b.logDir(), logName), b.dpBin, args, inheritedEnv())
 	if err != nil {
@@ -267,6 +283,35 @@ func (b *bench) startSidecar(name, file, dataplane, dpServerAddr, adminAddr stri
 	p := &proxy{child: c}
 	b.sidecarAdmin[p] = adminAddr
 	return p, nil
+}
+
+// dataplaneToken asks the control plane for a dataplane token for the
+// Dataplane name in mesh default, as "trellisctl generate dataplane-token"
+// does (the API takes loopback callers as admin). It returns "" when the
+// control plane has no POST /tokens/dataplane (older builds, which need
+// no token).
+func (b *bench) dataplaneToken(ctx context.Context, name string) (string, error) {
+	body := strings.NewReader(`{"name":"` + name + `","mesh":"default"}`)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.apiURL+"/tokens/dataplane", body)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("asking for a dataplane token: %w", err)
+	}
+	defer resp.Body.Close()
+	text, err := readAllLimit(resp.Body, 64<<10)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("reading the dataplane token: %w", err)
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed:
+		return "", nil
+	case resp.StatusCode != http.StatusOK:
+		return "", fmt.Errorf("POST /tokens/dataplane for %s: %s: %s", name, resp.Status, strings.TrimSpace(string(text)))
+	}
+	return strings.TrimSpace(string(text)), nil
 }
 
 // haproxyConfig is one HAProxy of the pair: HTTP mode with keep-alive on
