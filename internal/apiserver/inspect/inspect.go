@@ -12,6 +12,7 @@
 //	GET /meshes/{mesh}/dataplanes+insights/{name}   one overview
 //	GET /meshes/{mesh}/dataplanes/{name}/_overview  the same
 //	GET /meshes/{mesh}/dataplanes/{name}/_config    the generated xDS
+//	GET /meshes/{mesh}/dataplanes/{name}/_rules     matched and merged policies (rules.go)
 package inspect
 
 import (
@@ -74,6 +75,7 @@ func (h *Handlers) Register(m Mounter) {
 	m.Handle("GET /meshes/{mesh}/dataplanes+insights/{name}", http.HandlerFunc(h.overview))
 	m.Handle("GET /meshes/{mesh}/dataplanes/{name}/_overview", http.HandlerFunc(h.overview))
 	m.Handle("GET /meshes/{mesh}/dataplanes/{name}/_config", http.HandlerFunc(h.configDump))
+	m.Handle("GET /meshes/{mesh}/dataplanes/{name}/_rules", http.HandlerFunc(h.rules))
 }
 
 // Overview is Kuma's DataplaneOverview: the Dataplane's metadata, its spec
