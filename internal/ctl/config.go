@@ -31,9 +31,17 @@ type Coordinates struct {
 	APIServer APIServer `json:"apiServer"`
 }
 
-// APIServer is a control plane's REST API address.
+// APIServer is a control plane's REST API address and how to
+// authenticate to it, with kumactl's field names.
 type APIServer struct {
 	URL string `json:"url"`
+	// CACertFile verifies an HTTPS URL (a path; the file is not copied).
+	CACertFile string `json:"caCertFile,omitempty"`
+	// SkipVerify turns off the check of the server's certificate.
+	SkipVerify bool `json:"skipVerify,omitempty"`
+	// AuthType is "tokens" (a user token in AuthConf["token"]) or empty.
+	AuthType string            `json:"authType,omitempty"`
+	AuthConf map[string]string `json:"authConf,omitempty"`
 }
 
 // Context binds a name to a control plane; trellisctl (like kumactl)

@@ -28,12 +28,19 @@ func (r *root) configCmd() *cobra.Command {
 }
 
 func (r *root) cpAddCmd() *cobra.Command {
-	var name, address string
+	var name, address, authType string
+	var authConf map[string]string
 	var overwrite, noCheck bool
 	cmd := &cobra.Command{
 		Use:   "add",
 		Short: "Add a control plane and make it the active one",
-		Example: "  trellisctl config control-planes add --name prod --address https://cp.example.com:5682\n" +
+		Long: "Add a control plane and make it the active one. Remote control planes need an admin user\n" +
+			"token (--auth-type tokens --auth-conf token=..., or --token/--token-file; the control plane\n" +
+			"writes one to <dataDir>/admin-user-token on first start) and, over HTTPS, the CA certificate\n" +
+			"(--ca-cert-file <dataDir>/certs/api-server.crt). The token is stored in the config file; the\n" +
+			"CA file only by its path.",
+		Example: "  trellisctl config control-planes add --name prod --address https://cp.example.com:5682 \\\n" +
+			"    --ca-cert-file api-server.crt --auth-type tokens --auth-conf token=$(cat admin-user-token)\n" +
 			"  trellisctl config control-planes add --name local --address http://127.0.0.1:5681 --overwrite",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -48,12 +55,25 @@ func (r *root) cpAddCmd() *cobra.Command {
 			if cfg.controlPlane(name) != nil && !overwrite {
 				return fmt.Errorf("a control plane named %q already exists: use --overwrite to replace it", name)
 			}
+			api, err := r.credentialsToStore(authType, authConf)
+			if err != nil {
+				return err
+			}
+			api.URL = address
 			if !noCheck {
-				idx, err := r.clientFor(address).Index(cmd.Context())
+				token, _ := storedToken(api)
+				c, err := r.clientFor(target{url: address, token: token, caCertFile: api.CACertFile, skipVerify: api.SkipVerify})
+				if err != nil {
+					return err
+				}
+				idx, err := c.Index(cmd.Context())
 				if err != nil {
 					reason := err.Error()
 					if te := (*apiclient.TransportError)(nil); errors.As(err, &te) {
 						reason = transportReason(te)
+					}
+					if hint := authHint(err); hint != "" {
+						return fmt.Errorf("the control plane at %s refused GET /: %s%s", address, reason, hint)
 					}
 					return fmt.Errorf("the control plane at %s does not answer GET /: %s\n"+
 						"Check the address, or add it anyway with --no-check.", address, reason)
@@ -62,7 +82,7 @@ func (r *root) cpAddCmd() *cobra.Command {
 					fmt.Fprintf(cmd.OutOrStdout(), "reached %s %s at %s\n", idx.Product, idx.Version, address)
 				}
 			}
-			cfg.addControlPlane(ControlPlane{Name: name, Coordinates: Coordinates{APIServer: APIServer{URL: address}}}, overwrite)
+			cfg.addControlPlane(ControlPlane{Name: name, Coordinates: Coordinates{APIServer: api}}, overwrite)
 			if err := saveConfig(path, cfg); err != nil {
 				return err
 			}
@@ -76,6 +96,8 @@ func (r *root) cpAddCmd() *cobra.Command {
 	f.BoolVar(&overwrite, "overwrite", false, "replace a control plane of the same name")
 	f.BoolVar(&noCheck, "no-check", false, "do not check that the control plane answers")
 	f.BoolVar(&noCheck, "skip-check", false, "same as --no-check (kumactl's name)")
+	f.StringVar(&authType, "auth-type", "", `authentication type: "tokens" (a user token, given with --auth-conf token=...)`)
+	f.StringToStringVar(&authConf, "auth-conf", nil, "authentication settings of --auth-type, key=value (tokens: token=YOUR_TOKEN)")
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("address")
 	return cmd

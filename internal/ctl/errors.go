@@ -2,12 +2,14 @@ package ctl
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"syscall"
 
 	"github.com/trellis-mesh/trellis/internal/apiclient"
+	"github.com/trellis-mesh/trellis/internal/tokens"
 )
 
 // describeError turns an error into the message printed after "Error: ",
@@ -15,7 +17,7 @@ import (
 func (r *root) describeError(err error) string {
 	var te *apiclient.TransportError
 	if !errors.As(err, &te) {
-		return err.Error()
+		return err.Error() + authHint(err)
 	}
 	where := r.usedURL
 	if where == "" {
@@ -30,8 +32,28 @@ func (r *root) describeError(err error) string {
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
 		return fmt.Sprintf("the control plane at %s did not answer in time (see --api-timeout): %s", where, reason)
 	default:
-		return fmt.Sprintf("could not reach the control plane at %s: %s", where, reason)
+		return fmt.Sprintf("could not reach the control plane at %s: %s", where, reason) + authHint(err)
 	}
+}
+
+// authHint tells what to do about a missing or refused token, or an
+// HTTPS certificate trellisctl does not trust; empty for other errors.
+func authHint(err error) string {
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case errors.Is(err, apiclient.ErrUnauthenticated):
+		return "\nThis control plane wants an admin user token from this client: pass --token or --token-file,\n" +
+			"set $" + EnvAPIToken + ", or store one with `trellisctl config control-planes add --auth-type tokens\n" +
+			"--auth-conf token=...`. On the control plane's host, <dataDir>/admin-user-token holds one."
+	case errors.Is(err, apiclient.ErrForbidden):
+		return "\nThe token's user is not in group " + tokens.UserAdminGroup + "; ask an admin for a token\n" +
+			"(`trellisctl generate user-token --name NAME --group " + tokens.UserAdminGroup + " --valid-for 24h`)."
+	case errors.As(err, &certErr):
+		return "\nThe control plane's HTTPS certificate is not trusted: pass --ca-cert-file with its CA (the\n" +
+			"generated one is <dataDir>/certs/api-server.crt on the control plane's host), set $" + EnvAPICACertFile + ",\n" +
+			"or --skip-verify (insecure)."
+	}
+	return ""
 }
 
 // transportReason says in a few words why a request got no answer.

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-func TestResolveAPIURLDefaults(t *testing.T) {
+func TestResolveTargetURL(t *testing.T) {
 	env := map[string]string{}
 	home := t.TempDir()
 	r := &root{opts: Options{
@@ -16,25 +16,25 @@ func TestResolveAPIURLDefaults(t *testing.T) {
 		HomeDir: func() (string, error) { return home, nil },
 	}.withDefaults()}
 
-	u, src, err := r.resolveAPIURL()
-	if err != nil || u != DefaultAPIURL {
-		t.Fatalf("no config: %q from %q, %v", u, src, err)
+	tg, err := r.resolveTarget()
+	if err != nil || tg.url != DefaultAPIURL {
+		t.Fatalf("no config: %q from %q, %v", tg.url, tg.from, err)
 	}
 	cfg := defaultConfig()
 	cfg.addControlPlane(ControlPlane{Name: "x", Coordinates: Coordinates{APIServer: APIServer{URL: "http://cfg:1/"}}}, false)
 	if err := saveConfig(filepath.Join(home, ".trellisctl", "config"), cfg); err != nil {
 		t.Fatal(err)
 	}
-	if u, _, _ := r.resolveAPIURL(); u != "http://cfg:1" {
-		t.Errorf("config: %q", u)
+	if tg, _ := r.resolveTarget(); tg.url != "http://cfg:1" {
+		t.Errorf("config: %q", tg.url)
 	}
 	env[EnvAPIURL] = "http://env:2"
-	if u, _, _ := r.resolveAPIURL(); u != "http://env:2" {
-		t.Errorf("env: %q", u)
+	if tg, _ := r.resolveTarget(); tg.url != "http://env:2" {
+		t.Errorf("env: %q", tg.url)
 	}
 	r.apiURL = "http://flag:3"
-	if u, src, _ := r.resolveAPIURL(); u != "http://flag:3" || src != "--api-url" {
-		t.Errorf("flag: %q from %q", u, src)
+	if tg, _ := r.resolveTarget(); tg.url != "http://flag:3" || tg.from != "--api-url" {
+		t.Errorf("flag: %q from %q", tg.url, tg.from)
 	}
 	// Removing every control plane falls back to the default.
 	delete(env, EnvAPIURL)
@@ -44,8 +44,8 @@ func TestResolveAPIURLDefaults(t *testing.T) {
 	if err := saveConfig(filepath.Join(home, ".trellisctl", "config"), cfg); err != nil {
 		t.Fatal(err)
 	}
-	if u, _, _ := r.resolveAPIURL(); u != DefaultAPIURL {
-		t.Errorf("empty config: %q", u)
+	if tg, _ := r.resolveTarget(); tg.url != DefaultAPIURL {
+		t.Errorf("empty config: %q", tg.url)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +24,12 @@ const (
 	EnvAPIURL = "TRELLIS_API_URL"
 	// EnvConfig names the config file (default ~/.trellisctl/config).
 	EnvConfig = "TRELLISCTL_CONFIG"
+	// EnvAPIToken is the user token sent as a bearer token (overrides the
+	// config file's; --token and --token-file override it).
+	EnvAPIToken = "TRELLIS_API_TOKEN"
+	// EnvAPICACertFile is the CA certificate that verifies an HTTPS control
+	// plane (overrides the config file's; --ca-cert-file overrides it).
+	EnvAPICACertFile = "TRELLIS_API_CA_CERT_FILE"
 )
 
 // DefaultAPIURL is used when neither flag, environment nor config name a
@@ -96,6 +101,11 @@ type root struct {
 	apiURL     string
 	configFile string
 	timeout    time.Duration
+	// Credentials from the command line; see resolveTarget.
+	token      string
+	tokenFile  string
+	caCertFile string
+	skipVerify bool
 	// usedURL is the address the last API call went to, for error hints.
 	usedURL string
 }
@@ -108,7 +118,10 @@ func newRoot(opts Options) (*cobra.Command, *root) {
 		Long: "trellisctl manages Trellis (a Kuma 2.14-compatible universal service mesh) through the\n" +
 			"control plane's REST API: apply and inspect meshes, dataplanes and policies.\n\n" +
 			"The control plane address comes from --api-url, then $" + EnvAPIURL + ", then the current\n" +
-			"control plane of the config file (see `trellisctl config control-planes`), then " + DefaultAPIURL + ".",
+			"control plane of the config file (see `trellisctl config control-planes`), then " + DefaultAPIURL + ".\n\n" +
+			"Clients on the control plane's host need no credentials by default. Others need an admin\n" +
+			"user token (--token, --token-file, $" + EnvAPIToken + " or the config file) and, for the HTTPS\n" +
+			"address (port 5682), the CA certificate (--ca-cert-file, $" + EnvAPICACertFile + " or the config file).",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -119,6 +132,10 @@ func newRoot(opts Options) (*cobra.Command, *root) {
 	pf.StringVar(&r.apiURL, "api-url", "", "control plane API address, e.g. http://127.0.0.1:5681 (overrides $"+EnvAPIURL+" and the config file)")
 	pf.StringVar(&r.configFile, "config-file", "", "config file (default $"+EnvConfig+" or ~/.trellisctl/config)")
 	pf.DurationVar(&r.timeout, "api-timeout", time.Minute, "timeout of each request to the control plane")
+	pf.StringVar(&r.token, "token", "", "user token sent to the control plane (overrides $"+EnvAPIToken+" and the config file)")
+	pf.StringVar(&r.tokenFile, "token-file", "", "file holding the user token, e.g. the control plane's <dataDir>/admin-user-token")
+	pf.StringVar(&r.caCertFile, "ca-cert-file", "", "CA certificate that verifies an HTTPS control plane, e.g. its <dataDir>/certs/api-server.crt (overrides $"+EnvAPICACertFile+" and the config file)")
+	pf.BoolVar(&r.skipVerify, "skip-verify", false, "do not verify the HTTPS control plane's certificate (insecure)")
 	cmd.AddCommand(
 		r.applyCmd(),
 		r.getCmd(),
@@ -132,39 +149,28 @@ func newRoot(opts Options) (*cobra.Command, *root) {
 	return cmd, r
 }
 
-// resolveAPIURL picks the control plane address: flag > env > config >
-// default. It also returns where the address came from.
-func (r *root) resolveAPIURL() (string, string, error) {
-	if r.apiURL != "" {
-		return strings.TrimRight(r.apiURL, "/"), "--api-url", nil
-	}
-	if v := r.opts.Getenv(EnvAPIURL); v != "" {
-		return strings.TrimRight(v, "/"), "$" + EnvAPIURL, nil
-	}
-	cfg, path, err := r.loadConfig()
-	if err != nil {
-		return "", "", err
-	}
-	if cp := cfg.current(); cp != nil && cp.Coordinates.APIServer.URL != "" {
-		return strings.TrimRight(cp.Coordinates.APIServer.URL, "/"), fmt.Sprintf("control plane %q of %s", cp.Name, path), nil
-	}
-	return DefaultAPIURL, "default", nil
-}
-
 // client returns an API client for the resolved control plane.
 func (r *root) client() (*apiclient.Client, error) {
-	u, _, err := r.resolveAPIURL()
+	t, err := r.resolveTarget()
 	if err != nil {
 		return nil, err
 	}
-	return r.clientFor(u), nil
+	return r.clientFor(t)
 }
 
-func (r *root) clientFor(u string) *apiclient.Client {
-	r.usedURL = u
+// clientFor returns an API client for t: its TLS settings (unless the
+// options carry an HTTP client) and its bearer token.
+func (r *root) clientFor(t target) (*apiclient.Client, error) {
+	r.usedURL = t.url
 	hc := r.opts.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: r.timeout}
+		tlsCfg, err := apiclient.TLSConfig(t.caCertFile, t.skipVerify)
+		if err != nil {
+			return nil, err
+		}
+		hc = apiclient.NewHTTPClient(r.timeout, tlsCfg)
 	}
-	return apiclient.New(u, hc)
+	c := apiclient.New(t.url, hc)
+	c.SetToken(t.token)
+	return c, nil
 }
