@@ -19,11 +19,13 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/apiserver"
 	"github.com/trellis-mesh/trellis/internal/apiserver/inspect"
+	"github.com/trellis-mesh/trellis/internal/ca"
 	"github.com/trellis-mesh/trellis/internal/config"
 	"github.com/trellis-mesh/trellis/internal/manager"
 	"github.com/trellis-mesh/trellis/internal/meshdefaults"
 	"github.com/trellis-mesh/trellis/internal/resource/kinds"
 	"github.com/trellis-mesh/trellis/internal/store"
+	"github.com/trellis-mesh/trellis/internal/tokens"
 	"github.com/trellis-mesh/trellis/internal/version"
 	"github.com/trellis-mesh/trellis/internal/xds/server"
 )
@@ -56,6 +58,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 
 	mgr := manager.New(st, kinds.Registry())
 	mgr.OnCreate(meshdefaults.Hook(mgr, log))
+	// A Mesh whose provided CA does not load or is no CA is refused.
+	mgr.OnValidate(ca.New(mgr, log).ValidateHook())
 	if !cfg.Defaults.SkipMeshCreation {
 		if err := meshdefaults.EnsureDefaultMesh(ctx, mgr); err != nil {
 			return err
@@ -91,6 +95,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 		return err
 	}, log)
 	api.UseAuthn(apiserver.Authn{Tokens: userTokens, LocalhostIsAdmin: cfg.APIServer.Authn.LocalhostIsAdmin})
+	api.Handle("POST /tokens/dataplane", api.DataplaneTokenHandler(tokens.NewDataplaneTokens(st)))
 	ih, err := inspect.New(mgr, st, dps.ConfigDump)
 	if err != nil {
 		apiLns.Close()
@@ -138,6 +143,7 @@ func startDPServer(cfg config.Config, mgr *manager.Manager, instance string, log
 		InstanceID:          instance,
 		DeregistrationDelay: time.Duration(cfg.DPServer.DeregistrationDelay),
 		SingleInstance:      cfg.Store.Type != config.StorePostgres,
+		Authn:               cfg.DPServer.Authn.Type,
 	}, mgr, log)
 	ln, err := dps.Listen()
 	if err != nil {
