@@ -9,6 +9,11 @@ import (
 	"github.com/trellis-mesh/trellis/internal/proxymodel"
 )
 
+// minWorkloadCertLifetime is the shortest lifetime a workload certificate
+// gets, whatever dpCert.rotation.expiration says, so that a tiny setting
+// cannot make the control plane reissue certificates continuously.
+const minWorkloadCertLifetime = 2 * time.Second
+
 // leafKey identifies a cached workload certificate.
 type leafKey struct{ mesh, backend, service string }
 
@@ -41,8 +46,14 @@ func (m *Manager) identity(t *MeshTLS, service string) (proxymodel.Identity, tim
 	if e.ca == t.enabled.fingerprint && e.lifetime == t.lifetime && now.Before(e.renewAt) {
 		return e.id, e.renewAt, nil
 	}
-	// A certificate never outlives its CA.
-	life := min(t.lifetime, t.enabled.cert.NotAfter.Sub(now))
+	// A certificate never outlives its CA, and X.509 times have whole
+	// seconds: the reissue time follows the expiry the peers will see.
+	caLeft := t.enabled.cert.NotAfter.Sub(now)
+	if caLeft <= 0 {
+		return proxymodel.Identity{}, time.Time{}, fmt.Errorf("mesh %q, mTLS backend %q: %w", t.mesh, t.enabled.Backend, ErrExpired)
+	}
+	life := min(max(t.lifetime, minWorkloadCertLifetime), caLeft)
+	life = now.Add(life).Truncate(time.Second).Sub(now)
 	if life <= 0 {
 		return proxymodel.Identity{}, time.Time{}, fmt.Errorf("mesh %q, mTLS backend %q: %w", t.mesh, t.enabled.Backend, ErrExpired)
 	}
