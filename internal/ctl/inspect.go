@@ -136,12 +136,15 @@ func (r *root) inspectDataplaneCmd() *cobra.Command {
 	var a inspectOneArgs
 	cmd := &cobra.Command{
 		Use:   "dataplane NAME",
-		Short: "Show one data plane proxy's overview or generated configuration",
+		Short: "Show one data plane proxy's overview, generated configuration or policies",
 		Long: "Show one dataplane. --type overview (the default) prints the Dataplane with its connection\n" +
 			"state (DataplaneOverview) as YAML; --type config prints the xDS configuration the control\n" +
-			"plane generates for the proxy as JSON. -o picks the other format.",
+			"plane generates for the proxy as JSON. -o picks the other format. --type policies shows,\n" +
+			"per inbound, which MeshTrafficPermissions apply and the resulting allow/deny rules in the\n" +
+			"order they are checked (-o yaml or json prints the control plane's _rules answer).",
 		Example: "  trellisctl inspect dataplane web-1\n" +
-			"  trellisctl inspect dataplane web-1 -m demo --type config",
+			"  trellisctl inspect dataplane web-1 -m demo --type config\n" +
+			"  trellisctl inspect dataplane web-1 --type policies",
 		Aliases:           []string{"dp"},
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: r.completeDataplanes(&a.mesh),
@@ -151,9 +154,9 @@ func (r *root) inspectDataplaneCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&a.mesh, "mesh", "m", DefaultMesh, "mesh of the dataplane")
-	f.StringVar(&a.view, "type", inspectOverview, "what to show: overview or config")
-	f.StringVarP(&a.output, "output", "o", "", "output format: yaml or json (default yaml for overview, json for config)")
-	_ = cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{inspectOverview, inspectConfig}, cobra.ShellCompDirectiveNoFileComp))
+	f.StringVar(&a.view, "type", inspectOverview, "what to show: overview, config or policies")
+	f.StringVarP(&a.output, "output", "o", "", "output format: yaml or json (default yaml for overview, json for config, text for policies)")
+	_ = cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{inspectOverview, inspectConfig, inspectPolicies}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{outputYAML, outputJSON}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -169,10 +172,11 @@ func (r *root) inspectDataplane(cmd *cobra.Command, name string, a inspectOneArg
 		if output == "" {
 			output = outputJSON
 		}
+	case inspectPolicies:
 	default:
-		return fmt.Errorf("unknown --type %q: use overview or config", a.view)
+		return fmt.Errorf("unknown --type %q: use overview, config or policies", a.view)
 	}
-	if output != outputYAML && output != outputJSON {
+	if output != outputYAML && output != outputJSON && (a.view != inspectPolicies || output != "") {
 		return fmt.Errorf("unknown output format %q: use yaml or json", output)
 	}
 	c, err := r.client()
@@ -180,9 +184,12 @@ func (r *root) inspectDataplane(cmd *cobra.Command, name string, a inspectOneArg
 		return err
 	}
 	var raw json.RawMessage
-	if a.view == inspectConfig {
+	switch a.view {
+	case inspectConfig:
 		raw, err = c.DataplaneConfig(cmd.Context(), a.mesh, name)
-	} else {
+	case inspectPolicies:
+		raw, err = dataplaneRules(cmd.Context(), c, a.mesh, name)
+	default:
 		raw, err = c.DataplaneOverview(cmd.Context(), a.mesh, name)
 	}
 	if errors.Is(err, apiclient.ErrNotFound) {
@@ -191,10 +198,13 @@ func (r *root) inspectDataplane(cmd *cobra.Command, name string, a inspectOneArg
 	if err != nil {
 		return err
 	}
-	if output == outputJSON {
+	switch output {
+	case outputJSON:
 		return printJSON(cmd.OutOrStdout(), raw)
+	case outputYAML:
+		return printYAML(cmd.OutOrStdout(), raw)
 	}
-	return printYAML(cmd.OutOrStdout(), raw)
+	return printPoliciesText(cmd.OutOrStdout(), raw)
 }
 
 // completeDataplanes completes a dataplane name in the mesh of the --mesh
