@@ -81,18 +81,29 @@ func inboundChain(p *proxymodel.Proxy, in *proxymodel.Inbound, cluster string) (
 // chain, ending with terminal (tcp_proxy or the HTTP connection manager).
 // Filters that act on every inbound connection (authorization of TCP
 // inbounds) go before terminal here.
-func inboundNetworkFilters(_ *proxymodel.Proxy, _ *proxymodel.Inbound, terminal *listenerv3.Filter) ([]*listenerv3.Filter, error) {
-	return []*listenerv3.Filter{terminal}, nil
+func inboundNetworkFilters(p *proxymodel.Proxy, in *proxymodel.Inbound, terminal *listenerv3.Filter) ([]*listenerv3.Filter, error) {
+	if isHTTP(in.Protocol) {
+		return []*listenerv3.Filter{terminal}, nil // authorized per request (inboundHTTPFilters)
+	}
+	rbac, err := rbacNetworkFilter(p, in)
+	if err != nil || rbac == nil {
+		return []*listenerv3.Filter{terminal}, err
+	}
+	return []*listenerv3.Filter{rbac, terminal}, nil
 }
 
 // inboundHTTPFilters returns the HTTP filters of an HTTP inbound's
 // connection manager, ending with the router. Filters that act on every
 // inbound request (authorization of HTTP inbounds) go before the router
 // here.
-func inboundHTTPFilters(_ *proxymodel.Proxy, _ *proxymodel.Inbound) ([]*hcmv3.HttpFilter, error) {
+func inboundHTTPFilters(p *proxymodel.Proxy, in *proxymodel.Inbound) ([]*hcmv3.HttpFilter, error) {
 	router, err := routerFilter()
 	if err != nil {
 		return nil, err
 	}
-	return []*hcmv3.HttpFilter{router}, nil
+	rbac, err := rbacHTTPFilter(p, in)
+	if err != nil || rbac == nil {
+		return []*hcmv3.HttpFilter{router}, err
+	}
+	return []*hcmv3.HttpFilter{rbac, router}, nil
 }
