@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,9 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	jwtcreds "google.golang.org/grpc/credentials/jwt"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -147,6 +150,30 @@ func TestProxylessNeedsAMeshToken(t *testing.T) {
 	c.apply(t, "type: Dataplane\nname: greeter-1\nmesh: default\nnetworking:\n  address: 127.0.0.1\n  inbound:\n  - port: 18092\n    tags: {kuma.io/service: greeter, kuma.io/protocol: grpc}\n")
 	if _, err := c.firstResponse(t, c.token(t, tokens.DataplaneIdentity{Mesh: "default"}), node, resourcev3.ListenerType, "greeter"); err != nil {
 		t.Fatalf("a mesh token: %v", err)
+	}
+
+	// gRPC's own JWT call credentials (what its xDS bootstrap's call_creds
+	// jwt_token_file uses) send the token the way the server reads it.
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte(c.token(t, tokens.DataplaneIdentity{Mesh: "default"})), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	creds, err := jwtcreds.NewTokenFileCallCredentials(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(c.dial(t, grpc.WithPerRPCCredentials(creds)))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := ads.StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType, ResourceNames: []string{"greeter"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatalf("with gRPC's JWT call credentials: %v", err)
 	}
 }
 

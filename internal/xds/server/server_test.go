@@ -68,7 +68,7 @@ func startCP(t *testing.T, dereg time.Duration, opts ...func(*server.Config)) *c
 	return &cp{mgr: mgr, addr: ln.Addr().String(), caFile: certFile}
 }
 
-func (c *cp) dial(t *testing.T) *grpc.ClientConn {
+func (c *cp) dial(t *testing.T, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
 	pem, err := os.ReadFile(c.caFile)
 	if err != nil {
@@ -76,7 +76,8 @@ func (c *cp) dial(t *testing.T) *grpc.ClientConn {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})))
+	opts = append(opts, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})))
+	conn, err := grpc.NewClient(c.addr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
