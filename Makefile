@@ -13,7 +13,7 @@ E2E_PKGS  := ./test/...
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '/test/')
 
 # Fuzz targets: package:FuzzName, each run for $(FUZZTIME).
-FUZZ_TARGETS := ./internal/resource:FuzzDecode ./internal/resource:FuzzDecodeForPath
+FUZZ_TARGETS := ./internal/resource:FuzzDecode ./internal/resource:FuzzDecodeForPath ./internal/tokens:FuzzParseDataplaneToken
 
 .PHONY: build test vet unit e2e fuzz bench fmt demo
 
