@@ -57,7 +57,7 @@ func loadIndex(ctx context.Context, mgr *manager.Manager, meshName string) (*pro
 		return nil, nil, fmt.Errorf("listing the dataplanes of mesh %q: %w", meshName, err)
 	}
 	for _, dp := range dps {
-		snap.Dataplanes = append(snap.Dataplanes, proxymodel.NamedDataplane{Name: dp.Meta.Name, Spec: dp.Spec.(*mesh.Dataplane)})
+		snap.Dataplanes = append(snap.Dataplanes, proxymodel.NamedDataplane{Name: dp.Meta.Name, Labels: dp.Meta.Labels, Spec: dp.Spec.(*mesh.Dataplane)})
 	}
 	all, err := insights.List(ctx, mgr.Store(), meshName)
 	if err != nil {
@@ -69,7 +69,11 @@ func loadIndex(ctx context.Context, mgr *manager.Manager, meshName string) (*pro
 			snap.Offline[k.Name] = true
 		}
 	}
-	return proxymodel.NewIndex(snap), snap.MeshSpec, nil
+	appliers, err := loadPolicies(ctx, mgr, snap)
+	if err != nil {
+		return nil, nil, err
+	}
+	return proxymodel.NewIndex(snap, appliers...), snap.MeshSpec, nil
 }
 
 // generate returns the xDS resources of one proxy of the mesh, and when
