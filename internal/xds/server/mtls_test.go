@@ -211,3 +211,38 @@ func TestMTLSCertificateIsRenewedWithoutRequest(t *testing.T) {
 		t.Fatal("no new certificate was pushed within 5 s")
 	}
 }
+
+// Replacing the mesh's CA backend is a mesh change: connected proxies get
+// certificates of the new CA and a bundle that trusts it.
+func TestMTLSBackendSwitchIsPushed(t *testing.T) {
+	c := startCP(t, time.Minute)
+	c.apply(t, mtlsMesh("1h"))
+	ads := connect(t, c, "backend-1", 18092)
+	names := []string{"identity:backend", "mesh_ca:default"}
+	before := secretsOf(t, ads.subscribe(resourcev3.SecretType, names...))
+	c.apply(t, "type: Mesh\nname: default\nmtls:\n  enabledBackend: ca-2\n  backends:\n  - name: ca-2\n    type: builtin\n")
+	after := secretsOf(t, ads.next(resourcev3.SecretType, names))
+	oldCA := before["mesh_ca:default"].GetValidationContext().GetTrustedCa().GetInlineBytes()
+	newCA := after["mesh_ca:default"].GetValidationContext().GetTrustedCa().GetInlineBytes()
+	if string(oldCA) == string(newCA) {
+		t.Fatal("the trust bundle did not change with the backend")
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(newCA)
+	if _, err := leafOf(t, after["identity:backend"]).Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		t.Fatalf("the new certificate is not from the new CA: %v", err)
+	}
+}
+
+// A builtin CA is created when its Mesh is applied, before any proxy of
+// the mesh connects.
+func TestBuiltinCACreatedOnMeshChange(t *testing.T) {
+	c := startCP(t, time.Minute)
+	c.apply(t, "type: Mesh\nname: other\nmtls:\n  backends:\n  - name: ca-1\n    type: builtin\n")
+	d, _ := c.mgr.Registry().ByKind(kinds.Secret)
+	waitFor(t, "the builtin CA secrets", func() bool {
+		_, certErr := c.mgr.Get(context.Background(), d, "other", ca.BuiltinCertSecret("other", "ca-1"))
+		_, keyErr := c.mgr.Get(context.Background(), d, "other", ca.BuiltinKeySecret("other", "ca-1"))
+		return certErr == nil && keyErr == nil
+	})
+}

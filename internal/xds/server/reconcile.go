@@ -15,6 +15,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/api/mesh"
 	"github.com/trellis-mesh/trellis/internal/insights"
+	"github.com/trellis-mesh/trellis/internal/manager"
 	"github.com/trellis-mesh/trellis/internal/resource/kinds"
 	"github.com/trellis-mesh/trellis/internal/store"
 )
@@ -81,6 +82,7 @@ func (r *reconciler) run(ctx context.Context) {
 			time.Sleep(time.Second)
 			continue
 		}
+		r.ensureAllCAs(ctx) // meshes created or changed before the watch
 		r.recomputeAll(ctx) // catch up with what happened before the watch
 		r.loop(ctx, events)
 	}
@@ -168,6 +170,20 @@ func (d *debouncer) take() []string {
 	out := sortedKeys(d.dirty)
 	d.dirty, d.timer = nil, nil
 	return out
+}
+
+// ensureAllCAs creates the missing builtin CAs of every mesh.
+func (r *reconciler) ensureAllCAs(ctx context.Context) {
+	meshes, _, err := r.s.mgr.List(ctx, r.s.meshDesc(), manager.ListOptions{})
+	if err != nil {
+		r.s.log.Error("listing meshes", "err", err)
+		return
+	}
+	for _, m := range meshes {
+		if err := r.s.ca.EnsureBuiltin(ctx, m.Meta.Name, m.Spec.(*mesh.Mesh)); err != nil && ctx.Err() == nil {
+			r.s.log.Error("creating the mesh's CA", "mesh", m.Meta.Name, "err", err)
+		}
+	}
 }
 
 // ensureCA creates the missing builtin CAs of a mesh.
