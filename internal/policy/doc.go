@@ -14,7 +14,8 @@
 // per inbound (Matched.Inbounds) which select that inbound, the merged
 // client rules of their from[] sections (Inbound.From) and their rules[]
 // entries (Inbound.Rules). Matched.To holds the merged destination rules of
-// the to[] sections and Matched.Single the merged top-level default. Confs
+// the to[] sections (Matched.Outbound picks the one for a service) and
+// Matched.Single the merged top-level default. Confs
 // are JSON; Decode and Typed turn them into the kind's Go types:
 //
 //	rules, err := policy.Typed[meshtimeout.Conf](m.To)

@@ -296,3 +296,24 @@ func TestTyped(t *testing.T) {
 		t.Fatal("Typed accepted a conf of the wrong shape")
 	}
 }
+
+func TestOutbound(t *testing.T) {
+	p := policy.Policy{Name: "p", Spec: map[string]any{"to": []any{
+		map[string]any{"targetRef": map[string]any{"kind": "Mesh"}, "default": map[string]any{"a": 1}},
+		map[string]any{"targetRef": map[string]any{"kind": "MeshService", "name": "db"}, "default": map[string]any{"b": 2}},
+		map[string]any{"targetRef": map[string]any{"kind": "MeshServiceSubset", "name": "db", "tags": map[string]string{"v": "2"}}, "default": map[string]any{"c": 3}},
+	}}}
+	m, err := policy.Match(sidecar, []policy.Policy{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := m.Outbound("db"); r == nil || string(r.Conf) != `{"a":1,"b":2}` {
+		t.Fatalf("Outbound(db) = %+v", r)
+	}
+	if r := m.Outbound("web"); r == nil || string(r.Conf) != `{"a":1}` {
+		t.Fatalf("Outbound(web) = %+v", r)
+	}
+	if r := m.To.Compute(map[string]string{mesh.ServiceTag: "db", "v": "2"}); r == nil || string(r.Conf) != `{"a":1,"b":2,"c":3}` {
+		t.Fatalf("Compute(db v2) = %+v", r)
+	}
+}

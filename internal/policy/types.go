@@ -69,6 +69,13 @@ type Matched struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
+// Outbound returns the merged to[] conf for traffic to a kuma.io/service
+// (the first To rule whose subset the service's tags include), or nil
+// when no to[] section matches it.
+func (m *Matched) Outbound(service string) *Rule {
+	return m.To.Compute(map[string]string{mesh.ServiceTag: service})
+}
+
 // Inbound is one inbound of the proxy with what the policies say about it.
 type Inbound struct {
 	// Index is the inbound's position in networking.inbound.
