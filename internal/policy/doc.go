@@ -15,8 +15,8 @@
 // client rules of their from[] sections (Inbound.From) and their rules[]
 // entries (Inbound.Rules). Matched.To holds the merged destination rules of
 // the to[] sections (Matched.Outbound picks the one for a service) and
-// Matched.Single the merged top-level default. Confs
-// are JSON; Decode and Typed turn them into the kind's Go types:
+// Matched.Single the merged top-level default. Confs are JSON; Decode and
+// Typed turn them into the kind's Go types:
 //
 //	rules, err := policy.Typed[meshtimeout.Conf](m.To)
 //	if r := m.To.Compute(map[string]string{"kuma.io/service": "backend"}); r != nil { ... }
