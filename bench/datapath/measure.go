@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,10 @@ const rssSampleEvery = 250 * time.Millisecond
 
 // measureAll runs the idle, fixed-rate and closed-loop measurements.
 func (b *bench) measureAll(ctx context.Context) error {
+	var err error
+	if b.startErrors, err = b.sidecarErrors(); err != nil {
+		return err
+	}
 	if err := b.measureIdle(ctx); err != nil {
 		return err
 	}
@@ -148,20 +153,20 @@ func (b *bench) runOne(ctx context.Context, tag string, t *target, l load, res *
 	if err != nil {
 		return err
 	}
-	for i, p := range sample {
-		after, err := cpuSeconds(p.pid())
-		if err != nil {
-			return err
-		}
-		p.loadCPU += after - cpuBefore[i]
+	if probs := r.problems(b.o.bodySize); len(probs) > 0 {
+		b.failures = append(b.failures, fmt.Sprintf("%s (%s): %s", t.label, tag, strings.Join(probs, "; ")))
 	}
 	for _, p := range t.proxies {
 		if p.exited() {
 			return p.failure("exited during " + tag)
 		}
 	}
-	if probs := r.problems(b.o.bodySize); len(probs) > 0 {
-		b.failures = append(b.failures, fmt.Sprintf("%s (%s): %s", t.label, tag, strings.Join(probs, "; ")))
+	for i, p := range sample {
+		after, err := cpuSeconds(p.pid())
+		if err != nil {
+			return err
+		}
+		p.loadCPU += after - cpuBefore[i]
 	}
 	res.hist.add(r.DurationHistogram)
 	res.requests += r.DurationHistogram.Count
@@ -210,14 +215,18 @@ var sidecarErrorStats = []string{
 	"no_route", "no_cluster",
 }
 
-// checkSidecarStats reads each trellis-dp's /stats and records a failure
-// for any error counter above zero.
-func (b *bench) checkSidecarStats() {
+// sidecarErrors reads each trellis-dp's /stats and returns its error
+// counters (sidecarErrorStats) that are above zero.
+func (b *bench) sidecarErrors() (map[string]uint64, error) {
+	counts := map[string]uint64{}
 	for p, addr := range b.sidecarAdmin {
 		resp, err := b.hc.Get("http://" + addr + "/stats")
 		if err != nil {
-			b.failures = append(b.failures, fmt.Sprintf("%s: reading /stats: %v", p.name, err))
-			continue
+			return nil, fmt.Errorf("%s: reading /stats: %w", p.name, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return nil, fmt.Errorf("%s: /stats answered %s", p.name, resp.Status)
 		}
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
@@ -231,13 +240,32 @@ func (b *bench) checkSidecarStats() {
 			}
 			for _, s := range sidecarErrorStats {
 				if strings.HasSuffix(name, "."+s) {
-					b.failures = append(b.failures, fmt.Sprintf("%s counted %s = %d", p.name, name, n))
+					counts[p.name+": "+name] = n
 				}
 			}
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.failures = append(b.failures, fmt.Sprintf("%s: /stats answered %s", p.name, resp.Status))
+	}
+	return counts, nil
+}
+
+// checkSidecarStats records a failure for every sidecar error counter
+// that went up since the measurements began (start-up may count some: a
+// request sent before the endpoints arrived finds no healthy upstream).
+func (b *bench) checkSidecarStats() {
+	counts, err := b.sidecarErrors()
+	if err != nil {
+		b.failures = append(b.failures, err.Error())
+		return
+	}
+	names := make([]string, 0, len(counts))
+	for k := range counts {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if d := counts[k] - b.startErrors[k]; d > 0 {
+			b.failures = append(b.failures, fmt.Sprintf("%s went up by %d during the measurements", k, d))
 		}
 	}
 }

@@ -34,6 +34,9 @@ type bench struct {
 	apiURL   string
 	// sidecarAdmin maps each trellis-dp to its admin address.
 	sidecarAdmin map[*proxy]string
+	// startErrors are the sidecars' error counters before the
+	// measurements (see checkSidecarStats).
+	startErrors map[string]uint64
 
 	// targets are the measured paths: direct first (the baseline), then
 	// the Trellis pair, then the HAProxy pair when there is one.
