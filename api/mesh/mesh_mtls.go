@@ -6,8 +6,10 @@ import (
 )
 
 // MaxMTLSBackends is how many certificate authority backends a mesh may
-// list, as in Kuma 2.14.
-const MaxMTLSBackends = 1
+// list. Kuma 2.14 allows one; Trellis allows a few more so a CA can be
+// rotated without downtime: add the new backend, switch enabledBackend
+// (proxies trust every listed CA meanwhile), then remove the old one.
+const MaxMTLSBackends = 5
 
 // MTLS holds a mesh's certificate authority backends and which one is on.
 type MTLS struct {

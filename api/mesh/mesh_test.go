@@ -397,6 +397,21 @@ metrics:
 	})
 }
 
+func TestMeshTwoBackendsForRotation(t *testing.T) {
+	if _, err := decode(t, `
+type: Mesh
+name: m
+mtls:
+  enabledBackend: ca-2
+  backends:
+  - name: ca-1
+    type: builtin
+  - name: ca-2
+    type: builtin`); err != nil {
+		t.Fatalf("two builtin backends (CA rotation) refused: %v", err)
+	}
+}
+
 func TestMeshTwoBackends(t *testing.T) {
 	_, err := decode(t, `
 type: Mesh
@@ -409,7 +424,8 @@ mtls:
   - name: ca-1
     type: builtin`)
 	vs := violationsOf(t, err)
-	want := []string{"mtls.backends", "mtls.backends[1].name"}
+	// Two backends are allowed (CA rotation); two with one name are not.
+	want := []string{"mtls.backends[1].name"}
 	if len(vs) != len(want) {
 		t.Fatalf("got %+v, want fields %v", vs, want)
 	}
