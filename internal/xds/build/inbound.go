@@ -20,7 +20,13 @@ func inboundListener(p *proxymodel.Proxy, in *proxymodel.Inbound, cluster string
 		Address:          socketAddress(in.Address, in.Port),
 		TrafficDirection: corev3.TrafficDirection_INBOUND,
 	}
-	plain, err := inboundChain(p, in, cluster)
+	// The plaintext chain (no mTLS, or PERMISSIVE's fallback) carries no
+	// authorization: a plaintext client has no identity to check, and
+	// PERMISSIVE exists to let clients outside the mesh in while a mesh
+	// moves to mTLS (as in Kuma).
+	plainProxy := *p
+	plainProxy.MTLS = nil
+	plain, err := inboundChain(&plainProxy, in, cluster)
 	if err != nil {
 		return nil, err
 	}
