@@ -3,13 +3,18 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/netip"
 	"slices"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	networkrbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/allowlist"
@@ -17,8 +22,11 @@ import (
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/httpproxy"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/internal/xdsutil"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/listener"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/rbac"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/secret"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/stats"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/tcpproxy"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/tlsctx"
 	"github.com/trellis-mesh/trellis/internal/dataplane/xdsconfig"
 )
 
@@ -46,7 +54,7 @@ func checkAllowList(cfg *xdsconfig.Config) []error {
 		check("cluster_load_assignment", name, cfg.Endpoints[name])
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Secrets)) {
-		errs = append(errs, fmt.Errorf("secret %q: Secret resources are not supported by trellis-dp", name))
+		check("secret", name, cfg.Secrets[name])
 	}
 	return errs
 }
@@ -71,17 +79,44 @@ func compileRoutes(cfg *xdsconfig.Config, resolve httpproxy.Resolver) (map[strin
 	return out, errs
 }
 
-// chainBuilder builds listener chains against one configuration.
+// parseSecrets parses every Secret of cfg.
+func parseSecrets(cfg *xdsconfig.Config) (map[string]*secret.Secret, []error) {
+	var errs []error
+	out := make(map[string]*secret.Secret, len(cfg.Secrets))
+	for _, name := range slices.Sorted(maps.Keys(cfg.Secrets)) {
+		s := cfg.Secrets[name]
+		if s.GetName() != name {
+			errs = append(errs, fmt.Errorf("secret %q: name %q differs from the resource name", name, s.GetName()))
+			continue
+		}
+		p, err := secret.Parse(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("secret %q: %w", name, err))
+			continue
+		}
+		out[name] = p
+	}
+	return out, errs
+}
+
+// Names of the listener filter and network filters trellis-dp runs.
+const (
+	tlsInspectorName = "envoy.filters.listener.tls_inspector"
+	networkRBACName  = "envoy.filters.network.rbac"
+)
+
+// chainBuilder builds listener configurations against one configuration.
 type chainBuilder struct {
 	clusters *cluster.Plan
 	routes   map[string]*httpproxy.RouteTable
+	secrets  *secret.Store
 	reg      stats.Registry
 	rt       *Runtime
 }
 
-// build checks a Listener and builds its chain; it returns the address to
-// bind.
-func (b *chainBuilder) build(name string, l *listenerv3.Listener) (netip.AddrPort, *listener.Chain, error) {
+// build checks a Listener and builds its configuration; it returns the
+// address to bind.
+func (b *chainBuilder) build(name string, l *listenerv3.Listener) (netip.AddrPort, *listener.Config, error) {
 	if l.GetName() != name {
 		return netip.AddrPort{}, nil, fmt.Errorf("name %q differs from the resource name", l.GetName())
 	}
@@ -89,47 +124,150 @@ func (b *chainBuilder) build(name string, l *listenerv3.Listener) (netip.AddrPor
 	if err != nil {
 		return netip.AddrPort{}, nil, fmt.Errorf("address: %w", err)
 	}
-	fcs := l.GetFilterChains()
-	if len(fcs) != 1 {
-		return addr, nil, fmt.Errorf("filter_chains: exactly one filter chain is supported, got %d", len(fcs))
+	cfg := &listener.Config{Name: name}
+	for i, lf := range l.GetListenerFilters() {
+		if err := checkListenerFilter(lf); err != nil {
+			return addr, nil, fmt.Errorf("listener_filters[%d] (%q): %w", i, lf.GetName(), err)
+		}
+		if cfg.InspectTLS {
+			return addr, nil, fmt.Errorf("listener_filters[%d]: %s is already configured", i, tlsInspectorName)
+		}
+		cfg.InspectTLS = true
 	}
-	filters := fcs[0].GetFilters()
-	if len(filters) != 1 {
-		return addr, nil, fmt.Errorf("filter_chains[0].filters: exactly one network filter is supported, got %d", len(filters))
-	}
-	chain, err := b.filter(name, filters[0])
+	lfPrint, err := deterministic.Marshal(&listenerv3.Listener{ListenerFilters: l.GetListenerFilters()})
 	if err != nil {
-		return addr, nil, fmt.Errorf("filter_chains[0].filters[0] (%q): %w", filters[0].GetName(), err)
+		return addr, nil, fmt.Errorf("listener_filters: %w", err)
 	}
-	return addr, chain, nil
+	fcs := l.GetFilterChains()
+	if len(fcs) == 0 {
+		return addr, nil, errors.New("filter_chains: at least one filter chain is required")
+	}
+	seen := map[string]int{}
+	for i, fc := range fcs {
+		ch, err := b.chain(name, addr, fc, lfPrint)
+		if err != nil {
+			return addr, nil, fmt.Errorf("filter_chains[%d]: %w", i, err)
+		}
+		if j, dup := seen[ch.TransportProtocol]; dup {
+			return addr, nil, fmt.Errorf("filter_chains[%d]: filter_chain_match is the same as that of filter_chains[%d]", i, j)
+		}
+		seen[ch.TransportProtocol] = i
+		if ch.TransportProtocol == listener.ProtocolTLS && !cfg.InspectTLS {
+			return addr, nil, fmt.Errorf("filter_chains[%d].filter_chain_match.transport_protocol %q needs the %s listener filter", i, ch.TransportProtocol, tlsInspectorName)
+		}
+		cfg.Chains = append(cfg.Chains, ch)
+	}
+	return addr, cfg, nil
 }
 
-func (b *chainBuilder) filter(name string, f *listenerv3.Filter) (*listener.Chain, error) {
-	tc := f.GetTypedConfig()
-	if tc == nil {
-		return nil, errors.New("typed_config is required")
+var deterministic = proto.MarshalOptions{Deterministic: true}
+
+// checkListenerFilter accepts the TLS inspector, the only listener filter.
+func checkListenerFilter(lf *listenerv3.ListenerFilter) error {
+	tc := lf.GetTypedConfig()
+	switch {
+	case tc == nil && lf.GetName() == tlsInspectorName:
+		return nil
+	case tc == nil:
+		return fmt.Errorf("listener filter %q is not supported by trellis-dp", lf.GetName())
+	case tc.MessageIs(&tlsinspectorv3.TlsInspector{}):
+		return nil
+	default:
+		return fmt.Errorf("typed_config %s is not a listener filter", tc.GetTypeUrl())
 	}
-	msg, err := tc.UnmarshalNew()
+}
+
+// chain builds one filter chain.
+func (b *chainBuilder) chain(name string, addr netip.AddrPort, fc *listenerv3.FilterChain, lfPrint []byte) (*listener.Chain, error) {
+	fp, err := deterministic.Marshal(fc)
+	if err != nil {
+		return nil, err
+	}
+	ch := &listener.Chain{
+		TransportProtocol: fc.GetFilterChainMatch().GetTransportProtocol(),
+		Fingerprint:       string(lfPrint) + string(fp),
+	}
+	switch ch.TransportProtocol {
+	case "", listener.ProtocolTLS, listener.ProtocolRawBuffer:
+	default:
+		return nil, fmt.Errorf("filter_chain_match.transport_protocol %q is not supported (tls or raw_buffer)", ch.TransportProtocol)
+	}
+	if ts := fc.GetTransportSocket(); ts != nil {
+		if ch.TLS, err = b.downstreamTLS(ts, addr); err != nil {
+			return nil, fmt.Errorf("transport_socket: %w", err)
+		}
+	}
+	filters := fc.GetFilters()
+	if len(filters) == 0 {
+		return nil, errors.New("filters: a tcp_proxy or http_connection_manager filter is required")
+	}
+	log := b.rt.log.With("listener", name)
+	for i, f := range filters {
+		last := i == len(filters)-1
+		if err := b.filter(ch, f, last, log); err != nil {
+			return nil, fmt.Errorf("filters[%d] (%q): %w", i, f.GetName(), err)
+		}
+	}
+	return ch, nil
+}
+
+func (b *chainBuilder) downstreamTLS(ts *corev3.TransportSocket, addr netip.AddrPort) (*tlsctx.Server, error) {
+	if n := ts.GetName(); n != "" && n != cluster.TLSTransportSocketName {
+		return nil, fmt.Errorf("name %q: only %s is supported", n, cluster.TLSTransportSocketName)
+	}
+	a := ts.GetTypedConfig()
+	var dtc tlsv3.DownstreamTlsContext
+	if a == nil || !a.MessageIs(&dtc) {
+		return nil, fmt.Errorf("typed_config must be a DownstreamTlsContext, got %q", a.GetTypeUrl())
+	}
+	if err := a.UnmarshalTo(&dtc); err != nil {
+		return nil, fmt.Errorf("typed_config: %w", err)
+	}
+	srv, err := tlsctx.NewServer(&dtc, b.secrets, tlsctx.NewStats(b.reg, listener.StatScope(addr)))
 	if err != nil {
 		return nil, fmt.Errorf("typed_config: %w", err)
 	}
-	resolve := b.clusters.Get
-	log := b.rt.log.With("listener", name)
-	switch cfg := msg.(type) {
-	case *tcpproxyv3.TcpProxy:
-		p, err := tcpproxy.Build(cfg, resolve, b.reg, log)
-		if err != nil {
-			return nil, err
-		}
-		return &listener.Chain{Name: name, TCP: p}, nil
-	case *hcmv3.HttpConnectionManager:
-		rds := func(n string) *httpproxy.RouteTable { return b.routes[n] }
-		h, err := httpproxy.Build(cfg, rds, resolve, b.reg, log)
-		if err != nil {
-			return nil, err
-		}
-		return &listener.Chain{Name: name, HTTP: h}, nil
-	default:
-		return nil, fmt.Errorf("typed_config %s is not a network filter", tc.GetTypeUrl())
+	return srv, nil
+}
+
+// filter builds one network filter into ch: RBAC filters first, then the
+// terminal tcp_proxy or http_connection_manager.
+func (b *chainBuilder) filter(ch *listener.Chain, f *listenerv3.Filter, last bool, log *slog.Logger) error {
+	tc := f.GetTypedConfig()
+	if tc == nil {
+		return errors.New("typed_config is required")
 	}
+	msg, err := tc.UnmarshalNew()
+	if err != nil {
+		return fmt.Errorf("typed_config: %w", err)
+	}
+	resolve := b.clusters.Get
+	switch cfg := msg.(type) {
+	case *networkrbacv3.RBAC:
+		if last {
+			return errors.New("the last network filter must be tcp_proxy or http_connection_manager")
+		}
+		if cfg.GetStatPrefix() == "" {
+			return errors.New("stat_prefix is required")
+		}
+		rf, err := rbac.NewFilter(cfg.GetRules(), cfg.GetShadowRules(), cfg.GetStatPrefix(), b.reg, log)
+		if err != nil {
+			return err
+		}
+		ch.RBAC = append(ch.RBAC, rf)
+		return nil
+	case *tcpproxyv3.TcpProxy, *hcmv3.HttpConnectionManager:
+		if !last {
+			return errors.New("tcp_proxy and http_connection_manager must be the last network filter")
+		}
+	default:
+		return fmt.Errorf("typed_config %s is not a network filter", tc.GetTypeUrl())
+	}
+	if tp, ok := msg.(*tcpproxyv3.TcpProxy); ok {
+		ch.TCP, err = tcpproxy.Build(tp, resolve, b.reg, log)
+		return err
+	}
+	rds := func(n string) *httpproxy.RouteTable { return b.routes[n] }
+	ch.HTTP, err = httpproxy.Build(msg.(*hcmv3.HttpConnectionManager), rds, resolve, b.reg, log)
+	return err
 }

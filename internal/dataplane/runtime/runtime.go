@@ -24,6 +24,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/cluster"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/listener"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/secret"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/stats"
 	"github.com/trellis-mesh/trellis/internal/dataplane/xdsconfig"
 )
@@ -49,6 +50,7 @@ type Runtime struct {
 	log             *slog.Logger
 	drainTimeout    time.Duration
 	stats           *stats.Store
+	secrets         *secret.Store
 	clusters        *cluster.Manager
 	listenersActive *stats.Gauge
 
@@ -69,11 +71,13 @@ func New(log *slog.Logger, opts ...Option) *Runtime {
 		log = slog.New(slog.DiscardHandler)
 	}
 	st := stats.NewStore()
+	secrets := secret.NewStore()
 	rt := &Runtime{
 		log:             log,
 		drainTimeout:    DefaultDrainTimeout,
 		stats:           st,
-		clusters:        cluster.NewManager(st),
+		secrets:         secrets,
+		clusters:        cluster.NewManager(st, secrets),
 		listenersActive: st.Gauge("listener_manager.total_listeners_active"),
 		listeners:       map[netip.AddrPort]*listener.Listener{},
 	}
@@ -94,14 +98,16 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *xdsconfig.Config) error {
 	if errs := checkAllowList(cfg); len(errs) > 0 {
 		return errors.Join(errs...)
 	}
+	secrets, errs := parseSecrets(cfg)
 	batch := rt.stats.Batch()
 	plan, err := rt.clusters.Prepare(cfg.Clusters, cfg.Endpoints, batch)
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
-	routes, errs := compileRoutes(cfg, plan.Get)
-	b := &chainBuilder{clusters: plan, routes: routes, reg: batch, rt: rt}
-	chains := map[netip.AddrPort]*listener.Chain{}
+	routes, rerrs := compileRoutes(cfg, plan.Get)
+	errs = append(errs, rerrs...)
+	b := &chainBuilder{clusters: plan, routes: routes, secrets: rt.secrets, reg: batch, rt: rt}
+	chains := map[netip.AddrPort]*listener.Config{}
 	owner := map[netip.AddrPort]string{}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Listeners)) {
 		addr, chain, err := b.build(name, cfg.Listeners[name])
@@ -127,20 +133,22 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *xdsconfig.Config) error {
 		return err
 	}
 
-	// Commit: from here on nothing fails.
+	// Commit: from here on nothing fails. Secrets first: the new
+	// listeners and clusters may handshake as soon as they are in.
 	batch.Commit()
+	rt.secrets.Swap(secrets)
 	plan.Commit(rt.drainTimeout)
 	rt.commitListeners(chains, bound, batch)
 	rt.current.Store(cfg)
 	rt.ready.Store(true)
 	rt.log.Info("configuration applied", "listeners", len(cfg.Listeners), "routes", len(cfg.Routes),
-		"clusters", len(cfg.Clusters), "endpoints", len(cfg.Endpoints))
+		"clusters", len(cfg.Clusters), "endpoints", len(cfg.Endpoints), "secrets", len(cfg.Secrets))
 	return nil
 }
 
 // bindNew binds the addresses that no running listener has. On error it
 // closes what it bound.
-func (rt *Runtime) bindNew(chains map[netip.AddrPort]*listener.Chain) (map[netip.AddrPort]*net.TCPListener, error) {
+func (rt *Runtime) bindNew(chains map[netip.AddrPort]*listener.Config) (map[netip.AddrPort]*net.TCPListener, error) {
 	bound := map[netip.AddrPort]*net.TCPListener{}
 	for _, addr := range slices.SortedFunc(maps.Keys(chains), netip.AddrPort.Compare) {
 		if _, ok := rt.listeners[addr]; ok {
@@ -158,7 +166,7 @@ func (rt *Runtime) bindNew(chains map[netip.AddrPort]*listener.Chain) (map[netip
 	return bound, nil
 }
 
-func (rt *Runtime) commitListeners(chains map[netip.AddrPort]*listener.Chain, bound map[netip.AddrPort]*net.TCPListener, reg stats.Registry) {
+func (rt *Runtime) commitListeners(chains map[netip.AddrPort]*listener.Config, bound map[netip.AddrPort]*net.TCPListener, reg stats.Registry) {
 	for addr, l := range rt.listeners {
 		if _, keep := chains[addr]; keep {
 			continue
@@ -169,7 +177,7 @@ func (rt *Runtime) commitListeners(chains map[netip.AddrPort]*listener.Chain, bo
 	}
 	for addr, chain := range chains {
 		if l, ok := rt.listeners[addr]; ok {
-			l.SetChain(chain)
+			l.SetConfig(chain)
 			continue
 		}
 		l := listener.New(bound[addr], rt.stats, rt.log)

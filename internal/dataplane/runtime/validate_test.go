@@ -61,14 +61,14 @@ func TestApplyRejects(t *testing.T) {
 		})), lname + "field envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.idle_timeout is not supported by trellis-dp (at filter_chains[0].filters[0].typed_config.idle_timeout)"},
 		{"unknown network filter type", func() *xdsconfig.Config {
 			l := httpListener(t, addr, "web")
-			l.FilterChains[0].Filters[0].ConfigType = &listenerv3.Filter_TypedConfig{TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC"}}
+			l.FilterChains[0].Filters[0].ConfigType = &listenerv3.Filter_TypedConfig{TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy"}}
 			return withListener(l)
-		}(), lname + "typed_config type type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC is not supported by trellis-dp (at filter_chains[0].filters[0].typed_config)"},
+		}(), lname + "typed_config type type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy is not supported by trellis-dp (at filter_chains[0].filters[0].typed_config)"},
 		{"filter_chain_match", func() *xdsconfig.Config {
 			l := httpListener(t, addr, "web")
 			l.FilterChains[0].FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: []string{"x"}}
 			return withListener(l)
-		}(), lname + "field envoy.config.listener.v3.FilterChain.filter_chain_match is not supported by trellis-dp (at filter_chains[0].filter_chain_match)"},
+		}(), lname + "field envoy.config.listener.v3.FilterChainMatch.server_names is not supported by trellis-dp (at filter_chains[0].filter_chain_match.server_names)"},
 		{"duplicate listener address", func() *xdsconfig.Config {
 			cfg := valid()
 			l := tcpListener(t, addr, "web")
@@ -95,7 +95,7 @@ func TestApplyRejects(t *testing.T) {
 			l := httpListener(t, addr, "web")
 			l.FilterChains = append(l.FilterChains, l.FilterChains[0])
 			return withListener(l)
-		}(), "exactly one filter chain is supported, got 2"},
+		}(), "filter_chains[1]: filter_chain_match is the same as that of filter_chains[0]"},
 		{"route without action", withRoute(func(r *routev3.Route) { r.Action = nil }),
 			`route_configuration "outbound:web": virtual_hosts[0] ("web"): routes[0]: an action is required`},
 		{"route without path match", withRoute(func(r *routev3.Route) { r.Match = &routev3.RouteMatch{} }),
@@ -144,7 +144,7 @@ func TestApplyRejects(t *testing.T) {
 			cfg := valid()
 			cfg.Secrets["cert"] = &tlsv3.Secret{Name: "cert"}
 			return cfg
-		}(), `secret "cert": Secret resources are not supported by trellis-dp`},
+		}(), `secret "cert": tls_certificate or validation_context is required`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,9 +15,13 @@ import (
 	"strconv"
 	"strings"
 
+	httprbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	networkrbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -134,15 +138,75 @@ var fields = names(
 	"envoy.config.endpoint.v3.LbEndpoint.load_balancing_weight",
 	"envoy.config.endpoint.v3.Endpoint.address",
 
+	// mTLS: listener filter chains with a TLS transport socket, the TLS
+	// inspector, upstream TLS.
+	"envoy.config.listener.v3.Listener.listener_filters",
+	"envoy.config.listener.v3.ListenerFilter.name",
+	"envoy.config.listener.v3.ListenerFilter.typed_config",
+	"envoy.config.listener.v3.FilterChain.filter_chain_match",
+	"envoy.config.listener.v3.FilterChain.transport_socket",
+	"envoy.config.listener.v3.FilterChainMatch.transport_protocol",
+	"envoy.config.cluster.v3.Cluster.transport_socket",
+	"envoy.config.core.v3.TransportSocket.name",
+	"envoy.config.core.v3.TransportSocket.typed_config",
+	"envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext.common_tls_context",
+	"envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext.require_client_certificate",
+	"envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext.common_tls_context",
+	"envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.tls_params",
+	"envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.tls_certificate_sds_secret_configs",
+	"envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.combined_validation_context",
+	"envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.alpn_protocols",
+	"envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.CombinedCertificateValidationContext.default_validation_context",
+	"envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.CombinedCertificateValidationContext.validation_context_sds_secret_config",
+	"envoy.extensions.transport_sockets.tls.v3.TlsParameters.tls_minimum_protocol_version",
+	"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext.match_typed_subject_alt_names",
+	"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext.trusted_ca",
+	"envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher.san_type",
+	"envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher.matcher",
+	"envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig.name",
+	"envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig.sds_config",
+
+	// Secret (SDS).
+	"envoy.extensions.transport_sockets.tls.v3.Secret.name",
+	"envoy.extensions.transport_sockets.tls.v3.Secret.tls_certificate",
+	"envoy.extensions.transport_sockets.tls.v3.Secret.validation_context",
+	"envoy.extensions.transport_sockets.tls.v3.TlsCertificate.certificate_chain",
+	"envoy.extensions.transport_sockets.tls.v3.TlsCertificate.private_key",
+
+	// RBAC: network and HTTP filters, principals by peer identity.
+	"envoy.extensions.filters.network.rbac.v3.RBAC.stat_prefix",
+	"envoy.extensions.filters.network.rbac.v3.RBAC.rules",
+	"envoy.extensions.filters.network.rbac.v3.RBAC.shadow_rules",
+	"envoy.extensions.filters.http.rbac.v3.RBAC.rules",
+	"envoy.extensions.filters.http.rbac.v3.RBAC.shadow_rules",
+	"envoy.config.rbac.v3.RBAC.action",
+	"envoy.config.rbac.v3.RBAC.policies",
+	"envoy.config.rbac.v3.Policy.permissions",
+	"envoy.config.rbac.v3.Policy.principals",
+	"envoy.config.rbac.v3.Permission.any",
+	"envoy.config.rbac.v3.Principal.any",
+	"envoy.config.rbac.v3.Principal.authenticated",
+	"envoy.config.rbac.v3.Principal.and_ids",
+	"envoy.config.rbac.v3.Principal.or_ids",
+	"envoy.config.rbac.v3.Principal.not_id",
+	"envoy.config.rbac.v3.Principal.Set.ids",
+	"envoy.config.rbac.v3.Principal.Authenticated.principal_name",
+
 	// Well-known value types.
 	"google.protobuf.Duration.seconds",
 	"google.protobuf.Duration.nanos",
 	"google.protobuf.UInt32Value.value",
+	"google.protobuf.BoolValue.value",
 )
 
 // typedConfigs are the google.protobuf.Any payloads trellis-dp unpacks,
 // keyed by type URL.
 var typedConfigs = map[string]func() proto.Message{
+	typeURL(&tlsv3.DownstreamTlsContext{}):         func() proto.Message { return new(tlsv3.DownstreamTlsContext) },
+	typeURL(&tlsv3.UpstreamTlsContext{}):           func() proto.Message { return new(tlsv3.UpstreamTlsContext) },
+	typeURL(&tlsinspectorv3.TlsInspector{}):        func() proto.Message { return new(tlsinspectorv3.TlsInspector) },
+	typeURL(&networkrbacv3.RBAC{}):                 func() proto.Message { return new(networkrbacv3.RBAC) },
+	typeURL(&httprbacv3.RBAC{}):                    func() proto.Message { return new(httprbacv3.RBAC) },
 	typeURL(&tcpproxyv3.TcpProxy{}):                func() proto.Message { return new(tcpproxyv3.TcpProxy) },
 	typeURL(&hcmv3.HttpConnectionManager{}):        func() proto.Message { return new(hcmv3.HttpConnectionManager) },
 	typeURL(&routerv3.Router{}):                    func() proto.Message { return new(routerv3.Router) },

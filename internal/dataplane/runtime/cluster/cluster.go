@@ -7,6 +7,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +18,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/stats"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/tlsctx"
 )
 
 // ErrNoHealthyUpstream is returned when a cluster has no endpoint that may
@@ -80,13 +82,27 @@ type Cluster struct {
 
 	endpoints atomic.Pointer[endpointSet]
 	transport *http.Transport
+	tls       *tlsctx.Client // nil: plaintext
 }
 
 // Name returns the cluster's name.
 func (c *Cluster) Name() string { return c.name }
 
-// HTTP2 reports whether the upstream protocol is HTTP/2 (h2c).
+// HTTP2 reports whether the upstream protocol is HTTP/2 (h2c, or h2 over
+// TLS).
 func (c *Cluster) HTTP2() bool { return c.http2 }
+
+// TLS reports whether connections to the cluster use TLS.
+func (c *Cluster) TLS() bool { return c.tls != nil }
+
+// Scheme is the URL scheme of requests through Transport: https for a TLS
+// cluster, else http.
+func (c *Cluster) Scheme() string {
+	if c.tls != nil {
+		return "https"
+	}
+	return "http"
+}
 
 // Stats returns the cluster's metrics.
 func (c *Cluster) Stats() *Stats { return c.stats }
@@ -118,29 +134,39 @@ func (c *Cluster) setEndpoints(s *endpointSet) {
 }
 
 // DialTCP picks an endpoint and connects to it within the cluster's
-// connect timeout, counting the attempt. The caller owns the connection and
-// must call c.Stats().CxActive.Dec() after closing it.
-func (c *Cluster) DialTCP(ctx context.Context) (*net.TCPConn, error) {
+// connect timeout (TLS handshake included for a TLS cluster), counting the
+// attempt. The caller owns the connection and must call
+// c.Stats().CxActive.Dec() after closing it. A plaintext connection is a
+// *net.TCPConn.
+func (c *Cluster) DialTCP(ctx context.Context) (net.Conn, error) {
 	addr, err := c.Pick()
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, c.connectTimeout)
+	defer cancel()
 	conn, err := c.dial(ctx, addr)
+	if err != nil || c.tls == nil {
+		return conn, err
+	}
+	tc, err := c.handshake(ctx, c.tls, conn, addr)
 	if err != nil {
+		_ = conn.Close()
+		c.stats.CxActive.Dec()
 		return nil, err
 	}
-	return conn.(*net.TCPConn), nil
+	return tc, nil
 }
 
-// dial connects to addr, counting upstream_cx_total and the failures.
+// dial connects to addr before ctx ends, counting upstream_cx_total,
+// upstream_cx_active and the failures.
 func (c *Cluster) dial(ctx context.Context, addr string) (net.Conn, error) {
 	c.stats.CxTotal.Inc()
-	d := net.Dialer{Timeout: c.connectTimeout}
+	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		c.stats.CxConnectFail.Inc()
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+		if c.timedOut(ctx, err) {
 			c.stats.CxConnectTimeout.Inc()
 			return nil, fmt.Errorf("cluster %s: %s: %w", c.name, addr, ErrConnectTimeout)
 		}
@@ -150,10 +176,36 @@ func (c *Cluster) dial(ctx context.Context, addr string) (net.Conn, error) {
 	return conn, nil
 }
 
+// timedOut reports whether a connection attempt failed because the
+// connect timeout (not the caller's context) ended it.
+func (c *Cluster) timedOut(ctx context.Context, err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return errors.Is(ctx.Err(), context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded)
+}
+
+// handshake runs the TLS client handshake on a new connection. A failure
+// counts as a connect failure; the caller closes conn.
+func (c *Cluster) handshake(ctx context.Context, tc *tlsctx.Client, conn net.Conn, addr string) (*tls.Conn, error) {
+	out, err := tc.Handshake(ctx, conn)
+	if err != nil {
+		c.stats.CxConnectFail.Inc()
+		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			c.stats.CxConnectTimeout.Inc()
+			return nil, fmt.Errorf("cluster %s: %s: %w: %w", c.name, addr, ErrConnectTimeout, err)
+		}
+		return nil, fmt.Errorf("cluster %s: %s: %w", c.name, addr, err)
+	}
+	return out, nil
+}
+
 // Transport returns the cluster's pooled HTTP transport: HTTP/1.1 with
-// keep-alive, or HTTP/2 with prior knowledge (h2c) when the cluster sets
-// http2_protocol_options. The request's URL host must be an endpoint
-// address from Pick.
+// keep-alive, or HTTP/2 when the cluster sets http2_protocol_options (with
+// prior knowledge in plaintext, negotiated by ALPN over TLS). The
+// request's URL host must be an endpoint address from Pick and its scheme
+// Scheme().
 func (c *Cluster) Transport() *http.Transport { return c.transport }
 
 // closeIdle releases the cluster's idle upstream connections. Requests in

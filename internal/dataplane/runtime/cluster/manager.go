@@ -11,11 +11,14 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/internal/xdsutil"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/secret"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/stats"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/tlsctx"
 )
 
 // defaultConnectTimeout is Envoy's connect_timeout default.
@@ -29,17 +32,20 @@ const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolO
 // definition is unchanged across updates is kept (with its connection
 // pool); only its membership is replaced.
 type Manager struct {
-	active *stats.Gauge
+	active  *stats.Gauge
+	secrets *secret.Store
 
 	mu       sync.Mutex
 	clusters map[string]*Cluster
 }
 
 // NewManager returns a Manager with no clusters that registers its metrics
-// in store.
-func NewManager(store *stats.Store) *Manager {
+// in store. Clusters with an upstream TLS transport socket read their
+// certificate and trusted CAs from secrets at each handshake.
+func NewManager(store *stats.Store, secrets *secret.Store) *Manager {
 	return &Manager{
 		active:   store.Gauge("cluster_manager.active_clusters"),
+		secrets:  secrets,
 		clusters: map[string]*Cluster{},
 	}
 }
@@ -84,7 +90,7 @@ func (m *Manager) Prepare(defs map[string]*clusterv3.Cluster, clas map[string]*e
 		c := current[name]
 		if c == nil || !proto.Equal(c.def, def) {
 			var err error
-			if c, err = newCluster(name, def, reg); err != nil {
+			if c, err = newCluster(name, def, reg, m.secrets); err != nil {
 				errs = append(errs, fmt.Errorf("cluster %q: %w", name, err))
 				continue
 			}
@@ -161,7 +167,7 @@ func retire(cs []*Cluster, drain time.Duration) {
 
 // newCluster checks the semantics the allow-list cannot express and builds
 // a Cluster with no members.
-func newCluster(name string, def *clusterv3.Cluster, reg stats.Registry) (*Cluster, error) {
+func newCluster(name string, def *clusterv3.Cluster, reg stats.Registry, secrets *secret.Store) (*Cluster, error) {
 	if def.GetName() != name {
 		return nil, fmt.Errorf("name %q differs from the resource name", def.GetName())
 	}
@@ -203,6 +209,11 @@ func newCluster(name string, def *clusterv3.Cluster, reg stats.Registry) (*Clust
 		return nil, err
 	}
 	c.stats = newStats(reg, name)
+	if ts := def.GetTransportSocket(); ts != nil {
+		if c.tls, err = upstreamTLS(ts, secrets, tlsctx.NewStats(reg, "cluster."+name)); err != nil {
+			return nil, fmt.Errorf("transport_socket: %w", err)
+		}
+	}
 	c.transport = c.newTransport()
 	return c, nil
 }
@@ -234,6 +245,33 @@ func upstreamHTTP2(def *clusterv3.Cluster) (bool, error) {
 	default:
 		return false, fmt.Errorf("typed_extension_protocol_options[%q]: explicit_http_config needs http_protocol_options or http2_protocol_options", httpProtocolOptionsKey)
 	}
+}
+
+// TLSTransportSocketName is the name of the TLS transport socket.
+const TLSTransportSocketName = "envoy.transport_sockets.tls"
+
+// upstreamTLS builds the client side of an UpstreamTlsContext transport
+// socket.
+func upstreamTLS(ts *corev3.TransportSocket, secrets *secret.Store, st *tlsctx.Stats) (*tlsctx.Client, error) {
+	a := ts.GetTypedConfig()
+	if a == nil {
+		return nil, fmt.Errorf("typed_config is required (%s with an UpstreamTlsContext)", TLSTransportSocketName)
+	}
+	var utc tlsv3.UpstreamTlsContext
+	if !a.MessageIs(&utc) {
+		return nil, fmt.Errorf("typed_config %s is not an UpstreamTlsContext", a.GetTypeUrl())
+	}
+	if err := a.UnmarshalTo(&utc); err != nil {
+		return nil, fmt.Errorf("typed_config: %w", err)
+	}
+	if n := ts.GetName(); n != "" && n != TLSTransportSocketName {
+		return nil, fmt.Errorf("name %q: only %s is supported", n, TLSTransportSocketName)
+	}
+	cl, err := tlsctx.NewClient(&utc, secrets, st)
+	if err != nil {
+		return nil, fmt.Errorf("typed_config: %w", err)
+	}
+	return cl, nil
 }
 
 // ParseLoadAssignment returns the endpoints of a load assignment, checking

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/tlsctx"
 )
 
 // Upstream pool settings. Envoy pools without a per-host idle limit (its
@@ -30,21 +32,59 @@ func (c *Cluster) newTransport() *http.Transport {
 		IdleConnTimeout:     idleConnTimeout,
 		Protocols:           new(http.Protocols),
 	}
-	if c.http2 {
+	switch {
+	case c.tls != nil:
+		// The TLS connection is made by dialTLS, with the cluster's
+		// certificate and verification; ALPN picks the protocol (the
+		// http2 cluster offers h2, the other http/1.1, unless the
+		// UpstreamTlsContext says otherwise).
+		t.DialContext = nil
+		alpn := "http/1.1"
+		if c.http2 {
+			alpn = "h2"
+			t.Protocols.SetHTTP2(true)
+		} else {
+			t.Protocols.SetHTTP1(true)
+		}
+		httpTLS := c.tls.WithDefaultALPN([]string{alpn})
+		t.DialTLSContext = func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return c.dialTLS(ctx, httpTLS, addr)
+		}
+	case c.http2:
 		// HTTP/2 with prior knowledge over plain TCP (h2c), as Envoy's
 		// http2_protocol_options without TLS.
 		// Go opens another connection when a server's stream limit is
 		// reached.
 		t.Protocols.SetUnencryptedHTTP2(true)
-	} else {
+	default:
 		t.Protocols.SetHTTP1(true)
 	}
 	return t
 }
 
+// dialTLS dials and handshakes for the HTTP transport within the connect
+// timeout. Bytes are counted under TLS, as they go on the wire.
+func (c *Cluster) dialTLS(ctx context.Context, tc *tlsctx.Client, addr string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.connectTimeout)
+	defer cancel()
+	conn, err := c.dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	counted := &countedConn{Conn: conn, stats: c.stats}
+	out, err := c.handshake(ctx, tc, counted, addr)
+	if err != nil {
+		_ = counted.Close()
+		return nil, err
+	}
+	return out, nil
+}
+
 // dialCounted dials for the HTTP transport and wraps the connection so
 // that bytes and its closing are counted.
 func (c *Cluster) dialCounted(ctx context.Context, network, addr string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.connectTimeout)
+	defer cancel()
 	conn, err := c.dial(ctx, addr)
 	if err != nil {
 		return nil, err

@@ -16,17 +16,23 @@ import (
 	"log/slog"
 	"strconv"
 
+	httprbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/allowlist"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/internal/xdsutil"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/rbac"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/stats"
 )
 
-// RouterFilterName is the name of the only HTTP filter trellis-dp runs.
+// RouterFilterName is the name of the router HTTP filter, the last of
+// every HTTP filter chain.
 const RouterFilterName = "envoy.filters.http.router"
 
-const routerTypeURL = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+const (
+	routerTypeURL   = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+	httpRBACTypeURL = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
+)
 
 // RouteLookup returns the compiled RouteConfiguration with the given name
 // in the configuration being built, or nil when RDS has not delivered it.
@@ -39,6 +45,7 @@ type Handler struct {
 	routes     *RouteTable
 	log        *slog.Logger
 	stats      *httpStats
+	rbac       []*rbac.Filter
 }
 
 // StatPrefix returns the HCM's stat_prefix.
@@ -114,31 +121,50 @@ func Build(cfg *hcmv3.HttpConnectionManager, rds RouteLookup, resolve Resolver, 
 	default:
 		return nil, errors.New("rds or route_config is required")
 	}
-	if err := checkHTTPFilters(cfg); err != nil {
+	if err := h.buildHTTPFilters(cfg, reg); err != nil {
 		return nil, err
 	}
 	h.stats = newHTTPStats(reg, h.statPrefix)
 	return h, nil
 }
 
-// checkHTTPFilters accepts exactly one HTTP filter, the router.
-func checkHTTPFilters(cfg *hcmv3.HttpConnectionManager) error {
+// RBACFilterName is the name of the HTTP RBAC filter.
+const RBACFilterName = "envoy.filters.http.rbac"
+
+// buildHTTPFilters checks the HTTP filter chain: RBAC filters, then the
+// router, last. The RBAC filters are built in order.
+func (h *Handler) buildHTTPFilters(cfg *hcmv3.HttpConnectionManager, reg stats.Registry) error {
 	filters := cfg.GetHttpFilters()
 	if len(filters) == 0 {
 		return errors.New("http_filters must end with " + RouterFilterName)
 	}
 	for i, f := range filters {
 		tc := f.GetTypedConfig()
+		last := i == len(filters)-1
 		switch {
-		case tc != nil && tc.GetTypeUrl() != routerTypeURL:
-			if allowlist.KnownTypeURL(tc.GetTypeUrl()) {
-				return fmt.Errorf("http_filters[%d] (%q): typed_config %s is not an HTTP filter", i, f.GetName(), tc.GetTypeUrl())
+		case tc == nil && f.GetName() == RouterFilterName, tc != nil && tc.GetTypeUrl() == routerTypeURL:
+			if !last {
+				return fmt.Errorf("http_filters[%d]: the router filter must be the last HTTP filter", i)
 			}
-			return fmt.Errorf("http_filters[%d] (%q): HTTP filter type %s is not supported by trellis-dp", i, f.GetName(), tc.GetTypeUrl())
-		case tc == nil && f.GetName() != RouterFilterName:
+		case tc == nil:
 			return fmt.Errorf("http_filters[%d]: HTTP filter %q is not supported by trellis-dp", i, f.GetName())
-		case i != len(filters)-1:
-			return fmt.Errorf("http_filters[%d]: the router filter must be the last and only HTTP filter", i)
+		case tc.GetTypeUrl() == httpRBACTypeURL:
+			var rc httprbacv3.RBAC
+			if err := tc.UnmarshalTo(&rc); err != nil {
+				return fmt.Errorf("http_filters[%d] (%q): typed_config: %w", i, f.GetName(), err)
+			}
+			rf, err := rbac.NewFilter(rc.GetRules(), rc.GetShadowRules(), "http."+h.statPrefix, reg, h.log)
+			if err != nil {
+				return fmt.Errorf("http_filters[%d] (%q): %w", i, f.GetName(), err)
+			}
+			h.rbac = append(h.rbac, rf)
+			if last {
+				return errors.New("http_filters must end with " + RouterFilterName)
+			}
+		case allowlist.KnownTypeURL(tc.GetTypeUrl()):
+			return fmt.Errorf("http_filters[%d] (%q): typed_config %s is not an HTTP filter", i, f.GetName(), tc.GetTypeUrl())
+		default:
+			return fmt.Errorf("http_filters[%d] (%q): HTTP filter type %s is not supported by trellis-dp", i, f.GetName(), tc.GetTypeUrl())
 		}
 	}
 	return nil

@@ -9,7 +9,8 @@ import (
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/internal/strmatch"
 )
 
 // pathKind is how a route matches the request path.
@@ -37,7 +38,7 @@ func compileRouteMatch(m *routev3.RouteMatch) (routeMatch, error) {
 	case *routev3.RouteMatch_Path:
 		rm.kind, rm.value = matchPath, ps.Path
 	case *routev3.RouteMatch_SafeRegex:
-		re, err := compileRegex(ps.SafeRegex)
+		re, err := strmatch.CompileRegex(ps.SafeRegex)
 		if err != nil {
 			return rm, fmt.Errorf("safe_regex: %w", err)
 		}
@@ -53,19 +54,6 @@ func compileRouteMatch(m *routev3.RouteMatch) (routeMatch, error) {
 		rm.headers = append(rm.headers, hm)
 	}
 	return rm, nil
-}
-
-// compileRegex compiles an RE2 regex that must match the whole input, as
-// Envoy's safe_regex does.
-func compileRegex(m *matcherv3.RegexMatcher) (*regexp.Regexp, error) {
-	if m.GetRegex() == "" {
-		return nil, errors.New("regex is required")
-	}
-	re, err := regexp.Compile(`^(?:` + m.GetRegex() + `)$`)
-	if err != nil {
-		return nil, fmt.Errorf("regex %q: %w", m.GetRegex(), err)
-	}
-	return re, nil
 }
 
 // matches reports whether the request matches. path is the request's
@@ -98,7 +86,7 @@ func (m *routeMatch) matches(r *http.Request, path, pathOnly string) bool {
 type headerMatch struct {
 	name    string // canonical header key, or a pseudo-header
 	present *bool  // present_match
-	str     *stringMatch
+	str     *strmatch.Matcher
 	invert  bool
 }
 
@@ -122,7 +110,7 @@ func compileHeaderMatch(h *routev3.HeaderMatcher) (headerMatch, error) {
 		present := spec.PresentMatch
 		hm.present = &present
 	case *routev3.HeaderMatcher_StringMatch:
-		sm, err := compileStringMatch(spec.StringMatch)
+		sm, err := strmatch.Compile(spec.StringMatch)
 		if err != nil {
 			return hm, fmt.Errorf("string_match: %w", err)
 		}
@@ -139,7 +127,7 @@ func (h *headerMatch) matches(r *http.Request, path string) bool {
 	if h.present != nil {
 		m = ok == *h.present
 	} else {
-		m = ok && h.str.matches(value)
+		m = ok && h.str.Match(value)
 	}
 	return m != h.invert
 }
@@ -165,59 +153,6 @@ func (h *headerMatch) value(r *http.Request, path string) (string, bool) {
 		return vv[0], true
 	default:
 		return strings.Join(vv, ","), true
-	}
-}
-
-// stringMatch is a compiled StringMatcher.
-type stringMatch struct {
-	kind       uint8 // 0 exact, 1 prefix, 2 suffix, 3 contains, 4 regex
-	value      string
-	re         *regexp.Regexp
-	ignoreCase bool
-}
-
-func compileStringMatch(m *matcherv3.StringMatcher) (stringMatch, error) {
-	sm := stringMatch{ignoreCase: m.GetIgnoreCase()}
-	switch p := m.GetMatchPattern().(type) {
-	case *matcherv3.StringMatcher_Exact:
-		sm.kind, sm.value = 0, p.Exact
-	case *matcherv3.StringMatcher_Prefix:
-		sm.kind, sm.value = 1, p.Prefix
-	case *matcherv3.StringMatcher_Suffix:
-		sm.kind, sm.value = 2, p.Suffix
-	case *matcherv3.StringMatcher_Contains:
-		sm.kind, sm.value = 3, p.Contains
-	case *matcherv3.StringMatcher_SafeRegex:
-		re, err := compileRegex(p.SafeRegex)
-		if err != nil {
-			return sm, fmt.Errorf("safe_regex: %w", err)
-		}
-		sm.kind, sm.re = 4, re
-	default:
-		return sm, errors.New("a match pattern is required")
-	}
-	if sm.ignoreCase {
-		sm.value = strings.ToLower(sm.value)
-	}
-	return sm, nil
-}
-
-func (m *stringMatch) matches(s string) bool {
-	if m.kind == 4 {
-		return m.re.MatchString(s)
-	}
-	if m.ignoreCase {
-		s = strings.ToLower(s)
-	}
-	switch m.kind {
-	case 0:
-		return s == m.value
-	case 1:
-		return strings.HasPrefix(s, m.value)
-	case 2:
-		return strings.HasSuffix(s, m.value)
-	default:
-		return strings.Contains(s, m.value)
 	}
 }
 

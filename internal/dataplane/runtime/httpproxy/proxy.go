@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/cluster"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/peer"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/tlsctx"
 )
 
 // Bodies of the local replies, as Envoy words them.
@@ -21,6 +23,8 @@ const (
 	bodyConnectFailure    = "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
 	bodyReset             = "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
 	bodyNoCluster         = "cluster not found"
+	// BodyRBACDenied answers a request that an RBAC filter denied.
+	BodyRBACDenied = "RBAC: access denied by MeshTrafficPermission"
 )
 
 // copyBufSize is the size of the pooled buffers that stream bodies.
@@ -43,6 +47,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.rqHTTP2.Inc()
 	} else {
 		s.rqHTTP1.Inc()
+	}
+	if len(h.rbac) > 0 {
+		id := peer.FromContext(r.Context())
+		for _, f := range h.rbac {
+			if !f.Check(id) {
+				h.localReply(w, http.StatusForbidden, BodyRBACDenied)
+				return
+			}
+		}
 	}
 	var rt *route
 	path, pathOnly := requestPath(r)
@@ -124,7 +137,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rt *route) {
 		ctx, cancel = context.WithTimeout(ctx, rt.timeout)
 		defer cancel()
 	}
-	out := upstreamRequest(ctx, r, addr)
+	out := upstreamRequest(ctx, r, c.Scheme(), addr)
 	resp, err := c.Transport().RoundTrip(out)
 	if err != nil {
 		h.upstreamError(ctx, w, r, cs, err)
@@ -196,7 +209,7 @@ func (h *Handler) upstreamError(ctx context.Context, w http.ResponseWriter, r *h
 }
 
 func isConnectError(err error) bool {
-	if errors.Is(err, cluster.ErrConnectTimeout) {
+	if errors.Is(err, cluster.ErrConnectTimeout) || errors.Is(err, tlsctx.ErrHandshake) {
 		return true
 	}
 	var op *net.OpError
@@ -208,9 +221,9 @@ func isConnectError(err error) bool {
 // request and nothing reads the removed hop-by-hop headers afterwards
 // (HTTP/1.0 requests, whose keep-alive the server decides from the
 // Connection header while responding, get a copy).
-func upstreamRequest(ctx context.Context, r *http.Request, addr string) *http.Request {
+func upstreamRequest(ctx context.Context, r *http.Request, scheme, addr string) *http.Request {
 	out := r.WithContext(ctx)
-	out.URL = &url.URL{Scheme: "http", Host: addr, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	out.URL = &url.URL{Scheme: scheme, Host: addr, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
 	out.RequestURI = ""
 	out.Close = false
 	if r.ContentLength == 0 {

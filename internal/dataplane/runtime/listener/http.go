@@ -1,27 +1,43 @@
 package listener
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 
-	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/httpproxy"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/peer"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/stats"
 )
 
+// httpConn is what the listener knows of a connection it handed to its
+// HTTP server.
+type httpConn struct {
+	chain    *Chain // the chain it was set up with
+	protocol string // its transport protocol, to find its chain in newer configs
+	peer     *peer.Identity
+	active   *stats.Gauge // the HCM's downstream_cx_active
+}
+
+type httpConnKey struct{}
+
 // startHTTP creates the listener's HTTP server: HTTP/1.1 and HTTP/2 with
-// prior knowledge on the same connections (Envoy's codec_type AUTO without
-// TLS), fed with the connections the accept loop hands over.
+// prior knowledge on plaintext connections (Envoy's codec_type AUTO), and
+// HTTP/1.1 or HTTP/2 by ALPN on TLS connections, fed with the connections
+// the listener sets up.
 func (l *Listener) startHTTP() {
 	l.httpLn = newConnListener(l.ln.Addr())
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
 	protocols.SetUnencryptedHTTP2(true)
 	l.httpSrv = &http.Server{
 		Handler:     handler{l},
 		Protocols:   protocols,
 		IdleTimeout: httpIdleTimeout,
 		ConnState:   l.connState,
+		ConnContext: l.connContext,
 		ErrorLog:    slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
 		HTTP2: &http.HTTP2Config{
 			// Envoy allows practically unlimited streams per connection;
@@ -32,19 +48,46 @@ func (l *Listener) startHTTP() {
 	go func() { _ = l.httpSrv.Serve(l.httpLn) }()
 }
 
-// handler runs the listener's newest HTTP handler.
+// connContext puts the connection's chain and its peer's identity in the
+// context of its requests.
+func (l *Listener) connContext(ctx context.Context, c net.Conn) context.Context {
+	l.mu.Lock()
+	hc := l.httpConns[c]
+	l.mu.Unlock()
+	if hc == nil {
+		return ctx
+	}
+	return peer.NewContext(context.WithValue(ctx, httpConnKey{}, hc), hc.peer)
+}
+
+// handler runs, for each request, the newest HTTP handler of the
+// request's filter chain. When that chain changed since the connection
+// was set up (another TLS context, other RBAC filters, ...), the request
+// is served by the chain it was set up with and the connection closes
+// afterwards, as Envoy drains the connections of a changed filter chain.
 type handler struct{ l *Listener }
 
 func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.l.httpHandler.Load().ServeHTTP(w, r)
+	hc, _ := r.Context().Value(httpConnKey{}).(*httpConn)
+	if hc == nil { // not set up by the listener: cannot happen
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	if cur := h.l.cfg.Load().match(hc.protocol); cur != nil && cur.HTTP != nil && cur.Fingerprint == hc.chain.Fingerprint {
+		cur.HTTP.ServeHTTP(w, r)
+		return
+	}
+	w.Header().Set("Connection", "close")
+	hc.chain.HTTP.ServeHTTP(w, r)
 }
 
-func (l *Listener) serveHTTP(conn *net.TCPConn, h *httpproxy.Handler) {
-	total, active := h.Stats()
+func (l *Listener) serveHTTP(conn net.Conn, hc *httpConn) {
+	total, active := hc.chain.HTTP.Stats()
 	total.Inc()
 	active.Inc()
+	hc.active = active
 	l.mu.Lock()
-	l.httpConns[conn] = active
+	l.httpConns[conn] = hc
 	l.mu.Unlock()
 	if !l.httpLn.push(conn) {
 		l.connState(conn, http.StateClosed)
@@ -58,11 +101,11 @@ func (l *Listener) connState(c net.Conn, s http.ConnState) {
 		return
 	}
 	l.mu.Lock()
-	active, ok := l.httpConns[c]
+	hc, ok := l.httpConns[c]
 	delete(l.httpConns, c)
 	l.mu.Unlock()
 	if ok {
-		active.Dec()
+		hc.active.Dec()
 		l.connClosed()
 	}
 }

@@ -1,9 +1,15 @@
 // Package listener runs trellis-dp's TCP listeners. A Listener owns one
-// socket; what it does with an accepted connection (its filter chain) is
-// swapped atomically under it, so a configuration update that keeps the
-// address keeps the socket and every open connection: new connections use
-// the new chain, open ones go on. A removed listener stops accepting and
-// drains: its connections may finish and are closed after a timeout.
+// socket; what it does with an accepted connection (its Config: the TLS
+// inspector and the filter chains) is swapped atomically under it, so a
+// configuration update that keeps the address keeps the socket and every
+// open connection: new connections use the new chains, open ones go on. A
+// removed listener stops accepting and drains: its connections may finish
+// and are closed after a timeout.
+//
+// A connection goes through the TLS inspector (when configured) to pick a
+// filter chain by transport protocol, then the chain's TLS handshake and
+// network RBAC filters, and is then proxied by tcp_proxy or served by the
+// HTTP connection manager.
 package listener
 
 import (
@@ -18,49 +24,44 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/httpproxy"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/peer"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/stats"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/tcpproxy"
 )
-
-// Chain is what a listener does with a connection: exactly one of TCP and
-// HTTP is set.
-type Chain struct {
-	// Name is the Listener resource's name, for logs.
-	Name string
-	TCP  *tcpproxy.Proxy
-	HTTP *httpproxy.Handler
-}
 
 // httpIdleTimeout closes idle downstream HTTP connections, as Envoy's
 // connection manager idle_timeout default (1 h).
 const httpIdleTimeout = time.Hour
 
-// Listener is one bound TCP socket with its current Chain.
+// handshakeTimeout bounds a downstream TLS handshake.
+const handshakeTimeout = 10 * time.Second
+
+// Listener is one bound TCP socket with its current Config.
 type Listener struct {
 	addr netip.AddrPort
 	ln   *net.TCPListener
 	log  *slog.Logger
 
-	chain atomic.Pointer[Chain]
+	cfg atomic.Pointer[Config]
 
-	cxTotal   *stats.Counter
-	cxActive  *stats.Gauge
-	cxDestroy *stats.Counter
+	cxTotal      *stats.Counter
+	cxActive     *stats.Gauge
+	cxDestroy    *stats.Counter
+	noChainMatch *stats.Counter
 
 	// HTTP connections are served by one http.Server per listener, created
-	// on the first HTTP chain. It runs the newest HTTP handler, so open
-	// keep-alive connections follow route updates too.
-	httpOnce    sync.Once
-	httpSrv     *http.Server
-	httpLn      *connListener
-	httpHandler atomic.Pointer[httpproxy.Handler]
+	// on the first HTTP chain. Each request runs the newest handler of
+	// its connection's chain, so open keep-alive connections follow route
+	// updates too.
+	httpOnce sync.Once
+	httpSrv  *http.Server
+	httpLn   *connListener
 
 	mu        sync.Mutex
-	tcpConns  map[*net.TCPConn]struct{}
-	httpConns map[net.Conn]*stats.Gauge // the HCM's downstream_cx_active
-	wg        sync.WaitGroup            // TCP sessions
-	accepting chan struct{}             // closed when the accept loop ends
+	conns     map[net.Conn]struct{}  // TCP sessions and connections being set up
+	httpConns map[net.Conn]*httpConn // handed to the HTTP server
+	wg        sync.WaitGroup         // goroutines serving conns
+	accepting chan struct{}          // closed when the accept loop ends
 }
 
 // Listen binds addr. It is separate from New so that a configuration can
@@ -78,36 +79,42 @@ func Listen(addr netip.AddrPort) (*net.TCPListener, error) {
 // Metrics are named listener.<ip>_<port>.<metric> as in Envoy.
 func New(ln *net.TCPListener, reg stats.Registry, log *slog.Logger) *Listener {
 	addr := ln.Addr().(*net.TCPAddr).AddrPort()
-	sc := stats.NewScope(reg, "listener."+stats.Sanitize(addr.String()))
+	sc := stats.NewScope(reg, StatScope(addr))
 	return &Listener{
-		addr:      addr,
-		ln:        ln,
-		log:       log.With("address", addr.String()),
-		cxTotal:   sc.Counter("downstream_cx_total"),
-		cxActive:  sc.Gauge("downstream_cx_active"),
-		cxDestroy: sc.Counter("downstream_cx_destroy"),
-		tcpConns:  map[*net.TCPConn]struct{}{},
-		httpConns: map[net.Conn]*stats.Gauge{},
-		accepting: make(chan struct{}),
+		addr:         addr,
+		ln:           ln,
+		log:          log.With("address", addr.String()),
+		cxTotal:      sc.Counter("downstream_cx_total"),
+		cxActive:     sc.Gauge("downstream_cx_active"),
+		cxDestroy:    sc.Counter("downstream_cx_destroy"),
+		noChainMatch: sc.Counter("no_filter_chain_match"),
+		conns:        map[net.Conn]struct{}{},
+		httpConns:    map[net.Conn]*httpConn{},
+		accepting:    make(chan struct{}),
 	}
+}
+
+// StatScope is the metric prefix of the listener on addr:
+// listener.127.0.0.1_10001.
+func StatScope(addr netip.AddrPort) string {
+	return "listener." + stats.Sanitize(addr.String())
 }
 
 // Addr returns the bound address.
 func (l *Listener) Addr() netip.AddrPort { return l.addr }
 
-// Start installs the first chain and starts accepting.
-func (l *Listener) Start(c *Chain) {
-	l.SetChain(c)
+// Start installs the first configuration and starts accepting.
+func (l *Listener) Start(c *Config) {
+	l.SetConfig(c)
 	go l.accept()
 }
 
-// SetChain swaps the chain that new connections get.
-func (l *Listener) SetChain(c *Chain) {
-	if c.HTTP != nil {
-		l.httpHandler.Store(c.HTTP)
+// SetConfig swaps the configuration that new connections get.
+func (l *Listener) SetConfig(c *Config) {
+	if c.hasHTTP() {
 		l.httpOnce.Do(l.startHTTP)
 	}
-	l.chain.Store(c)
+	l.cfg.Store(c)
 }
 
 func (l *Listener) accept() {
@@ -128,28 +135,106 @@ func (l *Listener) accept() {
 		backoff = 0
 		l.cxTotal.Inc()
 		l.cxActive.Inc()
-		c := l.chain.Load()
-		if c.TCP != nil {
-			l.serveTCP(conn, c.TCP)
-		} else {
-			l.serveHTTP(conn, c.HTTP)
+		cfg := l.cfg.Load()
+		if ch := cfg.direct(); ch != nil {
+			l.dispatch(conn, conn, ch, ProtocolRawBuffer, nil)
+			continue
 		}
+		l.track(conn)
+		l.wg.Go(func() { l.setUp(conn, cfg) })
 	}
 }
 
-func (l *Listener) serveTCP(conn *net.TCPConn, p *tcpproxy.Proxy) {
+// setUp runs the TLS inspector, picks the chain, completes its TLS
+// handshake and its network RBAC filters, then dispatches the connection.
+func (l *Listener) setUp(raw *net.TCPConn, cfg *Config) {
+	var conn net.Conn = raw
+	protocol := ProtocolRawBuffer
+	if cfg.InspectTLS {
+		tlsConn, c, err := inspect(raw)
+		if err != nil {
+			l.log.Debug("tls_inspector: connection closed", "error", err)
+			l.abort(raw)
+			return
+		}
+		conn = c
+		if tlsConn {
+			protocol = ProtocolTLS
+		}
+	}
+	ch := cfg.match(protocol)
+	if ch == nil {
+		l.noChainMatch.Inc()
+		l.log.Debug("no filter chain matches", "listener", cfg.Name, "transport_protocol", protocol)
+		l.abort(raw)
+		return
+	}
+	var id *peer.Identity
+	if ch.TLS != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+		tc, ident, err := ch.TLS.Handshake(ctx, conn)
+		cancel()
+		if err != nil {
+			l.log.Debug("downstream TLS handshake failed", "listener", cfg.Name, "remote", raw.RemoteAddr().String(), "error", err)
+			l.abort(raw)
+			return
+		}
+		conn, id = tc, ident
+	}
+	for _, f := range ch.RBAC {
+		if !f.Check(id) {
+			l.log.Debug("connection denied by rbac", "listener", cfg.Name, "principal", id.Principal())
+			_ = conn.Close()
+			l.untrack(raw)
+			l.connClosed()
+			return
+		}
+	}
+	if ch.HTTP != nil {
+		// The HTTP server tracks it from here on.
+		l.untrack(raw)
+	}
+	l.dispatch(raw, conn, ch, protocol, id)
+}
+
+// dispatch hands a set-up connection to its chain's terminal filter. raw
+// is the TCP connection under conn.
+func (l *Listener) dispatch(raw *net.TCPConn, conn net.Conn, ch *Chain, protocol string, id *peer.Identity) {
+	if ch.TCP != nil {
+		l.serveTCP(raw, conn, ch.TCP)
+		return
+	}
+	l.serveHTTP(conn, &httpConn{chain: ch, protocol: protocol, peer: id})
+}
+
+func (l *Listener) track(raw *net.TCPConn) {
 	l.mu.Lock()
-	l.tcpConns[conn] = struct{}{}
+	l.conns[raw] = struct{}{}
 	l.mu.Unlock()
-	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
+}
+
+func (l *Listener) untrack(raw *net.TCPConn) {
+	l.mu.Lock()
+	delete(l.conns, raw)
+	l.mu.Unlock()
+}
+
+// abort closes a connection that failed to set up.
+func (l *Listener) abort(raw *net.TCPConn) {
+	_ = raw.Close()
+	l.untrack(raw)
+	l.connClosed()
+}
+
+// serveTCP runs a tcp_proxy session; raw stays tracked (drain closes it)
+// until the session ends.
+func (l *Listener) serveTCP(raw *net.TCPConn, conn net.Conn, p *tcpproxy.Proxy) {
+	l.track(raw)
+	l.wg.Go(func() {
 		p.Serve(conn)
-		l.mu.Lock()
-		delete(l.tcpConns, conn)
-		l.mu.Unlock()
+		l.untrack(raw)
 		l.connClosed()
-	}()
+	})
 }
 
 func (l *Listener) connClosed() {
@@ -163,7 +248,7 @@ func (l *Listener) connClosed() {
 // is closed.
 func (l *Listener) Drain(timeout time.Duration) {
 	_ = l.ln.Close()
-	if l.chain.Load() != nil { // started
+	if l.cfg.Load() != nil { // started
 		<-l.accepting
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -174,25 +259,30 @@ func (l *Listener) Drain(timeout time.Duration) {
 			if err := l.httpSrv.Shutdown(ctx); err != nil {
 				_ = l.httpSrv.Close()
 			}
-			// Connections handed over but never accepted by the server.
-			for c := range l.httpLn.pending() {
-				l.connState(c, http.StateClosed)
-				_ = c.Close()
-			}
 		})
 	}
-	wg.Go(func() { l.drainTCP(ctx) })
+	wg.Go(func() { l.drainConns(ctx) })
 	wg.Wait()
 	l.wg.Wait()
+	if l.httpLn != nil {
+		// Connections handed over after the server stopped, or never
+		// accepted by it.
+		_ = l.httpLn.Close()
+		for c := range l.httpLn.pending() {
+			l.connState(c, http.StateClosed)
+			_ = c.Close()
+		}
+	}
 }
 
-// drainTCP waits for the TCP sessions to end, closing them when ctx ends.
-func (l *Listener) drainTCP(ctx context.Context) {
+// drainConns waits for the TCP sessions (and connections being set up) to
+// end, closing them when ctx ends.
+func (l *Listener) drainConns(ctx context.Context) {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		l.mu.Lock()
-		n := len(l.tcpConns)
+		n := len(l.conns)
 		l.mu.Unlock()
 		if n == 0 {
 			return
@@ -201,7 +291,7 @@ func (l *Listener) drainTCP(ctx context.Context) {
 		case <-tick.C:
 		case <-ctx.Done():
 			l.mu.Lock()
-			for c := range l.tcpConns {
+			for c := range l.conns {
 				_ = c.Close()
 			}
 			l.mu.Unlock()

@@ -1,8 +1,10 @@
 // Package tcpproxy implements the envoy.filters.network.tcp_proxy network
 // filter: each downstream connection is connected to an endpoint of the
 // configured cluster (or one of the weighted clusters) and bytes are
-// copied both ways. Both sides are *net.TCPConn, so on Linux io.Copy moves
-// the bytes with splice(2) without copying them through user space.
+// copied both ways. When both sides are plaintext *net.TCPConn, io.Copy
+// moves the bytes with splice(2) on Linux without copying them through
+// user space; TLS connections (mTLS inbound or upstream) are copied
+// through a buffer.
 package tcpproxy
 
 import (
@@ -95,7 +97,7 @@ func (p *Proxy) pick() target {
 // Serve proxies one downstream connection until both directions are done,
 // then closes it. Closing down from elsewhere (a drain timeout) ends the
 // session: the copies fail and the upstream connection is closed too.
-func (p *Proxy) Serve(down *net.TCPConn) {
+func (p *Proxy) Serve(down net.Conn) {
 	defer down.Close()
 	p.cxTotal.Inc()
 	t := p.pick()
@@ -123,17 +125,24 @@ func (p *Proxy) Serve(down *net.TCPConn) {
 	cs.CxRxBytes.Add(fromUp)
 }
 
+// closeWriter is a connection that can be half-closed: *net.TCPConn (FIN)
+// and *tls.Conn (close_notify).
+type closeWriter interface {
+	CloseWrite() error
+}
+
 // pipe copies src to dst. At EOF it half-closes dst so the peer sees the
 // end of the stream while the other direction goes on; on an error (reset,
 // closed by drain) it closes both so that the other direction ends too.
-func pipe(dst, src *net.TCPConn) int64 {
+func pipe(dst, src net.Conn) int64 {
 	n, err := io.Copy(dst, src)
 	if err != nil {
 		dst.Close()
 		src.Close()
 		return n
 	}
-	if err := dst.CloseWrite(); err != nil {
+	cw, ok := dst.(closeWriter)
+	if !ok || cw.CloseWrite() != nil {
 		src.Close()
 	}
 	return n

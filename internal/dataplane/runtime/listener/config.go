@@ -1,0 +1,80 @@
+package listener
+
+import (
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/httpproxy"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/rbac"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/tcpproxy"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/tlsctx"
+)
+
+// Config is what a listener does with connections: its filter chains and
+// whether the TLS inspector looks at the first bytes to choose one.
+type Config struct {
+	// Name is the Listener resource's name, for logs.
+	Name string
+	// InspectTLS is set by the envoy.filters.listener.tls_inspector
+	// listener filter: a connection's transport protocol is "tls" when it
+	// starts with a ClientHello, else "raw_buffer".
+	InspectTLS bool
+	// Chains are the filter chains in resource order.
+	Chains []*Chain
+}
+
+// Chain is one filter chain: an optional TLS transport socket, network
+// RBAC filters, then exactly one of TCP and HTTP.
+type Chain struct {
+	// TransportProtocol is filter_chain_match.transport_protocol: "" (any),
+	// "tls" or "raw_buffer".
+	TransportProtocol string
+	// Fingerprint identifies the chain's configuration: HTTP connections
+	// of a chain whose fingerprint changed finish their current request
+	// and close, as Envoy drains the connections of a changed chain.
+	Fingerprint string
+	// TLS terminates TLS (nil: plaintext).
+	TLS *tlsctx.Server
+	// RBAC are the network RBAC filters, evaluated once the handshake is
+	// done; a denied connection is closed.
+	RBAC []*rbac.Filter
+	TCP  *tcpproxy.Proxy
+	HTTP *httpproxy.Handler
+}
+
+// match returns the chain for a connection of the given transport
+// protocol: the first chain that names it, else the first that names
+// none; nil when no chain matches.
+func (c *Config) match(protocol string) *Chain {
+	var fallback *Chain
+	for _, ch := range c.Chains {
+		switch ch.TransportProtocol {
+		case protocol:
+			return ch
+		case "":
+			if fallback == nil {
+				fallback = ch
+			}
+		}
+	}
+	return fallback
+}
+
+// direct reports whether connections can be served straight from the
+// accept loop: one plaintext chain with nothing to evaluate first.
+func (c *Config) direct() *Chain {
+	if c.InspectTLS || len(c.Chains) != 1 {
+		return nil
+	}
+	ch := c.Chains[0]
+	if ch.TLS != nil || len(ch.RBAC) > 0 || (ch.TransportProtocol != "" && ch.TransportProtocol != ProtocolRawBuffer) {
+		return nil
+	}
+	return ch
+}
+
+func (c *Config) hasHTTP() bool {
+	for _, ch := range c.Chains {
+		if ch.HTTP != nil {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,80 @@
+package tlsctx
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/secret"
+)
+
+// ErrHandshake wraps a failed upstream TLS handshake: for the HTTP proxy it
+// is a connection failure.
+var ErrHandshake = errors.New("upstream TLS handshake failed")
+
+// Client is a compiled UpstreamTlsContext, immutable once built.
+type Client struct {
+	common
+	cfg *tls.Config
+}
+
+// NewClient checks an UpstreamTlsContext and builds its client side. No
+// SNI is sent; the server is authenticated by its chain and its SANs.
+func NewClient(u *tlsv3.UpstreamTlsContext, store *secret.Store, st *Stats) (*Client, error) {
+	c, err := parseCommon(u.GetCommonTlsContext(), store, st)
+	if err != nil {
+		return nil, fmt.Errorf("common_tls_context: %w", err)
+	}
+	cl := &Client{common: c}
+	cl.cfg = &tls.Config{
+		MinVersion: c.minVersion,
+		MaxVersion: tls.VersionTLS13,
+		NextProtos: c.alpn,
+		// Go's own verification needs a server name and fixed roots;
+		// VerifyConnection does it with the CAs of the moment instead.
+		InsecureSkipVerify: true, //nolint:gosec // verified in VerifyConnection
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			if cl.certName == "" {
+				return &tls.Certificate{}, nil
+			}
+			return cl.certificate()
+		},
+	}
+	if c.caName != "" {
+		cl.cfg.VerifyConnection = func(cs tls.ConnectionState) error { return cl.verify(cs.PeerCertificates) }
+	}
+	return cl, nil
+}
+
+// ALPN returns the configured alpn_protocols.
+func (c *Client) ALPN() []string { return c.alpn }
+
+// WithDefaultALPN returns a Client that offers protos when the context
+// sets no alpn_protocols (the HTTP transport offers the protocol it
+// speaks), sharing everything else with c.
+func (c *Client) WithDefaultALPN(protos []string) *Client {
+	if len(c.alpn) > 0 || len(protos) == 0 {
+		return c
+	}
+	out := &Client{common: c.common, cfg: c.cfg.Clone()}
+	out.alpn = slices.Clone(protos)
+	out.cfg.NextProtos = out.alpn
+	return out
+}
+
+// Handshake runs the client side of a TLS handshake on conn, bounded by
+// ctx. On error conn is not closed; the error wraps ErrHandshake.
+func (c *Client) Handshake(ctx context.Context, conn net.Conn) (*tls.Conn, error) {
+	tc := tls.Client(conn, c.cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.stats.ConnectionError.Inc()
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	c.stats.Handshake.Inc()
+	return tc, nil
+}
