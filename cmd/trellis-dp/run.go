@@ -153,9 +153,11 @@ func run(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- st
 	}
 
 	rt := runtime.New(log.With("component", "runtime"), runtime.WithDrainTimeout(o.drainTimeout))
-	client, err := xdsclient.New(xdsclient.Options{
-		Address: cp.hostPort, TLS: tlsCfg, Node: node, Mode: mode, Applier: rt, Logger: log,
-	})
+	xo := xdsclient.Options{Address: cp.hostPort, TLS: tlsCfg, Node: node, Mode: mode, Applier: rt, Logger: log}
+	if o.tokenFile != "" {
+		xo.Token = xdsclient.TokenFile(o.tokenFile) // re-read at each connect
+	}
+	client, err := xdsclient.New(xo)
 	if err != nil {
 		return err
 	}
@@ -248,6 +250,10 @@ func fetchBootstrap(ctx context.Context, o *runOptions, cp *cpEndpoint, hc *http
 	delay := 250 * time.Millisecond
 	for {
 		b, err := bootstrap.Fetch(ctx, hc, cp.baseURL, req)
+		var refused *bootstrap.Error
+		if errors.As(err, &refused) && refused.Status == http.StatusUnauthorized && o.tokenFile == "" {
+			return nil, fmt.Errorf("%w\n(the control plane requires a dataplane token: get one with `trellisctl generate dataplane-token` and pass it with --dataplane-token-file)", err)
+		}
 		if err == nil || !bootstrap.Retryable(err) || time.Now().Add(delay).After(deadline) {
 			return b, err
 		}

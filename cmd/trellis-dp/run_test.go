@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -59,13 +61,25 @@ type fakeCP struct {
 	mu       sync.Mutex
 	requests []bootstrap.Request
 	refuse   bool
+	// authz lists the authorization metadata of each ADS stream.
+	authz []string
+}
+
+// recordAuthz keeps the authorization metadata of every stream opened.
+func (cp *fakeCP) recordAuthz(ctx context.Context, _ int64, _ string) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	cp.mu.Lock()
+	cp.authz = append(cp.authz, strings.Join(md.Get("authorization"), ","))
+	cp.mu.Unlock()
+	return nil
 }
 
 func newFakeCP(t *testing.T, apiType corev3.ApiConfigSource_ApiType) *fakeCP {
 	t.Helper()
 	cp := &fakeCP{cache: cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil)}
 	gs := grpc.NewServer()
-	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, serverv3.NewServer(context.Background(), cp.cache, nil))
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, serverv3.NewServer(context.Background(), cp.cache,
+		serverv3.CallbackFuncs{StreamOpenFunc: cp.recordAuthz, DeltaStreamOpenFunc: cp.recordAuthz}))
 	cp.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 			gs.ServeHTTP(w, r)
@@ -284,6 +298,12 @@ func TestRunProxiesAndQuits(t *testing.T) {
 			}
 			if !strings.Contains(req.DataplaneResource, `"name":"backend-1"`) {
 				t.Errorf("dataplaneResource = %s", req.DataplaneResource)
+			}
+			cp.mu.Lock()
+			authz := slices.Clone(cp.authz)
+			cp.mu.Unlock()
+			if len(authz) == 0 || authz[0] != "Bearer the-token" {
+				t.Errorf("ADS stream authorization metadata = %q, want Bearer the-token", authz)
 			}
 
 			// Traffic goes through the proxy.

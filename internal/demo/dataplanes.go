@@ -54,6 +54,8 @@ type sidecar struct {
 	// file is the Dataplane template; vars fill it.
 	file string
 	vars map[string]string
+	// tokenFile holds the dataplane token of the sidecar's service.
+	tokenFile string
 	// inboundPort is where the sidecar accepts traffic for its app;
 	// adminPort serves /ready.
 	inboundPort, adminPort int
@@ -86,6 +88,9 @@ func (s *sidecar) args(cpPort int, caCert string) []string {
 		// Stop quickly: a browser's idle keep-alive connection must not
 		// hold up Ctrl-C for the default drain time.
 		"--drain-timeout", "1s",
+	}
+	if s.tokenFile != "" {
+		args = append(args, "--dataplane-token-file", s.tokenFile)
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.vars)) {
 		args = append(args, "--dataplane-var", k+"="+s.vars[k])

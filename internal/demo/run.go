@@ -192,20 +192,28 @@ func (d *demo) serveApp(name string, h http.Handler) error {
 	return nil
 }
 
-// startSidecars writes the Dataplane files and starts one trellis-dp per
-// app, in the order the apps were started (backends, then the frontend).
+// startSidecars writes the Dataplane files and a dataplane token per
+// service, and starts one trellis-dp per app, in the order the apps were
+// started (backends, then the frontend).
 func (d *demo) startSidecars(ports *portList) error {
 	frontendFile, backendFile, err := writeDataplaneFiles(filepath.Join(d.dataDir, "dataplanes"))
 	if err != nil {
 		return err
 	}
 	caCert := filepath.Join(d.dataDir, "certs", "dp-server.crt")
+	tokenFiles := map[string]string{}
+	for _, svc := range []string{BackendService, FrontendService} {
+		if tokenFiles[svc], err = d.writeDataplaneToken(filepath.Join(d.dataDir, "tokens"), svc); err != nil {
+			return err
+		}
+	}
 	for _, a := range d.apps {
-		s := &sidecar{name: a.name, file: backendFile, inboundPort: ports.next(), adminPort: ports.next()}
+		s := &sidecar{name: a.name, file: backendFile, inboundPort: ports.next(), adminPort: ports.next(), tokenFile: tokenFiles[BackendService]}
 		s.vars = map[string]string{"name": s.name, "port": portVar(s.inboundPort), "appPort": portVar(a.port)}
 		if strings.HasPrefix(a.name, FrontendService) {
 			s.file = frontendFile
 			s.vars["backendPort"] = portVar(d.outboundPort)
+			s.tokenFile = tokenFiles[FrontendService]
 			d.frontend = s
 		}
 		s.proc, err = startChild("the "+s.name+" sidecar (trellis-dp)", filepath.Join(d.logDir(), "dp-"+s.name+".log"),

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,11 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/yaml"
 )
 
 // proxy is one running trellis-dp process.
@@ -28,8 +32,37 @@ type proxy struct {
 }
 
 // startDP runs trellis-dp for a Dataplane (YAML) against cp and waits until
-// its admin /ready says it has its config.
+// its admin /ready says it has its config. Unless extra passes one, the
+// proxy gets a dataplane token for its name, mesh and services from
+// `trellisctl generate dataplane-token`.
 func startDP(t *testing.T, cp *controlPlane, name, dataplane string, extra ...string) *proxy {
+	t.Helper()
+	if !slices.Contains(extra, "--dataplane-token-file") {
+		extra = append(extra, "--dataplane-token-file", dpTokenFile(t, cp, dataplane))
+	}
+	p := launchDP(t, cp, name, dataplane, extra...)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + p.admin + "/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("trellis-dp %s exited; its log:\n%s", name, p.log)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("trellis-dp %s not ready within 20 s; its log:\n%s", name, p.log)
+	return nil
+}
+
+// launchDP starts trellis-dp for a Dataplane (YAML) against cp with extra
+// flags, and returns at once.
+func launchDP(t *testing.T, cp *controlPlane, name, dataplane string, extra ...string) *proxy {
 	t.Helper()
 	dir := t.TempDir()
 	file := filepath.Join(dir, name+".yaml")
@@ -50,23 +83,46 @@ func startDP(t *testing.T, cp *controlPlane, name, dataplane string, extra ...st
 	}
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(p.Stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + p.admin + "/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("trellis-dp %s exited; its log:\n%s", name, p.log)
-		case <-time.After(50 * time.Millisecond):
+	return p
+}
+
+// dpTokenFile gets a dataplane token bound to the Dataplane's name, mesh
+// and kuma.io/service values with trellisctl, and writes it to a file.
+func dpTokenFile(t *testing.T, cp *controlPlane, dataplane string) string {
+	t.Helper()
+	var dp struct {
+		Name       string `json:"name"`
+		Mesh       string `json:"mesh"`
+		Networking struct {
+			Inbound []struct {
+				Tags map[string]string `json:"tags"`
+			} `json:"inbound"`
+		} `json:"networking"`
+	}
+	if err := yaml.Unmarshal([]byte(dataplane), &dp); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"generate", "dataplane-token", "--name", dp.Name, "--mesh", cmp.Or(dp.Mesh, "default"), "--valid-for", "1h"}
+	var services []string
+	for _, in := range dp.Networking.Inbound {
+		if svc := in.Tags["kuma.io/service"]; svc != "" && !slices.Contains(services, svc) {
+			services = append(services, svc)
 		}
 	}
-	t.Fatalf("trellis-dp %s not ready within 20 s; its log:\n%s", name, p.log)
-	return nil
+	if len(services) > 0 {
+		args = append(args, "--tag", "kuma.io/service="+strings.Join(services, ","))
+	}
+	return writeToken(t, cp.mustCtl("", args...))
+}
+
+// writeToken writes a token to a private file and returns its path.
+func writeToken(t *testing.T, token string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dataplane.token")
+	if err := os.WriteFile(path, []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // Stop sends SIGTERM and waits for the proxy to exit.
