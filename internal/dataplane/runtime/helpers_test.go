@@ -21,6 +21,7 @@ import (
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -197,6 +198,8 @@ func configOf(resources ...proto.Message) *xdsconfig.Config {
 			cfg.Clusters[r.GetName()] = r
 		case *endpointv3.ClusterLoadAssignment:
 			cfg.Endpoints[r.GetClusterName()] = r
+		case *tlsv3.Secret:
+			cfg.Secrets[r.GetName()] = r
 		default:
 			panic(fmt.Sprintf("unexpected %T", r))
 		}
