@@ -171,7 +171,7 @@ func (in inbound) listener(t testing.TB) *listenerv3.Listener {
 			Name: "inbound:" + in.service,
 			VirtualHosts: []*routev3.VirtualHost{{Name: in.service, Domains: []string{"*"}, Routes: []*routev3.Route{{
 				Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
-				Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "localhost:app"}}},
+				Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "localhost:"+in.service}}},
 			}}}},
 		}}
 		if in.rules != nil || in.shadow != nil {
@@ -183,7 +183,7 @@ func (in inbound) listener(t testing.TB) *listenerv3.Listener {
 		terminal = &listenerv3.Filter{Name: "envoy.filters.network.http_connection_manager", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(t, h)}}
 	} else {
 		terminal = &listenerv3.Filter{Name: "envoy.filters.network.tcp_proxy", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(t, &tcpproxyv3.TcpProxy{
-			StatPrefix: statPrefix, ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: "localhost:app"},
+			StatPrefix: statPrefix, ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: "localhost:"+in.service},
 		})}}
 		if in.rules != nil || in.shadow != nil {
 			netRBAC = []*listenerv3.Filter{{Name: "envoy.filters.network.rbac", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(t, &networkrbacv3.RBAC{
@@ -213,7 +213,7 @@ func (in inbound) listener(t testing.TB) *listenerv3.Listener {
 
 // config is the server sidecar's configuration.
 func (in inbound) config(t testing.TB, ca []byte, id *identity) *xdsconfig.Config {
-	cfg := configOf(in.listener(t), staticCluster("localhost:app", in.app))
+	cfg := configOf(in.listener(t), staticCluster("localhost:"+in.service, in.app))
 	if id != nil {
 		s := identitySecret(in.service, id)
 		cfg.Secrets[s.GetName()] = s
