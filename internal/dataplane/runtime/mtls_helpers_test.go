@@ -171,7 +171,7 @@ func (in inbound) listener(t testing.TB) *listenerv3.Listener {
 			Name: "inbound:" + in.service,
 			VirtualHosts: []*routev3.VirtualHost{{Name: in.service, Domains: []string{"*"}, Routes: []*routev3.Route{{
 				Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
-				Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "localhost:"+in.service}}},
+				Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "localhost:" + in.service}}},
 			}}}},
 		}}
 		if in.rules != nil || in.shadow != nil {
@@ -183,7 +183,7 @@ func (in inbound) listener(t testing.TB) *listenerv3.Listener {
 		terminal = &listenerv3.Filter{Name: "envoy.filters.network.http_connection_manager", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(t, h)}}
 	} else {
 		terminal = &listenerv3.Filter{Name: "envoy.filters.network.tcp_proxy", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(t, &tcpproxyv3.TcpProxy{
-			StatPrefix: statPrefix, ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: "localhost:"+in.service},
+			StatPrefix: statPrefix, ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: "localhost:" + in.service},
 		})}}
 		if in.rules != nil || in.shadow != nil {
 			netRBAC = []*listenerv3.Filter{{Name: "envoy.filters.network.rbac", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(t, &networkrbacv3.RBAC{
