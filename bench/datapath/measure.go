@@ -169,6 +169,9 @@ func (b *bench) runOne(ctx context.Context, tag string, t *target, l load, res *
 		p.loadCPU += after - cpuBefore[i]
 	}
 	res.hist.add(r.DurationHistogram)
+	var one histogram
+	one.add(r.DurationHistogram)
+	res.rounds = append(res.rounds, round{p50: one.percentile(50), p99: one.percentile(99), rate: r.ActualQPS})
 	res.requests += r.DurationHistogram.Count
 	res.seconds += float64(r.ActualDuration) / 1e9
 	if l.qps > 0 && r.ActualQPS < 0.95*l.qps {

@@ -81,6 +81,27 @@ func (b *bench) report(w io.Writer) {
 		fmt.Fprintln(w, "| "+strings.Join(row, " | ")+" |")
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintln(w, "A negative added latency or a ratio shown as – means the machine's noise at that percentile outweighs the proxies' cost.")
+	fmt.Fprintln(w)
+	if b.o.rounds > 1 {
+		fmt.Fprintln(w, "The rounds one by one (noise check), p50 / p99 ms:")
+		fmt.Fprintln(w)
+		head, rule := []string{"path"}, []string{"---"}
+		for i := range b.o.rounds {
+			head = append(head, fmt.Sprintf("round %d", i+1))
+			rule = append(rule, "--:")
+		}
+		fmt.Fprintln(w, "| "+strings.Join(head, " | ")+" |")
+		fmt.Fprintln(w, "|"+strings.Join(rule, "|")+"|")
+		for _, t := range b.targets {
+			row := []string{t.label}
+			for _, r := range t.fixed.rounds {
+				row = append(row, ms(r.p50)+" / "+ms(r.p99))
+			}
+			fmt.Fprintln(w, "| "+strings.Join(row, " | ")+" |")
+		}
+		fmt.Fprintln(w)
+	}
 	for _, t := range b.targets {
 		if len(t.fixed.slow) > 0 {
 			fmt.Fprintf(w, "Note: %s fell short of %s req/s in %d round(s) (%s): its latency includes the load generator falling behind.\n\n",
@@ -107,6 +128,22 @@ func (b *bench) report(w io.Writer) {
 			fmt.Fprintln(w, "| "+strings.Join(row, " | ")+" |")
 		}
 		fmt.Fprintln(w)
+		if b.o.rounds > 1 {
+			fmt.Fprintln(w, "The rounds one by one (noise check), req/s:")
+			fmt.Fprintln(w)
+			for _, t := range b.targets {
+				var parts []string
+				for _, c := range b.o.maxConns {
+					var rates []string
+					for _, r := range t.max[c].rounds {
+						rates = append(rates, fmt.Sprintf("%.0f", r.rate))
+					}
+					parts = append(parts, fmt.Sprintf("%d connections %s", c, strings.Join(rates, " / ")))
+				}
+				fmt.Fprintf(w, "- %s: %s\n", t.label, strings.Join(parts, "; "))
+			}
+			fmt.Fprintln(w)
+		}
 	}
 
 	// The proxies.
@@ -170,9 +207,10 @@ func ms(seconds float64) string { return fmt.Sprintf("%.3f", seconds*1000) }
 
 func mib(kib int64) string { return fmt.Sprintf("%.1f", float64(kib)/1024) }
 
-// ratio formats a/b as "1.23x".
+// ratio formats a/b as "1.23x", or "–" when it means nothing (a
+// negative or zero b, a negative a).
 func ratio(a, b float64) string {
-	if b == 0 {
+	if b <= 0 || a < 0 {
 		return "–"
 	}
 	return fmt.Sprintf("%.2fx", a/b)

@@ -65,6 +65,12 @@ type result struct {
 	requests int64
 	seconds  float64
 	slow     []float64 // rounds' achieved rate when below 95% of the target
+	rounds   []round
+}
+
+// round is what one fortio run measured, to show how much rounds differ.
+type round struct {
+	p50, p99, rate float64
 }
 
 // rate is the achieved request rate over all rounds.
