@@ -359,3 +359,27 @@ func TestRBACNoPolicyDeniesEverything(t *testing.T) {
 		t.Fatalf("read = %v, want the connection closed", err)
 	}
 }
+
+// Switching PERMISSIVE to STRICT: a plaintext keep-alive connection gets
+// its next response from the chain it was set up with, told to close, and
+// then plaintext is refused.
+func TestPermissiveToStrictClosesPlaintextConnections(t *testing.T) {
+	ca := newCA(t, "ca-1")
+	in := inbound{service: "backend", addr: freeAddr(t), app: idBackend(t, "app"), http: true, mode: permissive}
+	id := ca.issue(t, spiffe("backend"))
+	rt := sidecar(t, in.config(t, ca.pem(), id))
+	hc := h1Client(t)
+	if resp, _ := get(t, hc, "http://"+in.addr+"/"); resp.StatusCode != 200 {
+		t.Fatalf("plaintext in PERMISSIVE: %d", resp.StatusCode)
+	}
+	in.mode = strict
+	apply(t, rt, in.config(t, ca.pem(), id))
+	resp, _ := get(t, hc, "http://"+in.addr+"/")
+	if resp.StatusCode != 200 || !resp.Close {
+		t.Fatalf("open plaintext connection after the switch: %d, close=%v; want 200 and Connection: close", resp.StatusCode, resp.Close)
+	}
+	if resp, err := hc.Get("http://" + in.addr + "/"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a new plaintext connection was served in STRICT: %d", resp.StatusCode)
+	}
+}

@@ -207,6 +207,12 @@ func merge(cfgs ...*xdsconfig.Config) *xdsconfig.Config {
 }
 
 func TestCertificateRotationKeepsConnections(t *testing.T) {
+	for _, http2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http1.1", true: "http2"}[http2], func(t *testing.T) { testRotation(t, http2) })
+	}
+}
+
+func testRotation(t *testing.T, http2 bool) {
 	ca := newCA(t, "ca-1")
 	in := inbound{service: "backend", addr: freeAddr(t), app: idBackend(t, "app"), http: true, mode: strict}
 	serverCfg := in.config(t, ca.pem(), ca.issue(t, spiffe("backend")))
@@ -215,7 +221,7 @@ func TestCertificateRotationKeepsConnections(t *testing.T) {
 	// The client sidecar: HTTP to backend, and TCP to a recorder that
 	// shows which certificate new upstream connections present.
 	rec := newRecorder(t, ca.issue(t, spiffe("recorder")))
-	out := outbound{self: "web", dest: "backend", addr: freeAddr(t), upstream: in.addr, http: true}
+	out := outbound{self: "web", dest: "backend", addr: freeAddr(t), upstream: in.addr, http: true, http2: http2}
 	recOut := outbound{self: "web", dest: "recorder", addr: freeAddr(t), upstream: rec.addr}
 	webID := ca.issue(t, spiffe("web"))
 	clientCfg := merge(out.config(t, ca.pem(), webID), recOut.config(t, nil, nil))
