@@ -143,7 +143,7 @@ func (c *Cluster) DialTCP(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.connectTimeout)
+	ctx, cancel := c.connectContext(ctx)
 	defer cancel()
 	conn, err := c.dial(ctx, addr)
 	if err != nil || c.tls == nil {
@@ -166,7 +166,7 @@ func (c *Cluster) dial(ctx context.Context, addr string) (net.Conn, error) {
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		c.stats.CxConnectFail.Inc()
-		if c.timedOut(ctx, err) {
+		if timedOut(ctx) {
 			c.stats.CxConnectTimeout.Inc()
 			return nil, fmt.Errorf("cluster %s: %s: %w", c.name, addr, ErrConnectTimeout)
 		}
@@ -176,14 +176,16 @@ func (c *Cluster) dial(ctx context.Context, addr string) (net.Conn, error) {
 	return conn, nil
 }
 
-// timedOut reports whether a connection attempt failed because the
-// connect timeout (not the caller's context) ended it.
-func (c *Cluster) timedOut(ctx context.Context, err error) bool {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	return errors.Is(ctx.Err(), context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded)
+// connectContext bounds a connection attempt (TCP connect and TLS
+// handshake) by the cluster's connect_timeout.
+func (c *Cluster) connectContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(parent, c.connectTimeout, ErrConnectTimeout)
+}
+
+// timedOut reports whether the connect timeout (not the caller's context)
+// ended a connection attempt made with a connectContext.
+func timedOut(ctx context.Context) bool {
+	return errors.Is(context.Cause(ctx), ErrConnectTimeout)
 }
 
 // handshake runs the TLS client handshake on a new connection. A failure
@@ -192,7 +194,7 @@ func (c *Cluster) handshake(ctx context.Context, tc *tlsctx.Client, conn net.Con
 	out, err := tc.Handshake(ctx, conn)
 	if err != nil {
 		c.stats.CxConnectFail.Inc()
-		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if timedOut(ctx) {
 			c.stats.CxConnectTimeout.Inc()
 			return nil, fmt.Errorf("cluster %s: %s: %w: %w", c.name, addr, ErrConnectTimeout, err)
 		}
