@@ -173,6 +173,7 @@ func (rt *Runtime) commitListeners(chains map[netip.AddrPort]*listener.Config, b
 		}
 		delete(rt.listeners, addr)
 		rt.log.Info("listener removed, draining", "address", addr.String(), "drain_timeout", rt.drainTimeout)
+		l.StopAccepting() // the socket closes before Apply returns; connections drain in the background
 		rt.draining.Go(func() { l.Drain(rt.drainTimeout) })
 	}
 	for addr, chain := range chains {
@@ -205,6 +206,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	}
 	for addr, l := range rt.listeners {
 		delete(rt.listeners, addr)
+		l.StopAccepting()
 		rt.draining.Go(func() { l.Drain(timeout) })
 	}
 	rt.listenersActive.Set(0)

@@ -242,6 +242,9 @@ func (l *Listener) connClosed() {
 	l.cxDestroy.Inc()
 }
 
+// StopAccepting closes the listening socket now; Drain does the rest.
+func (l *Listener) StopAccepting() { _ = l.ln.Close() }
+
 // Drain stops accepting, lets open connections finish for up to timeout
 // (HTTP keep-alive connections are closed when idle, HTTP/2 ones get a
 // GOAWAY) and then closes what is left. It returns when every connection
