@@ -3,7 +3,7 @@
 
 GO        ?= go
 BIN       ?= bin
-FUZZTIME  ?= 10s
+FUZZTIME  ?= 8s
 VERSION   ?= dev
 LDFLAGS   := -X github.com/trellis-mesh/trellis/internal/version.Version=$(VERSION)
 
@@ -13,7 +13,11 @@ E2E_PKGS  := ./test/...
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '/test/')
 
 # Fuzz targets: package:FuzzName, each run for $(FUZZTIME).
-FUZZ_TARGETS := ./internal/resource:FuzzDecode ./internal/resource:FuzzDecodeForPath ./internal/tokens:FuzzParseDataplaneToken
+FUZZ_TARGETS := ./internal/resource:FuzzDecode ./internal/resource:FuzzDecodeForPath \
+	./api/mesh:FuzzDecodeFlat ./api/common:FuzzIntOrString \
+	./internal/tokens:FuzzParseDataplaneToken \
+	./internal/dataplane/runtime/tlsctx:FuzzSANMatch ./internal/dataplane/runtime/peer:FuzzParseURISANs \
+	./internal/dataplane/runtime/listener:FuzzClassify
 
 .PHONY: build test vet unit e2e fuzz bench fmt demo
 
