@@ -19,8 +19,10 @@
 // turn, in a rotating order, so that a change in the machine's load hits
 // every path alike. It prints Markdown tables.
 //
-// The sidecars do no mTLS yet (that comes with the zero-trust work), so
-// the HAProxy pair speaks plain HTTP as well.
+// The mesh runs without mTLS (the mTLS measurement comes with the
+// zero-trust work), so the HAProxy pair speaks plain HTTP as well. When
+// the control plane issues dataplane tokens (POST /tokens/dataplane), the
+// sidecars get one each, as users' proxies do.
 //
 // It exits 1 when any request fails or a sidecar counts an error (a
 // correctness signal), and never judges the speed.

@@ -33,7 +33,7 @@ func (b *bench) report(w io.Writer) {
 	fmt.Fprintf(w, ".\n- Load average (1, 5, 15 min): %s at the start, %s after the fixed-rate rounds, %s at the end "+
 		"(other work shares the machine; the closed-loop runs themselves keep both CPUs busy).\n",
 		b.loadBefore, b.loadMid, b.loadAfter)
-	fmt.Fprintln(w, "- No mTLS yet: the sidecars do none until the zero-trust work lands, so the HAProxy pair speaks plain HTTP too.")
+	fmt.Fprintln(w, "- No mTLS: the benchmark's mesh has no mTLS backend, and the HAProxy pair speaks plain HTTP too (DESIGN.md §9's goal is with mTLS on both).")
 	for _, n := range b.notes {
 		fmt.Fprintf(w, "- %s\n", n)
 	}
