@@ -33,7 +33,11 @@ func (b *bench) report(w io.Writer) {
 	fmt.Fprintf(w, ".\n- Load average (1, 5, 15 min): %s at the start, %s after the fixed-rate rounds, %s at the end "+
 		"(other work shares the machine; the closed-loop runs themselves keep both CPUs busy).\n",
 		b.loadBefore, b.loadMid, b.loadAfter)
-	fmt.Fprintln(w, "- No mTLS: the benchmark's mesh has no mTLS backend, and the HAProxy pair speaks plain HTTP too (DESIGN.md §9's goal is with mTLS on both).")
+	if ha != nil {
+		fmt.Fprintln(w, "- No mTLS: the benchmark's mesh has no mTLS backend, and the HAProxy pair speaks plain HTTP too (DESIGN.md §9's goal is with mTLS on both).")
+	} else {
+		fmt.Fprintln(w, "- No mTLS: the benchmark's mesh has no mTLS backend (DESIGN.md §9's goal is with mTLS).")
+	}
 	for _, n := range b.notes {
 		fmt.Fprintf(w, "- %s\n", n)
 	}
@@ -195,7 +199,7 @@ func perThousand(p *proxy, t *target) float64 {
 func (b *bench) command() string {
 	parts := []string{"go run ./bench/datapath"}
 	for _, a := range b.o.commandArg {
-		if strings.ContainsAny(a, " \t'\"$") {
+		if a == "" || strings.ContainsAny(a, " \t'\"$") {
 			a = strconv.Quote(a)
 		}
 		parts = append(parts, a)
