@@ -68,6 +68,10 @@ func (d *demo) start(ctx context.Context, temporary bool) error {
 		return err
 	}
 
+	fmt.Fprintln(d.out, "Turning on mTLS (builtin CA, PERMISSIVE) with a MeshTrafficPermission allow-all for the default mesh ...")
+	if err := d.secureMesh(ctx); err != nil {
+		return err
+	}
 	fmt.Fprintf(d.out, "Starting the apps (frontend and %d backend instance%s) and their sidecars (trellis-dp) ...\n",
 		d.opts.Backends, plural(d.opts.Backends))
 	if err := d.startApps(ports.next()); err != nil {
