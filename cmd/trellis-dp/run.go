@@ -42,6 +42,7 @@ type runOptions struct {
 	logLevel         string
 	drainTimeout     time.Duration
 	bootstrapTimeout time.Duration
+	enablePprof      bool
 }
 
 func newRunCommand() *cobra.Command {
@@ -77,6 +78,7 @@ and exit.`,
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.DurationVar(&o.drainTimeout, "drain-timeout", runtime.DefaultDrainTimeout, "how long open connections may finish at shutdown or when their listener is removed")
 	f.DurationVar(&o.bootstrapTimeout, "bootstrap-timeout", time.Minute, "how long to keep retrying the bootstrap while the control plane is unreachable")
+	f.BoolVar(&o.enablePprof, "enable-pprof", false, "serve Go's runtime profiles (CPU, heap, goroutines, ...) under /debug/pprof/ on the admin address")
 	_ = cmd.MarkFlagRequired("cp-address")
 	_ = cmd.MarkFlagRequired("dataplane-file")
 	return cmd
@@ -169,6 +171,8 @@ func run(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- st
 		Quit:      func() { close(quit) },
 		Bootstrap: b,
 		Logger:    log,
+
+		EnableProfiling: o.enablePprof,
 	})
 	ln, err := net.Listen("tcp", o.adminAddr)
 	if err != nil {

@@ -245,10 +245,11 @@ func TestRunProxiesAndQuits(t *testing.T) {
 		name    string
 		apiType corev3.ApiConfigSource_ApiType
 		flag    string
+		pprof   bool
 	}{
-		{"sotw from the bootstrap", corev3.ApiConfigSource_GRPC, ""},
-		{"delta from the bootstrap", corev3.ApiConfigSource_DELTA_GRPC, ""},
-		{"delta from the flag", corev3.ApiConfigSource_GRPC, "delta"},
+		{"sotw from the bootstrap", corev3.ApiConfigSource_GRPC, "", false},
+		{"delta from the bootstrap", corev3.ApiConfigSource_DELTA_GRPC, "", false},
+		{"delta from the flag, with pprof", corev3.ApiConfigSource_GRPC, "delta", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cp := newFakeCP(t, tc.apiType)
@@ -264,6 +265,7 @@ func TestRunProxiesAndQuits(t *testing.T) {
 				xdsMode:          tc.flag,
 				drainTimeout:     time.Second,
 				bootstrapTimeout: 5 * time.Second,
+				enablePprof:      tc.pprof,
 			}
 			started := make(chan string, 1)
 			done := make(chan error, 1)
@@ -288,6 +290,14 @@ func TestRunProxiesAndQuits(t *testing.T) {
 					t.Fatalf("/ready = %d %q", code, body)
 				}
 				time.Sleep(20 * time.Millisecond)
+			}
+
+			wantPprof := http.StatusNotFound
+			if tc.pprof {
+				wantPprof = http.StatusOK
+			}
+			if code, _ := httpGet(t, base+"/debug/pprof/"); code != wantPprof {
+				t.Errorf("/debug/pprof/ = %d, want %d", code, wantPprof)
 			}
 
 			cp.mu.Lock()

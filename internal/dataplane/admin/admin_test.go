@@ -298,3 +298,21 @@ func TestServeAndShutdown(t *testing.T) {
 		t.Errorf("Serve after Shutdown: %v", err)
 	}
 }
+
+func TestProfilingIsOptIn(t *testing.T) {
+	off := admin.New(admin.Options{Config: source{xdsconfig.New()}})
+	if code, _ := get(t, off.Handler(), http.MethodGet, "/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ without EnableProfiling: %d, want 404", code)
+	}
+	on := admin.New(admin.Options{Config: source{xdsconfig.New()}, EnableProfiling: true})
+	code, body := get(t, on.Handler(), http.MethodGet, "/debug/pprof/")
+	if code != http.StatusOK || !strings.Contains(body, "heap") {
+		t.Errorf("/debug/pprof/ with EnableProfiling: %d %q", code, body)
+	}
+	if code, _ := get(t, on.Handler(), http.MethodGet, "/debug/pprof/heap?debug=1"); code != http.StatusOK {
+		t.Errorf("/debug/pprof/heap: %d", code)
+	}
+	if _, body := get(t, on.Handler(), http.MethodGet, "/"); !strings.Contains(body, "/debug/pprof/") {
+		t.Errorf("index does not list /debug/pprof/:\n%s", body)
+	}
+}

@@ -1,8 +1,9 @@
 // Package admin is trellis-dp's admin HTTP server, shaped after Envoy's so
 // the same tools and habits work: /ready, /config_dump, /stats,
-// /stats/prometheus and /quitquitquit. It reads the proxy's state through
-// small interfaces and never changes it, except that /quitquitquit asks
-// the process to shut down.
+// /stats/prometheus and /quitquitquit, plus Go's /debug/pprof/ profiles
+// when enabled. It reads the proxy's state through small interfaces and
+// never changes it, except that /quitquitquit asks the process to shut
+// down.
 package admin
 
 import (
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +66,10 @@ type Options struct {
 	Bootstrap *bootstrapv3.Bootstrap
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// EnableProfiling serves Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/. Off by default: a CPU profile costs CPU, and the
+	// admin address may be reachable by more than the operator.
+	EnableProfiling bool
 }
 
 // Server is the admin HTTP server.
@@ -98,6 +104,14 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /stats", s.stats)
 	mux.HandleFunc("GET /stats/prometheus", s.prometheus)
 	mux.HandleFunc("POST /quitquitquit", s.quit)
+	if s.opts.EnableProfiling {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 
@@ -161,4 +175,7 @@ func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
   /stats/prometheus   the same, in the Prometheus text format
   /quitquitquit       POST: drain and exit
 `)
+	if s.opts.EnableProfiling {
+		_, _ = io.WriteString(w, "  /debug/pprof/       Go runtime profiles (--enable-pprof)\n")
+	}
 }
