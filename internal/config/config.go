@@ -35,6 +35,8 @@ type Config struct {
 	Store     Store     `json:"store"`
 	Log       Log       `json:"log"`
 	Defaults  Defaults  `json:"defaults"`
+	// Diagnostics serves profiling endpoints when its address is set.
+	Diagnostics Diagnostics `json:"diagnostics"`
 	// Shutdown is how long SIGTERM waits for in-flight work.
 	ShutdownTimeout Duration `json:"shutdownTimeout"`
 }
@@ -122,6 +124,14 @@ type Log struct {
 // Defaults configures what the control plane creates on its own.
 type Defaults struct {
 	SkipMeshCreation bool `json:"skipMeshCreation"`
+}
+
+// Diagnostics configures the diagnostics server: Go's net/http/pprof
+// handlers under /debug/pprof/, for profiling the control plane. Off
+// (empty address) by default: profiles expose internals, so bind it to
+// loopback.
+type Diagnostics struct {
+	Address string `json:"address"`
 }
 
 // Duration is a time.Duration written as "10s" in YAML.
@@ -231,6 +241,11 @@ func (c *Config) Validate() error {
 	} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			bad(key, "must be host:port: %v", err)
+		}
+	}
+	if c.Diagnostics.Address != "" {
+		if _, _, err := net.SplitHostPort(c.Diagnostics.Address); err != nil {
+			bad("diagnostics.address", "must be host:port or empty: %v", err)
 		}
 	}
 	switch strings.ToLower(c.Log.Level) {

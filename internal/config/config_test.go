@@ -171,3 +171,21 @@ func TestDPServerAuthn(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestDiagnosticsAddress(t *testing.T) {
+	cfg, err := Load("", env(map[string]string{"HOME": "/h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Diagnostics.Address != "" {
+		t.Fatalf("default diagnostics.address = %q, want empty (off)", cfg.Diagnostics.Address)
+	}
+	cfg, err = Load("", env(map[string]string{"HOME": "/h", "TRELLIS_DIAGNOSTICS_ADDR": "127.0.0.1:5680"}))
+	if err != nil || cfg.Diagnostics.Address != "127.0.0.1:5680" {
+		t.Fatalf("TRELLIS_DIAGNOSTICS_ADDR: %q, %v", cfg.Diagnostics.Address, err)
+	}
+	_, err = Load("", env(map[string]string{"HOME": "/h", "TRELLIS_DIAGNOSTICS_ADDR": "5680"}))
+	if err == nil || !strings.Contains(err.Error(), "diagnostics.address (TRELLIS_DIAGNOSTICS_ADDR): must be host:port") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -135,6 +135,10 @@ var settings = []setting{
 		func() (func(*Config) string, func(*Config, string) error) {
 			return boolean(func(c *Config) *bool { return &c.Defaults.SkipMeshCreation })
 		})),
+	mk("diagnostics.address", "TRELLIS_DIAGNOSTICS_ADDR", "Address of the diagnostics server (Go pprof profiles under /debug/pprof/, plain HTTP, no authentication). Empty: off. Bind it to loopback, e.g. 127.0.0.1:5680.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.Diagnostics.Address })
+		}),
 	mk("shutdownTimeout", "TRELLIS_SHUTDOWN_TIMEOUT", "How long SIGTERM waits for in-flight requests before the process exits.",
 		func() (func(*Config) string, func(*Config, string) error) {
 			return dur(func(c *Config) *Duration { return &c.ShutdownTimeout })

@@ -35,6 +35,8 @@ type Started struct {
 	APIAddress      string
 	APIHTTPSAddress string
 	DPServerAddress string
+	// DiagnosticsAddress is empty when diagnostics are off.
+	DiagnosticsAddress string
 }
 
 // Run starts the control plane and blocks until ctx ends and everything has
@@ -85,6 +87,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 		dpLn.Close()
 		return err
 	}
+	diagLn, err := openDiagnostics(cfg.Diagnostics.Address)
+	if err != nil {
+		apiLns.Close()
+		dpLn.Close()
+		return err
+	}
 	ln := apiLns.http
 	api := apiserver.New(mgr, apiserver.Info{
 		Version:    version.Version,
@@ -100,6 +108,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 	if err != nil {
 		apiLns.Close()
 		dpLn.Close()
+		if diagLn != nil {
+			diagLn.Close()
+		}
 		return err
 	}
 	ih.Register(api)
@@ -109,11 +120,19 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 	}
 	log.Info("API server listening", "address", ln.Addr().String(), "https", apiLns.https.Addr().String(), "certificate", apiLns.certFile)
 	if onStart != nil {
-		onStart(Started{APIAddress: ln.Addr().String(), APIHTTPSAddress: apiLns.https.Addr().String(), DPServerAddress: dpLn.Addr().String()})
+		started := Started{APIAddress: ln.Addr().String(), APIHTTPSAddress: apiLns.https.Addr().String(), DPServerAddress: dpLn.Addr().String()}
+		if diagLn != nil {
+			started.DiagnosticsAddress = diagLn.Addr().String()
+		}
+		onStart(started)
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, 3)
+	errs := make([]error, 4)
 	wg.Add(3)
+	if diagLn != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[3] = serveDiagnostics(ctx, diagLn, log) }()
+	}
 	go func() { defer wg.Done(); errs[0] = dps.Serve(ctx, dpLn) }()
 	go func() { defer wg.Done(); errs[1] = api.Serve(ctx, ln, time.Duration(cfg.ShutdownTimeout)) }()
 	go func() {
