@@ -3,12 +3,14 @@
 // sidecars (client sidecar's outbound listener → server sidecar's inbound
 // listener → backend), and, when HAProxy is installed, through an HAProxy
 // pair doing the same two hops, all in the same run so that the ratios
-// mean something on a shared machine (DESIGN.md §9).
+// mean something on a shared machine (DESIGN.md §9). Each pair is measured
+// in plaintext and with mTLS between its two proxies (-mtls).
 //
-//	go run ./bench/datapath              # about 4 minutes
+//	go run ./bench/datapath              # about 6 minutes
 //	go run ./bench/datapath -bin bin     # with binaries from "make build"
 //	go run ./bench/datapath -rev HEAD    # binaries of a commit, not of the working tree
 //	go run ./bench/datapath -haproxy off # without the HAProxy baseline
+//	go run ./bench/datapath -mtls on     # the mTLS pairs only (-mtls off: plaintext only)
 //
 // It starts a control plane (trellis-cp, memory store), the two sidecars,
 // an in-process backend answering 1 KiB bodies and the HAProxy pair, then
@@ -19,13 +21,19 @@
 // turn, in a rotating order, so that a change in the machine's load hits
 // every path alike. It prints Markdown tables.
 //
-// The mesh runs without mTLS (the mTLS measurement comes with the
-// zero-trust work), so the HAProxy pair speaks plain HTTP as well. When
-// the control plane issues dataplane tokens (POST /tokens/dataplane), the
-// sidecars get one each, as users' proxies do.
+// The plaintext Trellis pair is in mesh default, without mTLS; the mTLS
+// pair is in a mesh of its own with mTLS STRICT (builtin CA, TLS 1.3,
+// ECDSA P-256 workload certificates) and an allow-all
+// MeshTrafficPermission. The mTLS HAProxy pair uses a test CA and two
+// ECDSA P-256 certificates generated in the temporary folder, verified on
+// both sides. When the control plane issues dataplane tokens (POST
+// /tokens/dataplane), the sidecars get one each, as users' proxies do.
 //
-// It exits 1 when any request fails or a sidecar counts an error (a
-// correctness signal), and never judges the speed.
+// It exits 1 when any request fails, a sidecar counts an error, the mTLS
+// server sidecar counts no TLS handshake or no request allowed by RBAC
+// (or the plaintext one counts a TLS handshake), or the server side of an
+// mTLS hop answers plaintext: correctness signals. It never judges the
+// speed.
 package main
 
 import (
@@ -49,6 +57,7 @@ type options struct {
 	rev        string
 	fortio     string
 	haproxy    string
+	mtls       string
 	rate       float64
 	conns      int
 	duration   time.Duration
@@ -68,6 +77,7 @@ func main() {
 	flag.StringVar(&o.rev, "rev", "", "build trellis-cp and trellis-dp from this commit (git archive) instead of the working tree")
 	flag.StringVar(&o.fortio, "fortio", "", "fortio binary (default: fortio on PATH, else $(go env GOPATH)/bin/fortio)")
 	flag.StringVar(&o.haproxy, "haproxy", "", `haproxy binary for the baseline pair (default: haproxy on PATH or /usr/sbin/haproxy, skipped if absent); "off" skips it`)
+	flag.StringVar(&o.mtls, "mtls", "both", `transport between the two proxies of each pair: "off" (plaintext), "on" (mTLS) or "both" (each pair both ways, in the same rounds)`)
 	flag.Float64Var(&o.rate, "rate", 1000, "fixed request rate for the latency and CPU measurement, req/s")
 	flag.IntVar(&o.conns, "conns", 16, "connections at the fixed rate")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "fixed-rate time per path, split into -rounds")
@@ -94,6 +104,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/datapath: -bin and -rev exclude each other")
 		os.Exit(2)
 	}
+	if o.mtls != "off" && o.mtls != "on" && o.mtls != "both" {
+		fmt.Fprintf(os.Stderr, "bench/datapath: -mtls %q: want off, on or both\n", o.mtls)
+		os.Exit(2)
+	}
 	if o.rounds < 1 || o.conns < 1 || o.rate <= 0 {
 		fmt.Fprintln(os.Stderr, "bench/datapath: -rounds, -conns and -rate must be positive")
 		os.Exit(2)
@@ -103,6 +117,18 @@ func main() {
 	code := run(ctx, o)
 	stop()
 	os.Exit(code)
+}
+
+// variants are the transports measured between the proxies of each pair:
+// false for plaintext, true for mTLS.
+func (o options) variants() []bool {
+	switch o.mtls {
+	case "off":
+		return []bool{false}
+	case "on":
+		return []bool{true}
+	}
+	return []bool{false, true}
 }
 
 // run does the whole benchmark and returns the exit code.

@@ -19,7 +19,7 @@ const rssSampleEvery = 250 * time.Millisecond
 // measureAll runs the idle, fixed-rate and closed-loop measurements.
 func (b *bench) measureAll(ctx context.Context) error {
 	var err error
-	if b.startErrors, err = b.sidecarErrors(); err != nil {
+	if b.statsBefore, err = b.sidecarStats(); err != nil {
 		return err
 	}
 	if err := b.measureIdle(ctx); err != nil {
@@ -218,10 +218,9 @@ var sidecarErrorStats = []string{
 	"no_route", "no_cluster",
 }
 
-// sidecarErrors reads each trellis-dp's /stats and returns its error
-// counters (sidecarErrorStats) that are above zero.
-func (b *bench) sidecarErrors() (map[string]uint64, error) {
-	counts := map[string]uint64{}
+// sidecarStats reads every trellis-dp's /stats counters.
+func (b *bench) sidecarStats() (map[*proxy]map[string]uint64, error) {
+	all := map[*proxy]map[string]uint64{}
 	for p, addr := range b.sidecarAdmin {
 		resp, err := b.hc.Get("http://" + addr + "/stats")
 		if err != nil {
@@ -231,49 +230,107 @@ func (b *bench) sidecarErrors() (map[string]uint64, error) {
 			resp.Body.Close()
 			return nil, fmt.Errorf("%s: /stats answered %s", p.name, resp.Status)
 		}
+		counts := map[string]uint64{}
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
 			name, value, ok := strings.Cut(sc.Text(), ": ")
 			if !ok {
 				continue
 			}
-			n, err := strconv.ParseUint(value, 10, 64)
-			if err != nil || n == 0 {
-				continue
-			}
-			for _, s := range sidecarErrorStats {
-				if strings.HasSuffix(name, "."+s) {
-					counts[p.name+": "+name] = n
-				}
+			if n, err := strconv.ParseUint(value, 10, 64); err == nil {
+				counts[name] = n
 			}
 		}
+		err = sc.Err()
 		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading /stats: %w", p.name, err)
+		}
+		all[p] = counts
 	}
-	return counts, nil
+	return all, nil
 }
 
-// checkSidecarStats records a failure for every sidecar error counter
-// that went up since the measurements began (start-up may count some: a
-// request sent before the endpoints arrived finds no healthy upstream).
+// sum adds up the counters whose names start with prefix and end with
+// suffix.
+func sum(counts map[string]uint64, prefix, suffix string) uint64 {
+	var n uint64
+	for name, v := range counts {
+		if strings.HasPrefix(name, prefix) && strings.HasSuffix(name, suffix) {
+			n += v
+		}
+	}
+	return n
+}
+
+// checkSidecarStats compares the sidecars' counters with their values
+// before the measurements (start-up may count some errors: a request sent
+// before the endpoints arrived finds no healthy upstream). It records a
+// failure for every error counter (sidecarErrorStats) that went up, and
+// checks that the mTLS pair's traffic was TLS: its server sidecar counts
+// TLS handshakes on its listeners and requests (or connections) allowed by
+// RBAC during the measurements, while the plaintext pair's counts no
+// handshake.
 func (b *bench) checkSidecarStats() {
-	counts, err := b.sidecarErrors()
+	after, err := b.sidecarStats()
 	if err != nil {
 		b.failures = append(b.failures, err.Error())
 		return
 	}
-	names := make([]string, 0, len(counts))
-	for k := range counts {
-		names = append(names, k)
+	var names []string
+	rose := map[string]uint64{}
+	for p, counts := range after {
+		for name, v := range counts {
+			for _, s := range sidecarErrorStats {
+				if strings.HasSuffix(name, "."+s) && v > b.statsBefore[p][name] {
+					k := p.name + ": " + name
+					names = append(names, k)
+					rose[k] = v - b.statsBefore[p][name]
+				}
+			}
+		}
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		if d := counts[k] - b.startErrors[k]; d > 0 {
-			b.failures = append(b.failures, fmt.Sprintf("%s went up by %d during the measurements", k, d))
+		b.failures = append(b.failures, fmt.Sprintf("%s went up by %d during the measurements", k, rose[k]))
+	}
+
+	for _, t := range b.targets {
+		if t.kind != kindTrellis {
+			continue
+		}
+		client, server := t.proxies[0], t.proxies[1]
+		inbound := sum(after[server], "listener.", ".ssl.handshake")
+		outbound := sum(after[client], "cluster.", ".ssl.handshake")
+		allowed := sum(after[server], "", ".rbac.allowed") - sum(b.statsBefore[server], "", ".rbac.allowed")
+		if !t.mtls {
+			if inbound > 0 || outbound > 0 {
+				b.failures = append(b.failures, fmt.Sprintf("%s: %d TLS handshakes on the server sidecar's listeners, %d on the client sidecar's clusters, though its mesh has no mTLS", t.label, inbound, outbound))
+			}
+			continue
+		}
+		t.tlsCheck = fmt.Sprintf("%s: the server sidecar counted %d TLS handshakes on its listeners (listener.*.ssl.handshake, since it started) and %d requests allowed by RBAC during the measurements (*.rbac.allowed); the client sidecar %d handshakes on its clusters", t.label, inbound, allowed, outbound)
+		if inbound == 0 || allowed == 0 {
+			b.failures = append(b.failures, "not mTLS: "+t.tlsCheck)
 		}
 	}
 }
 
-// slug makes a label usable in a file name.
+// slug makes a label usable in a file name: lower case, every run of
+// other characters than letters and digits turned into one "-".
 func slug(s string) string {
-	return strings.ToLower(strings.ReplaceAll(s, " ", "-"))
+	var out []byte
+	dash := false
+	for _, c := range []byte(strings.ToLower(s)) {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
+			if dash && len(out) > 0 {
+				out = append(out, '-')
+			}
+			out = append(out, c)
+			dash = false
+		} else {
+			dash = true
+		}
+	}
+	return string(out)
 }

@@ -15,33 +15,46 @@ var percentiles = []float64{50, 90, 99, 99.9}
 // report prints the figures as Markdown.
 func (b *bench) report(w io.Writer) {
 	direct := b.targets[0]
-	var trellis, ha *target
-	for _, t := range b.targets[1:] {
-		if len(t.proxies) > 0 && t.proxies[0].name == "haproxy client" {
-			ha = t
-		} else {
-			trellis = t
-		}
+	pairs := b.targets[1:]
+	var haproxy bool
+	for _, t := range pairs {
+		haproxy = haproxy || t.kind == kindHAProxy
 	}
 
 	fmt.Fprintf(w, "## Data path: %s HTTP/1.1 GETs on loopback\n\n", sizeLabel(b.o.bodySize))
 	fmt.Fprintf(w, "- Machine: %d CPUs, %s/%s, %s; trellis-cp and trellis-dp %s; fortio %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH,
 		runtime.Version(), b.binaries, orUnknown(b.fortioVersion))
-	if ha != nil {
+	if haproxy {
 		fmt.Fprintf(w, "; %s", b.haproxyVersion)
 	}
 	fmt.Fprintf(w, ".\n- Load average (1, 5, 15 min): %s at the start, %s after the fixed-rate rounds, %s at the end "+
 		"(other work shares the machine; the closed-loop runs themselves keep both CPUs busy).\n",
 		b.loadBefore, b.loadMid, b.loadAfter)
-	if ha != nil {
-		fmt.Fprintln(w, "- No mTLS: the benchmark's mesh has no mTLS backend, and the HAProxy pair speaks plain HTTP too (DESIGN.md §9's goal is with mTLS on both).")
-	} else {
-		fmt.Fprintln(w, "- No mTLS: the benchmark's mesh has no mTLS backend (DESIGN.md §9's goal is with mTLS).")
+	for _, mtls := range b.o.variants() {
+		if !mtls {
+			fmt.Fprint(w, "- Plaintext pairs: the Trellis pair in mesh default, which has no mTLS")
+			if haproxy {
+				fmt.Fprint(w, "; the HAProxy pair in plain HTTP")
+			}
+			fmt.Fprintln(w, ".")
+			continue
+		}
+		fmt.Fprintf(w, "- mTLS pairs: the Trellis pair in mesh %s, mTLS STRICT with a builtin CA (TLS 1.3, ECDSA P-256 workload certificates) and an allow-all MeshTrafficPermission", mtlsMesh)
+		if haproxy {
+			fmt.Fprint(w, "; the HAProxy pair with TLS 1.3 and client certificates between its two HAProxies (a test CA and two ECDSA P-256 certificates, verify required on both sides, verifyhost on the client side)")
+		}
+		fmt.Fprintln(w, "; the server side of either refuses plaintext.")
+	}
+	for _, t := range pairs {
+		if t.tlsCheck != "" {
+			fmt.Fprintf(w, "- %s.\n", t.tlsCheck)
+		}
 	}
 	for _, n := range b.notes {
 		fmt.Fprintf(w, "- %s\n", n)
 	}
 	fmt.Fprintln(w)
+	b.summary(w)
 
 	// Latency at the fixed rate.
 	fmt.Fprintf(w, "### Latency at %s req/s, %d connections (%d × %s per path, paths taking turns)\n\n",
@@ -70,15 +83,19 @@ func (b *bench) report(w io.Writer) {
 	added := func(t *target, p float64) float64 {
 		return t.fixed.hist.percentile(p) - direct.fixed.hist.percentile(p)
 	}
-	for _, t := range b.targets[1:] {
+	for _, t := range pairs {
 		row := []string{t.label}
 		for _, p := range percentiles {
 			row = append(row, fmt.Sprintf("%+.3f", added(t, p)*1000))
 		}
 		fmt.Fprintln(w, "| "+strings.Join(row, " | ")+" |")
 	}
-	if trellis != nil && ha != nil {
-		row := []string{"Trellis ÷ HAProxy"}
+	for _, mtls := range b.o.variants() {
+		trellis, ha := b.pair(kindTrellis, mtls), b.pair(kindHAProxy, mtls)
+		if trellis == nil || ha == nil {
+			continue
+		}
+		row := []string{"Trellis ÷ HAProxy" + variantSuffix(mtls)}
 		for _, p := range percentiles {
 			row = append(row, ratio(added(trellis, p), added(ha, p)))
 		}
@@ -155,21 +172,18 @@ func (b *bench) report(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "| proxy | RSS idle, MiB | RSS at %s req/s (max), MiB | peak RSS (VmHWM), MiB | CPU idle, vCPU | vCPU per 1,000 req/s |\n", thousands(b.o.rate))
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|")
-	for _, t := range b.targets[1:] {
+	for _, t := range pairs {
 		for _, p := range t.proxies {
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %.3f | %.3f |\n", p.name, mib(p.idleRSS), mib(p.loadRSS), mib(p.peakRSS),
 				p.idleCPU, perThousand(p, t))
 		}
 	}
-	if trellis != nil && ha != nil {
-		mean := func(t *target, f func(*proxy) float64) float64 {
-			var s float64
-			for _, p := range t.proxies {
-				s += f(p)
-			}
-			return s / float64(len(t.proxies))
+	for _, mtls := range b.o.variants() {
+		trellis, ha := b.pair(kindTrellis, mtls), b.pair(kindHAProxy, mtls)
+		if trellis == nil || ha == nil {
+			continue
 		}
-		cells := []string{"Trellis ÷ HAProxy (means of each pair)"}
+		cells := []string{"Trellis ÷ HAProxy" + variantSuffix(mtls) + " (means of each pair)"}
 		for _, f := range []func(*proxy) float64{
 			func(p *proxy) float64 { return float64(p.idleRSS) },
 			func(p *proxy) float64 { return float64(p.loadRSS) },
@@ -185,6 +199,88 @@ func (b *bench) report(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Peak RSS covers the whole run, closed-loop runs included. vCPU per 1,000 req/s = the proxy's CPU seconds (utime+stime) during the fixed-rate rounds × 1,000 / requests served, idle use included; CPU times are counted in 10 ms ticks, so idle CPU below 0.002 vCPU shows as 0.000. DESIGN.md §9 budget per proxy: ≤ 20 MB RSS idle, ≤ 30 MB at 1,000 req/s, ≤ 0.10 vCPU per 1,000 req/s.\n\n")
 	fmt.Fprintf(w, "Command: `%s`\n", b.command())
+}
+
+// summary prints the pairs side by side: added latency, maximum rate,
+// CPU and memory, each proxy's figures as "client, server".
+func (b *bench) summary(w io.Writer) {
+	pairs := b.targets[1:]
+	if len(pairs) == 0 {
+		return
+	}
+	direct := b.targets[0]
+	fmt.Fprintln(w, "### Summary")
+	fmt.Fprintln(w)
+	head, rule := []string{""}, []string{"---"}
+	for _, t := range pairs {
+		head = append(head, t.label)
+		rule = append(rule, "--:")
+	}
+	fmt.Fprintln(w, "| "+strings.Join(head, " | ")+" |")
+	fmt.Fprintln(w, "|"+strings.Join(rule, "|")+"|")
+	row := func(name string, cell func(t *target) string) {
+		cells := []string{name}
+		for _, t := range pairs {
+			cells = append(cells, cell(t))
+		}
+		fmt.Fprintln(w, "| "+strings.Join(cells, " | ")+" |")
+	}
+	row(fmt.Sprintf("added latency at %s req/s, p50 / p90 / p99 ms", thousands(b.o.rate)), func(t *target) string {
+		var parts []string
+		for _, p := range []float64{50, 90, 99} {
+			parts = append(parts, fmt.Sprintf("%+.2f", (t.fixed.hist.percentile(p)-direct.fixed.hist.percentile(p))*1000))
+		}
+		return strings.Join(parts, " / ")
+	})
+	for _, c := range b.o.maxConns {
+		row(fmt.Sprintf("max req/s, %d connections (direct: %s)", c, thousands(direct.max[c].rate())), func(t *target) string {
+			return thousands(t.max[c].rate())
+		})
+	}
+	each := func(f func(p *proxy) string) func(t *target) string {
+		return func(t *target) string {
+			var parts []string
+			for _, p := range t.proxies {
+				parts = append(parts, f(p))
+			}
+			return strings.Join(parts, ", ")
+		}
+	}
+	row("vCPU per 1,000 req/s (client, server)", func(t *target) string {
+		return each(func(p *proxy) string { return fmt.Sprintf("%.3f", perThousand(p, t)) })(t)
+	})
+	row("RSS idle, MiB (client, server)", each(func(p *proxy) string { return mib(p.idleRSS) }))
+	row(fmt.Sprintf("RSS at %s req/s, MiB (client, server)", thousands(b.o.rate)), each(func(p *proxy) string { return mib(p.loadRSS) }))
+	row("peak RSS, MiB (client, server)", each(func(p *proxy) string { return mib(p.peakRSS) }))
+	fmt.Fprintln(w)
+}
+
+// pair is the measured pair of a kind and transport, or nil.
+func (b *bench) pair(kind string, mtls bool) *target {
+	for _, t := range b.targets {
+		if t.kind == kind && t.mtls == mtls {
+			return t
+		}
+	}
+	return nil
+}
+
+// variantSuffix is appended to a label for the mTLS variant, as in the
+// pairs' labels ("Trellis pair, mTLS").
+func variantSuffix(mtls bool) string {
+	if mtls {
+		return ", mTLS"
+	}
+	return ""
+}
+
+// mean is the mean of f over a pair's proxies.
+func mean(t *target, f func(*proxy) float64) float64 {
+	var s float64
+	for _, p := range t.proxies {
+		s += f(p)
+	}
+	return s / float64(len(t.proxies))
 }
 
 // perThousand is p's CPU per 1,000 req/s over the fixed-rate rounds.

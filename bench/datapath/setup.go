@@ -34,9 +34,9 @@ type bench struct {
 	apiURL   string
 	// sidecarAdmin maps each trellis-dp to its admin address.
 	sidecarAdmin map[*proxy]string
-	// startErrors are the sidecars' error counters before the
-	// measurements (see checkSidecarStats).
-	startErrors map[string]uint64
+	// statsBefore are the sidecars' counters before the measurements
+	// (see checkSidecarStats).
+	statsBefore map[*proxy]map[string]uint64
 
 	// targets are the measured paths: direct first (the baseline), then
 	// the Trellis pair, then the HAProxy pair when there is one.
@@ -52,12 +52,24 @@ type bench struct {
 
 // target is one path from the load generator to the backend.
 type target struct {
-	label   string
+	label string
+	// kind is kindTrellis or kindHAProxy; "" for the direct path.
+	kind string
+	// mtls says whether the hop between the two proxies is mTLS.
+	mtls    bool
 	url     string
 	proxies []*proxy // client side first; none for the direct path
-	fixed   result
-	max     map[int]*result // by connection count
+	// tlsCheck says what the mTLS pair's counters showed (Trellis).
+	tlsCheck string
+	fixed    result
+	max      map[int]*result // by connection count
 }
+
+// The kinds of proxy pair.
+const (
+	kindTrellis = "trellis"
+	kindHAProxy = "haproxy"
+)
 
 // result sums a measurement's rounds.
 type result struct {
@@ -99,9 +111,15 @@ func (b *bench) setUp(ctx context.Context) error {
 	if err := b.findTools(ctx); err != nil {
 		return err
 	}
-	ports, err := freePorts(11)
+	variants := b.o.variants()
+	free, err := freePorts(3 + 8*len(variants))
 	if err != nil {
 		return err
+	}
+	next := func() int {
+		p := free[0]
+		free = free[1:]
+		return p
 	}
 	appAddr, err := b.startBackend()
 	if err != nil {
@@ -109,43 +127,113 @@ func (b *bench) setUp(ctx context.Context) error {
 	}
 	b.targets = append(b.targets, &target{label: "direct", url: "http://" + appAddr + "/"})
 
-	// The control plane and the Trellis pair.
-	apiAddr, dpServerAddr := hostPort(ports[0]), hostPort(ports[1])
-	if err := b.startCP(ctx, apiAddr, hostPort(ports[2]), dpServerAddr); err != nil {
+	// The control plane and the Trellis pairs: the plaintext one in mesh
+	// default, the mTLS one in its own mesh, so that both are measured in
+	// the same rounds.
+	apiAddr, dpServerAddr := hostPort(next()), hostPort(next())
+	if err := b.startCP(ctx, apiAddr, hostPort(next()), dpServerAddr); err != nil {
 		return err
 	}
-	appPort := appAddr[strings.LastIndexByte(appAddr, ':')+1:]
-	serverYAML := fmt.Sprintf(serverDataplane, ports[3], appPort)
-	// The client sidecar's own app does not exist: nothing calls its
-	// inbound listener.
-	clientYAML := fmt.Sprintf(clientDataplane, ports[4], ports[5], ports[6])
 	b.apiURL = "http://" + apiAddr
-	server, err := b.startSidecar(ctx, "trellis-dp server", "bench-server", serverYAML, dpServerAddr, hostPort(ports[7]))
-	if err != nil {
-		return err
-	}
-	client, err := b.startSidecar(ctx, "trellis-dp client", "bench-client", clientYAML, dpServerAddr, hostPort(ports[8]))
-	if err != nil {
-		return err
-	}
-	for _, p := range []*proxy{client, server} {
-		if err := b.waitOK(ctx, "http://"+b.sidecarAdmin[p]+"/ready", p.child, nil); err != nil {
-			return err
-		}
-	}
-	trellis := &target{label: "Trellis pair", url: "http://" + hostPort(ports[6]) + "/", proxies: []*proxy{client, server}}
-	progress("waiting for a request to pass client sidecar → server sidecar → backend")
-	if err := b.waitOK(ctx, trellis.url, client.child, b.payload); err != nil {
-		return fmt.Errorf("through the Trellis pair: %w", err)
-	}
-	b.targets = append(b.targets, trellis)
-
-	if b.haproxyBin != "" {
-		ha, err := b.startHAProxyPair(ctx, appAddr, hostPort(ports[9]), hostPort(ports[10]))
+	for _, mtls := range variants {
+		t, err := b.startTrellisPair(ctx, mtls, appAddr, dpServerAddr, next)
 		if err != nil {
 			return err
 		}
-		b.targets = append(b.targets, ha)
+		b.targets = append(b.targets, t)
+	}
+
+	if b.haproxyBin != "" {
+		for _, mtls := range variants {
+			t, err := b.startHAProxyPair(ctx, mtls, appAddr, hostPort(next()), hostPort(next()))
+			if err != nil {
+				return err
+			}
+			b.targets = append(b.targets, t)
+		}
+	}
+	return nil
+}
+
+// mtlsMesh is the mesh of the mTLS Trellis pair; the plaintext pair is in
+// mesh default.
+const mtlsMesh = "mtls"
+
+// startTrellisPair starts a server sidecar in front of the backend and a
+// client sidecar whose outbound listener leads to it, in mesh default
+// (plaintext) or, with mtls, in a mesh with mTLS STRICT (builtin CA) and
+// an allow-all MeshTrafficPermission. It returns the path once a request
+// has passed.
+func (b *bench) startTrellisPair(ctx context.Context, mtls bool, appAddr, dpServerAddr string, next func() int) (*target, error) {
+	mesh, label, suffix, prefix := "default", "Trellis pair", "", "bench"
+	if mtls {
+		mesh, label, suffix, prefix = mtlsMesh, "Trellis pair, mTLS", " (mTLS)", "bench-mtls"
+		if err := b.secureMesh(ctx, mesh); err != nil {
+			return nil, err
+		}
+	}
+	appPort := appAddr[strings.LastIndexByte(appAddr, ':')+1:]
+	serverInbound := next()
+	serverYAML := fmt.Sprintf(serverDataplane, mesh, prefix+"-server", serverInbound, appPort)
+	// The client sidecar's own app does not exist: nothing calls its
+	// inbound listener.
+	outbound := next()
+	clientYAML := fmt.Sprintf(clientDataplane, mesh, prefix+"-client", next(), next(), outbound)
+	server, err := b.startSidecar(ctx, "trellis-dp server"+suffix, mesh, prefix+"-server", serverYAML, dpServerAddr, hostPort(next()))
+	if err != nil {
+		return nil, err
+	}
+	client, err := b.startSidecar(ctx, "trellis-dp client"+suffix, mesh, prefix+"-client", clientYAML, dpServerAddr, hostPort(next()))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range []*proxy{client, server} {
+		if err := b.waitOK(ctx, "http://"+b.sidecarAdmin[p]+"/ready", p.child, nil); err != nil {
+			return nil, err
+		}
+	}
+	t := &target{label: label, kind: kindTrellis, mtls: mtls, url: "http://" + hostPort(outbound) + "/", proxies: []*proxy{client, server}}
+	progress("waiting for a request to pass client sidecar → server sidecar → backend (%s)", variantName(mtls))
+	if err := b.waitOK(ctx, t.url, client.child, b.payload); err != nil {
+		return nil, fmt.Errorf("through the %s: %w", label, err)
+	}
+	if mtls {
+		b.refusesPlaintext(ctx, "the mTLS server sidecar's inbound listener", hostPort(serverInbound))
+	}
+	return t, nil
+}
+
+// refusesPlaintext records a failure when a plaintext GET to addr, the
+// server side of an mTLS hop, succeeds.
+func (b *bench) refusesPlaintext(ctx context.Context, what, addr string) {
+	if ok, _ := b.get(ctx, "http://"+addr+"/", nil); ok {
+		b.failures = append(b.failures, what+" ("+addr+") answered a plaintext request")
+	}
+}
+
+// secureMesh creates mesh with mTLS STRICT (a builtin CA) and a
+// MeshTrafficPermission allowing all its traffic (without one, mTLS
+// denies everything), through the API as "trellisctl apply" would.
+func (b *bench) secureMesh(ctx context.Context, mesh string) error {
+	progress("creating mesh %s: mTLS STRICT (builtin CA), allow-all MeshTrafficPermission", mesh)
+	for _, r := range []struct{ path, body string }{
+		{"/meshes/" + mesh, `{"type":"Mesh","name":"` + mesh + `","mtls":{"enabledBackend":"ca-1","backends":[{"name":"ca-1","type":"builtin","mode":"STRICT"}]}}`},
+		{"/meshes/" + mesh + "/meshtrafficpermissions/allow-all", `{"type":"MeshTrafficPermission","name":"allow-all","mesh":"` + mesh + `","spec":{"targetRef":{"kind":"Mesh"},"from":[{"targetRef":{"kind":"Mesh"},"default":{"action":"Allow"}}]}}`},
+	} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, b.apiURL+r.path, strings.NewReader(r.body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := b.hc.Do(req)
+		if err != nil {
+			return fmt.Errorf("PUT %s: %w", r.path, err)
+		}
+		msg, _ := readAllLimit(resp.Body, 4<<10)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("PUT %s: %s: %s", r.path, resp.Status, strings.TrimSpace(string(msg)))
+		}
 	}
 	return nil
 }
@@ -228,8 +316,8 @@ func (b *bench) caCert() string { return filepath.Join(b.cpDataDir(), "certs", "
 // The Dataplanes of the two sidecars, filled with ports by fmt.Sprintf.
 const (
 	serverDataplane = `type: Dataplane
-mesh: default
-name: bench-server
+mesh: %s
+name: %s
 networking:
   address: 127.0.0.1
   inbound:
@@ -240,8 +328,8 @@ networking:
       kuma.io/protocol: http
 `
 	clientDataplane = `type: Dataplane
-mesh: default
-name: bench-client
+mesh: %s
+name: %s
 networking:
   address: 127.0.0.1
   inbound:
@@ -259,7 +347,7 @@ networking:
 
 // startSidecar writes the Dataplane file (and a dataplane token for it,
 // when the control plane issues them) and runs trellis-dp for it.
-func (b *bench) startSidecar(ctx context.Context, name, dpName, dataplane, dpServerAddr, adminAddr string) (*proxy, error) {
+func (b *bench) startSidecar(ctx context.Context, name, mesh, dpName, dataplane, dpServerAddr, adminAddr string) (*proxy, error) {
 	progress("starting the %s sidecar", name)
 	path := filepath.Join(b.dir, dpName+".yaml")
 	if err := os.WriteFile(path, []byte(dataplane), 0o644); err != nil {
@@ -272,7 +360,7 @@ func (b *bench) startSidecar(ctx context.Context, name, dpName, dataplane, dpSer
 		"--admin-addr", adminAddr,
 		"--drain-timeout", "1s",
 	}
-	token, err := b.dataplaneToken(ctx, dpName)
+	token, err := b.dataplaneToken(ctx, mesh, dpName)
 	if err != nil {
 		return nil, err
 	}
@@ -283,8 +371,7 @@ func (b *bench) startSidecar(ctx context.Context, name, dpName, dataplane, dpSer
 		}
 		args = append(args, "--dataplane-token-file", tokenPath)
 	}
-	logName := strings.ReplaceAll(name, " ", "-") + ".log"
-	c, err := startChild(name, filepath.Join(b.logDir(), logName), b.dpBin, args, inheritedEnv())
+	c, err := startChild(name, filepath.Join(b.logDir(), slug(name)+".log"), b.dpBin, args, inheritedEnv())
 	if err != nil {
 		return nil, err
 	}
@@ -295,12 +382,12 @@ func (b *bench) startSidecar(ctx context.Context, name, dpName, dataplane, dpSer
 }
 
 // dataplaneToken asks the control plane for a dataplane token for the
-// Dataplane name in mesh default, as "trellisctl generate dataplane-token"
+// Dataplane name in mesh, as "trellisctl generate dataplane-token"
 // does (the API takes loopback callers as admin). It returns "" when the
 // control plane has no POST /tokens/dataplane (older builds, which need
 // no token).
-func (b *bench) dataplaneToken(ctx context.Context, name string) (string, error) {
-	body := strings.NewReader(`{"name":"` + name + `","mesh":"default"}`)
+func (b *bench) dataplaneToken(ctx context.Context, mesh, name string) (string, error) {
+	body := strings.NewReader(`{"name":"` + name + `","mesh":"` + mesh + `"}`)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.apiURL+"/tokens/dataplane", body)
 	if err != nil {
 		return "", err
@@ -325,9 +412,13 @@ func (b *bench) dataplaneToken(ctx context.Context, name string) (string, error)
 
 // haproxyConfig is one HAProxy of the pair: HTTP mode with keep-alive on
 // both sides, no logging, default threads (one per CPU), like the
-// sidecars (GOMAXPROCS = CPUs).
+// sidecars (GOMAXPROCS = CPUs). The bind and server lines take TLS
+// options on the hop between the two HAProxies of the mTLS pair; TLS 1.3
+// only, as between sidecars.
 const haproxyConfig = `global
     maxconn 4096
+    ssl-default-bind-options ssl-min-ver TLSv1.3
+    ssl-default-server-options ssl-min-ver TLSv1.3
 
 defaults
     mode http
@@ -338,27 +429,39 @@ defaults
     timeout http-keep-alive 60s
 
 frontend in
-    bind %s
+    bind %s%s
     default_backend out
 
 backend out
-    server upstream %s
+    server upstream %s%s
 `
 
 // startHAProxyPair runs two HAProxies: the client one on clientAddr
-// forwarding to the server one, which forwards to the backend app.
-func (b *bench) startHAProxyPair(ctx context.Context, appAddr, clientAddr, serverAddr string) (*target, error) {
-	progress("starting the HAProxy pair (%s)", b.haproxyVersion)
+// forwarding to the server one, which forwards to the backend app. With
+// mtls, the hop between them is TLS with client certificates, verified on
+// both sides against a test CA.
+func (b *bench) startHAProxyPair(ctx context.Context, mtls bool, appAddr, clientAddr, serverAddr string) (*target, error) {
+	label, suffix, clientTLS, serverTLS := "HAProxy pair", "", "", ""
+	if mtls {
+		label, suffix = "HAProxy pair, mTLS", " (mTLS)"
+		pki, err := writeHAProxyPKI(filepath.Join(b.dir, "haproxy-pki"))
+		if err != nil {
+			return nil, fmt.Errorf("the HAProxy pair's certificates: %w", err)
+		}
+		clientTLS = fmt.Sprintf(" ssl crt %s ca-file %s verify required verifyhost %s", pki.client, pki.ca, haproxyServerName)
+		serverTLS = fmt.Sprintf(" ssl crt %s ca-file %s verify required", pki.server, pki.ca)
+	}
+	progress("starting the HAProxy pair (%s, %s)", b.haproxyVersion, variantName(mtls))
 	var pair []*proxy
-	for _, hop := range []struct{ name, listen, upstream string }{
-		{"haproxy client", clientAddr, serverAddr},
-		{"haproxy server", serverAddr, appAddr},
+	for _, hop := range []struct{ name, listen, bindTLS, upstream, upstreamTLS string }{
+		{"haproxy client" + suffix, clientAddr, "", serverAddr, clientTLS},
+		{"haproxy server" + suffix, serverAddr, serverTLS, appAddr, ""},
 	} {
-		cfg := filepath.Join(b.dir, strings.ReplaceAll(hop.name, " ", "-")+".cfg")
-		if err := os.WriteFile(cfg, fmt.Appendf(nil, haproxyConfig, hop.listen, hop.upstream), 0o644); err != nil {
+		cfg := filepath.Join(b.dir, slug(hop.name)+".cfg")
+		if err := os.WriteFile(cfg, fmt.Appendf(nil, haproxyConfig, hop.listen, hop.bindTLS, hop.upstream, hop.upstreamTLS), 0o644); err != nil {
 			return nil, fmt.Errorf("writing the HAProxy config: %w", err)
 		}
-		c, err := startChild(hop.name, filepath.Join(b.logDir(), strings.ReplaceAll(hop.name, " ", "-")+".log"),
+		c, err := startChild(hop.name, filepath.Join(b.logDir(), slug(hop.name)+".log"),
 			b.haproxyBin, []string{"-db", "-f", cfg}, os.Environ())
 		if err != nil {
 			return nil, err
@@ -366,11 +469,22 @@ func (b *bench) startHAProxyPair(ctx context.Context, appAddr, clientAddr, serve
 		b.children = append(b.children, c)
 		pair = append(pair, &proxy{child: c})
 	}
-	t := &target{label: "HAProxy pair", url: "http://" + clientAddr + "/", proxies: pair}
+	t := &target{label: label, kind: kindHAProxy, mtls: mtls, url: "http://" + clientAddr + "/", proxies: pair}
 	if err := b.waitOK(ctx, t.url, pair[0].child, b.payload); err != nil {
-		return nil, fmt.Errorf("through the HAProxy pair: %w", err)
+		return nil, fmt.Errorf("through the %s: %w", label, err)
+	}
+	if mtls {
+		b.refusesPlaintext(ctx, "the mTLS server HAProxy", serverAddr)
 	}
 	return t, nil
+}
+
+// variantName names a pair's transport between its two proxies.
+func variantName(mtls bool) string {
+	if mtls {
+		return "mTLS"
+	}
+	return "plaintext"
 }
 
 // waitOK polls url until it answers 200 (with body want, when not nil).
