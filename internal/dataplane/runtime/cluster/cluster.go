@@ -83,6 +83,8 @@ type Cluster struct {
 	endpoints atomic.Pointer[endpointSet]
 	transport *http.Transport
 	tls       *tlsctx.Client // nil: plaintext
+	h1TLS     *tlsctx.Client // tls offering ALPN http/1.1 by default
+	h1        h1Pool         // HTTP/1.1 connections of the HTTP proxy's fast path
 }
 
 // Name returns the cluster's name.
@@ -212,4 +214,7 @@ func (c *Cluster) Transport() *http.Transport { return c.transport }
 
 // closeIdle releases the cluster's idle upstream connections. Requests in
 // flight finish; their connections are closed once idle.
-func (c *Cluster) closeIdle() { c.transport.CloseIdleConnections() }
+func (c *Cluster) closeIdle() {
+	c.transport.CloseIdleConnections()
+	c.h1.close()
+}

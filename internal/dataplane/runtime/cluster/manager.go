@@ -215,6 +215,9 @@ func newCluster(name string, def *clusterv3.Cluster, reg stats.Registry, secrets
 		}
 	}
 	c.transport = c.newTransport()
+	if c.tls != nil {
+		c.h1TLS = c.tls.WithDefaultALPN([]string{"http/1.1"})
+	}
 	return c, nil
 }
 

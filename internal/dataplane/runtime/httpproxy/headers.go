@@ -78,9 +78,16 @@ func hasToken(v, token string) bool {
 }
 
 // newRequestID returns a random (version 4) UUID, as Envoy generates for
-// x-request-id. It uses the runtime's fast per-thread generator: request
-// IDs need uniqueness, not secrecy.
+// x-request-id.
 func newRequestID() string {
+	var b [36]byte
+	return string(appendRequestID(b[:0]))
+}
+
+// appendRequestID appends a random (version 4) UUID to dst. It uses the
+// runtime's fast per-thread generator: request IDs need uniqueness, not
+// secrecy.
+func appendRequestID(dst []byte) []byte {
 	const hexdigits = "0123456789abcdef"
 	var u [16]byte
 	a, b := rand.Uint64(), rand.Uint64()
@@ -90,16 +97,11 @@ func newRequestID() string {
 	}
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
-	var out [36]byte
-	j := 0
 	for i, c := range u {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out[j] = '-'
-			j++
+			dst = append(dst, '-')
 		}
-		out[j] = hexdigits[c>>4]
-		out[j+1] = hexdigits[c&0x0f]
-		j += 2
+		dst = append(dst, hexdigits[c>>4], hexdigits[c&0x0f])
 	}
-	return string(out[:])
+	return dst
 }

@@ -56,9 +56,41 @@ func compileRouteMatch(m *routev3.RouteMatch) (routeMatch, error) {
 	return rm, nil
 }
 
+// request is what routing and redirects read of a request, whichever
+// HTTP/1.1 server parsed it: net/http (netRequest) or the fast path
+// (*h1Request).
+type request interface {
+	// authority is the Host header (HTTP/1.1) or :authority (HTTP/2).
+	authority() string
+	// method is the request method.
+	method() string
+	// header returns the values of the header with the given canonical
+	// name, several joined by commas as Envoy does, and whether it is
+	// present.
+	header(name string) (string, bool)
+}
+
+// netRequest is a request parsed by net/http.
+type netRequest struct{ r *http.Request }
+
+func (n netRequest) authority() string { return n.r.Host }
+func (n netRequest) method() string    { return n.r.Method }
+
+func (n netRequest) header(name string) (string, bool) {
+	vv := n.r.Header[name]
+	switch len(vv) {
+	case 0:
+		return "", false
+	case 1:
+		return vv[0], true
+	default:
+		return strings.Join(vv, ","), true
+	}
+}
+
 // matches reports whether the request matches. path is the request's
 // :path (with query); pathOnly is the same without the query.
-func (m *routeMatch) matches(r *http.Request, path, pathOnly string) bool {
+func (m *routeMatch) matches(r request, path, pathOnly string) bool {
 	switch m.kind {
 	case matchPrefix:
 		if !strings.HasPrefix(path, m.value) {
@@ -121,7 +153,7 @@ func compileHeaderMatch(h *routev3.HeaderMatcher) (headerMatch, error) {
 	return hm, nil
 }
 
-func (h *headerMatch) matches(r *http.Request, path string) bool {
+func (h *headerMatch) matches(r request, path string) bool {
 	value, ok := h.value(r, path)
 	var m bool
 	if h.present != nil {
@@ -134,26 +166,18 @@ func (h *headerMatch) matches(r *http.Request, path string) bool {
 
 // value returns the header's value, several values joined by commas as
 // Envoy does, and whether the header is present.
-func (h *headerMatch) value(r *http.Request, path string) (string, bool) {
+func (h *headerMatch) value(r request, path string) (string, bool) {
 	switch h.name {
 	case ":authority":
-		return r.Host, true
+		return r.authority(), true
 	case ":method":
-		return r.Method, true
+		return r.method(), true
 	case ":path":
 		return path, true
 	case ":scheme":
 		return "http", true
 	}
-	vv := r.Header[h.name]
-	switch len(vv) {
-	case 0:
-		return "", false
-	case 1:
-		return vv[0], true
-	default:
-		return strings.Join(vv, ","), true
-	}
+	return r.header(h.name)
 }
 
 // requestPath returns the request's :path as sent (query included) and the

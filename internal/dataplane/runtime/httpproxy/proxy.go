@@ -60,7 +60,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var rt *route
 	path, pathOnly := requestPath(r)
 	if h.routes != nil {
-		rt = h.routes.route(r, path, pathOnly)
+		rt = h.routes.route(netRequest{r}, path, pathOnly)
 	} else {
 		h.log.Debug("route configuration not received yet", "route_config_name", h.rdsName)
 	}
@@ -73,7 +73,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.localReply(w, rt.status, rt.body)
 	case rt.kind == actionRedirect:
 		s.rqRedirect.Inc()
-		w.Header().Set("Location", rt.redirect.location(r, rt.match.value, path, pathOnly))
+		w.Header().Set("Location", rt.redirect.location(netRequest{r}, rt.match.value, path, pathOnly))
 		h.localReply(w, rt.redirect.status, "")
 	default:
 		h.forward(w, r, rt)

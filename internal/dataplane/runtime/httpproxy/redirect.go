@@ -71,9 +71,9 @@ func compileRedirect(a *routev3.RedirectAction, kind pathKind) (*redirect, error
 // host_redirect, the request's host loses its port when a port_redirect
 // replaces it, or when the scheme changes and the port was the default of
 // the old scheme (http://web:80 -> https://web).
-func (rd *redirect) location(r *http.Request, matchValue, path, pathOnly string) string {
+func (rd *redirect) location(r request, matchValue, path, pathOnly string) string {
 	origScheme := "http"
-	if xfp := r.Header.Get("X-Forwarded-Proto"); xfp != "" {
+	if xfp, _ := r.header("X-Forwarded-Proto"); xfp != "" {
 		origScheme = xfp
 	}
 	scheme := origScheme
@@ -82,7 +82,7 @@ func (rd *redirect) location(r *http.Request, matchValue, path, pathOnly string)
 	}
 	host := rd.host
 	if host == "" {
-		host = r.Host
+		host = r.authority()
 		if h, port := splitHostPort(host); port != "" {
 			strip := rd.port != "" ||
 				scheme != origScheme && (origScheme == "https" && port == "443" || origScheme == "http" && port == "80")

@@ -3,7 +3,6 @@ package httpproxy
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -59,6 +58,7 @@ type route struct {
 	targets []target
 	total   uint32
 	timeout time.Duration // 0: none
+	h1      bool          // no target is an HTTP/2 cluster: the fast path can forward it
 
 	// actionDirect
 	status int
@@ -187,6 +187,12 @@ func (r *route) compileForward(a *routev3.RouteAction, resolve Resolver) error {
 	default:
 		return errors.New("cluster or weighted_clusters is required (the cluster name is empty)")
 	}
+	r.h1 = true
+	for _, t := range r.targets {
+		if t.cluster != nil && t.cluster.HTTP2() {
+			r.h1 = false
+		}
+	}
 	var err error
 	if r.timeout, err = xdsutil.Duration(a.GetTimeout(), defaultRouteTimeout); err != nil {
 		return fmt.Errorf("timeout: %w", err)
@@ -218,8 +224,8 @@ func (t *RouteTable) virtualHost(host string) *virtualHost {
 
 // route returns the first route of the matching virtual host that matches
 // the request, or nil.
-func (t *RouteTable) route(r *http.Request, path, pathOnly string) *route {
-	vh := t.virtualHost(r.Host)
+func (t *RouteTable) route(r request, path, pathOnly string) *route {
+	vh := t.virtualHost(r.authority())
 	if vh == nil {
 		return nil
 	}

@@ -86,13 +86,7 @@ func (l *Listener) serveHTTP(conn net.Conn, hc *httpConn) {
 	total.Inc()
 	active.Inc()
 	hc.active = active
-	l.mu.Lock()
-	l.httpConns[conn] = hc
-	l.mu.Unlock()
-	if !l.httpLn.push(conn) {
-		l.connState(conn, http.StateClosed)
-		_ = conn.Close()
-	}
+	l.serveFast(conn, hc)
 }
 
 // connState accounts for HTTP connections that end.

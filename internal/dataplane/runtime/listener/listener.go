@@ -60,6 +60,8 @@ type Listener struct {
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}  // TCP sessions and connections being set up
 	httpConns map[net.Conn]*httpConn // handed to the HTTP server
+	fastConns map[*fastConn]struct{} // served by the HTTP/1.1 fast path
+	draining  atomic.Bool
 	wg        sync.WaitGroup         // goroutines serving conns
 	accepting chan struct{}          // closed when the accept loop ends
 }
@@ -90,6 +92,7 @@ func New(ln *net.TCPListener, reg stats.Registry, log *slog.Logger) *Listener {
 		noChainMatch: sc.Counter("no_filter_chain_match"),
 		conns:        map[net.Conn]struct{}{},
 		httpConns:    map[net.Conn]*httpConn{},
+		fastConns:    map[*fastConn]struct{}{},
 		accepting:    make(chan struct{}),
 	}
 }
@@ -265,6 +268,7 @@ func (l *Listener) Drain(timeout time.Duration) {
 		})
 	}
 	wg.Go(func() { l.drainConns(ctx) })
+	wg.Go(func() { l.drainFast(ctx) })
 	wg.Wait()
 	l.wg.Wait()
 	if l.httpLn != nil {

@@ -1,0 +1,233 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// Sizes of an upstream HTTP/1.1 connection's buffers: a response head and
+// a small body fit in one read, a request head in one write.
+const (
+	h1ReadBufSize  = 4 << 10
+	h1WriteBufSize = 4 << 10
+)
+
+// probeAfter is how long a connection may sit idle in the pool before it
+// is checked for a close by the upstream (one non-blocking recv) when it
+// is taken out: upstreams close idle keep-alive connections after a few
+// seconds (Node.js after 5 s), and a request sent on a closed connection
+// has to be retried.
+const probeAfter = time.Second
+
+// errALPN reports a TLS upstream that negotiated another protocol than the
+// cluster speaks.
+var errALPN = errors.New("unexpected application protocol")
+
+// H1Conn is one HTTP/1.1 connection to an endpoint of a cluster, taken from
+// the cluster's pool with GetH1 for one request/response exchange at a
+// time. Bytes go through W (flushed by the caller) and come back through
+// R; afterwards the caller returns it with PutH1, or closes it with Close
+// when it cannot carry another exchange.
+type H1Conn struct {
+	net.Conn // TLS over the counted TCP connection, or the counted TCP connection
+	R        *bufio.Reader
+	W        *bufio.Writer
+
+	tcp       net.Conn // the socket, for liveness probes
+	addr      string
+	idleSince time.Time
+	reused    bool
+	deadline  bool // a deadline is set on Conn
+}
+
+// Reused reports whether the connection carried an exchange before this
+// one: a failure before any response byte then may mean that the upstream
+// closed it while idle, and the request can go again on a new connection.
+func (c *H1Conn) Reused() bool { return c.reused }
+
+// SetExchangeDeadline bounds the reads and writes of the exchange (the
+// route timeout); the zero time removes a bound set earlier.
+func (c *H1Conn) SetExchangeDeadline(t time.Time) {
+	if t.IsZero() {
+		if c.deadline {
+			_ = c.Conn.SetDeadline(time.Time{})
+			c.deadline = false
+		}
+		return
+	}
+	_ = c.Conn.SetDeadline(t)
+	c.deadline = true
+}
+
+// h1Pool holds a cluster's idle HTTP/1.1 connections by endpoint address,
+// most recently used last (they are taken from the end, so that a busy
+// cluster keeps reusing a warm set and the rest times out).
+type h1Pool struct {
+	mu      sync.Mutex
+	idle    map[string][]*H1Conn
+	closed  bool
+	janitor *time.Timer
+}
+
+// GetH1 returns an idle pooled connection to addr (an endpoint address
+// from Pick), or dials one, with the TLS handshake of a TLS cluster,
+// within the connect timeout and before deadline (the zero time: none).
+// Dial failures are errors as DialTCP's are.
+func (c *Cluster) GetH1(addr string, deadline time.Time) (*H1Conn, error) {
+	if pc := c.h1.take(addr); pc != nil {
+		return pc, nil
+	}
+	return c.dialH1(addr, deadline)
+}
+
+// take pops the most recently idle, still usable connection to addr.
+func (p *h1Pool) take(addr string) *H1Conn {
+	for {
+		p.mu.Lock()
+		conns := p.idle[addr]
+		if len(conns) == 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		pc := conns[len(conns)-1]
+		conns[len(conns)-1] = nil
+		p.idle[addr] = conns[:len(conns)-1]
+		p.mu.Unlock()
+		idle := time.Since(pc.idleSince)
+		if idle < idleConnTimeout && (idle < probeAfter || pc.alive()) {
+			pc.reused = true
+			return pc
+		}
+		_ = pc.Close()
+	}
+}
+
+// alive reports whether an idle connection can still carry a request: no
+// byte arrived while it was idle (an HTTP/1.1 upstream sends nothing
+// unasked; a TLS one may have sent close_notify) and it is not at EOF.
+func (c *H1Conn) alive() bool {
+	if c.R.Buffered() > 0 {
+		return false
+	}
+	return socketIdle(c.tcp)
+}
+
+// PutH1 returns a connection whose exchange completed (request and
+// response read to their end) to the pool. A connection of a cluster that
+// was retired, or beyond the idle limit per endpoint, is closed.
+func (c *Cluster) PutH1(pc *H1Conn) {
+	pc.idleSince = time.Now()
+	p := &c.h1
+	p.mu.Lock()
+	if p.closed || len(p.idle[pc.addr]) >= maxIdleConnsPerHost {
+		p.mu.Unlock()
+		_ = pc.Close()
+		return
+	}
+	if p.idle == nil {
+		p.idle = map[string][]*H1Conn{}
+	}
+	p.idle[pc.addr] = append(p.idle[pc.addr], pc)
+	if p.janitor == nil {
+		p.janitor = time.AfterFunc(idleConnTimeout, p.sweep)
+	}
+	p.mu.Unlock()
+}
+
+// sweep closes the connections idle for longer than idleConnTimeout and
+// runs again while some are left.
+func (p *h1Pool) sweep() {
+	var expired []*H1Conn
+	p.mu.Lock()
+	now := time.Now()
+	left := 0
+	for addr, conns := range p.idle {
+		keep := conns[:0]
+		for _, pc := range conns {
+			if now.Sub(pc.idleSince) >= idleConnTimeout {
+				expired = append(expired, pc)
+			} else {
+				keep = append(keep, pc)
+			}
+		}
+		clear(conns[len(keep):])
+		if len(keep) == 0 {
+			delete(p.idle, addr)
+		} else {
+			p.idle[addr] = keep
+		}
+		left += len(keep)
+	}
+	if left > 0 && !p.closed {
+		p.janitor.Reset(idleConnTimeout / 2)
+	} else {
+		p.janitor = nil
+	}
+	p.mu.Unlock()
+	for _, pc := range expired {
+		_ = pc.Close()
+	}
+}
+
+// close closes the idle connections and makes PutH1 close the ones still
+// in use when they come back.
+func (p *h1Pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	if p.janitor != nil {
+		p.janitor.Stop()
+		p.janitor = nil
+	}
+	p.mu.Unlock()
+	for _, conns := range idle {
+		for _, pc := range conns {
+			_ = pc.Close()
+		}
+	}
+}
+
+// dialH1 connects to addr for HTTP/1.1 (TLS offering ALPN http/1.1 unless
+// the cluster's TLS context names protocols), counting the connection as
+// the HTTP transport's are.
+func (c *Cluster) dialH1(addr string, deadline time.Time) (*H1Conn, error) {
+	parent := context.Background()
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		parent, cancel = context.WithDeadline(parent, deadline)
+		defer cancel()
+	}
+	ctx, cancel := c.connectContext(parent)
+	defer cancel()
+	raw, err := c.dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	counted := &countedConn{Conn: raw, stats: c.stats}
+	var conn net.Conn = counted
+	if c.h1TLS != nil {
+		tc, err := c.handshake(ctx, c.h1TLS, counted, addr)
+		if err != nil {
+			_ = counted.Close()
+			return nil, err
+		}
+		if p := tc.ConnectionState().NegotiatedProtocol; p != "" && p != "http/1.1" {
+			_ = tc.Close()
+			return nil, fmt.Errorf("cluster %s: %s: %w: ALPN chose %q for an HTTP/1.1 cluster", c.name, addr, errALPN, p)
+		}
+		conn = tc
+	}
+	return &H1Conn{
+		Conn: conn,
+		R:    bufio.NewReaderSize(conn, h1ReadBufSize),
+		W:    bufio.NewWriterSize(conn, h1WriteBufSize),
+		tcp:  raw,
+		addr: addr,
+	}, nil
+}
