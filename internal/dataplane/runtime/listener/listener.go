@@ -62,8 +62,8 @@ type Listener struct {
 	httpConns map[net.Conn]*httpConn // handed to the HTTP server
 	fastConns map[*fastConn]struct{} // served by the HTTP/1.1 fast path
 	draining  atomic.Bool
-	wg        sync.WaitGroup         // goroutines serving conns
-	accepting chan struct{}          // closed when the accept loop ends
+	wg        sync.WaitGroup // goroutines serving conns
+	accepting chan struct{}  // closed when the accept loop ends
 }
 
 // Listen binds addr. It is separate from New so that a configuration can
