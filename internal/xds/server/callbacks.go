@@ -186,7 +186,11 @@ func (s *Server) attach(st *stream, node *corev3.Node) error {
 	st.proxy = ps
 	s.mu.Unlock()
 	s.log.Info("proxy connected", "proxy", info.key.String(), "node", info.nodeID, "registered", created, "delta", st.delta)
-	return s.recon.refreshProxy(ctx, ps)
+	// Its config comes with the mesh's next recompute (after the debounce),
+	// which the registration above triggers too: proxies connecting
+	// together share one load of the mesh.
+	s.recon.request(info.key.Mesh)
+	return nil
 }
 
 func (s *Server) closeStream(id int64) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/trellis-mesh/trellis/api/mesh"
@@ -17,11 +18,20 @@ import (
 )
 
 // meshState is what the proxies of one mesh are built from, loaded once
-// per recompute of the mesh.
+// per recompute of the mesh. Proxies of one mesh state may be built
+// concurrently.
 type meshState struct {
 	ix *proxymodel.Index
 	// tls is the mesh's mTLS state; nil when mTLS is off.
 	tls *ca.MeshTLS
+
+	mu sync.Mutex
+	// endpointHashes memoizes the hash of each service's endpoint list.
+	endpointHashes map[string]fingerprint
+}
+
+func newMeshState(ix *proxymodel.Index, tls *ca.MeshTLS) *meshState {
+	return &meshState{ix: ix, tls: tls, endpointHashes: map[string]fingerprint{}}
 }
 
 // loadMesh reads a mesh's snapshot from the store, indexes it and loads
@@ -36,7 +46,7 @@ func loadMesh(ctx context.Context, mgr *manager.Manager, cas *ca.Manager, meshNa
 	if err != nil {
 		return nil, err
 	}
-	return &meshState{ix: ix, tls: tls}, nil
+	return newMeshState(ix, tls), nil
 }
 
 // loadIndex reads a mesh's snapshot from the store and indexes it.
@@ -76,13 +86,9 @@ func loadIndex(ctx context.Context, mgr *manager.Manager, meshName string) (*pro
 	return proxymodel.NewIndex(snap, appliers...), snap.MeshSpec, nil
 }
 
-// generate returns the xDS resources of one proxy of the mesh, and when
-// one of its certificates is due to be reissued (zero without mTLS).
-func generate(ms *meshState, name string, proxyless bool) (*build.Resources, time.Time, error) {
-	if proxyless {
-		res, err := build.Proxyless(ms.ix)
-		return res, time.Time{}, err
-	}
+// model returns the model of a sidecar proxy of the mesh, with its mTLS
+// identities, and when one of its certificates is due to be reissued.
+func (ms *meshState) model(name string) (*proxymodel.Proxy, time.Time, error) {
 	p, err := ms.ix.Build(name)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -92,6 +98,20 @@ func generate(ms *meshState, name string, proxyless bool) (*build.Resources, tim
 		if p.MTLS, renew, err = ms.tls.Proxy(p.Services); err != nil {
 			return nil, time.Time{}, err
 		}
+	}
+	return p, renew, nil
+}
+
+// generate returns the xDS resources of one proxy of the mesh, and when
+// one of its certificates is due to be reissued (zero without mTLS).
+func generate(ms *meshState, name string, proxyless bool) (*build.Resources, time.Time, error) {
+	if proxyless {
+		res, err := build.Proxyless(ms.ix)
+		return res, time.Time{}, err
+	}
+	p, renew, err := ms.model(name)
+	if err != nil {
+		return nil, time.Time{}, err
 	}
 	res, err := build.Sidecar(p)
 	return res, renew, err

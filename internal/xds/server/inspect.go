@@ -42,14 +42,11 @@ func (s *Server) ConfigDump(ctx context.Context, mesh, name string) ([]byte, err
 }
 
 func configDump(r *build.Resources) (*adminv3.ConfigDump, error) {
-	versions := map[string]string{}
-	for typ, items := range r.ByType() {
-		v, err := hashResources(items)
-		if err != nil {
-			return nil, err
-		}
-		versions[typ] = v
+	hashed, err := newOutput(r)
+	if err != nil {
+		return nil, err
 	}
+	versions := hashed.versions()
 	pack := func(m proto.Message) (*anypb.Any, error) {
 		a, err := anypb.New(m)
 		if err != nil {

@@ -2,22 +2,21 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/trellis-mesh/trellis/api/mesh"
 	"github.com/trellis-mesh/trellis/internal/insights"
 	"github.com/trellis-mesh/trellis/internal/manager"
 	"github.com/trellis-mesh/trellis/internal/resource/kinds"
 	"github.com/trellis-mesh/trellis/internal/store"
+	"github.com/trellis-mesh/trellis/internal/xds/build"
 )
 
 // xDS type URLs.
@@ -35,6 +34,8 @@ const maxDebounce = 500 * time.Millisecond
 // reconciler recomputes the xDS of this instance's connected proxies when
 // the store changes: a change marks its mesh dirty, a short debounce
 // batches bursts, and a proxy is pushed only when its output changed.
+// Events are read by one goroutine and recomputes run on another, so a
+// long recompute never lets the store's watch buffer overflow.
 type reconciler struct {
 	s *Server
 	// online remembers each proxy's last seen online status, so that insight
@@ -42,10 +43,43 @@ type reconciler struct {
 	online map[proxyKey]bool
 	// rotation schedules the recomputes that renew workload certificates.
 	rotation *rotation
+
+	// mu serializes recomputes; it guards cache, memos and the proxies'
+	// reused inbound parts.
+	mu    sync.Mutex
+	cache *meshCache
+	memos map[string]*outputMemo
+
+	// requests are meshes with newly attached proxies waiting for their
+	// first config; wake tells the loop.
+	reqMu    sync.Mutex
+	requests map[string]bool
+	wake     chan struct{}
 }
 
 func newReconciler(s *Server) *reconciler {
-	return &reconciler{s: s, online: map[proxyKey]bool{}, rotation: newRotation()}
+	return &reconciler{s: s, online: map[proxyKey]bool{}, rotation: newRotation(),
+		cache: newMeshCache(s.mgr), memos: map[string]*outputMemo{},
+		requests: map[string]bool{}, wake: make(chan struct{}, 1)}
+}
+
+// request asks for a recompute of a mesh soon (a proxy attached).
+func (r *reconciler) request(meshName string) {
+	r.reqMu.Lock()
+	r.requests[meshName] = true
+	r.reqMu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *reconciler) takeRequests() []string {
+	r.reqMu.Lock()
+	defer r.reqMu.Unlock()
+	out := sortedKeys(r.requests)
+	clear(r.requests)
+	return out
 }
 
 // onlineChanged reports whether an insight change flipped a proxy between
@@ -88,18 +122,43 @@ func (r *reconciler) run(ctx context.Context) {
 	}
 }
 
+// batch is one recompute's work: dirty meshes, and those among them whose
+// Mesh changed (their builtin CAs are created even when no proxy of the
+// mesh is connected here).
+type batch struct {
+	meshes []string
+	newCA  map[string]bool
+}
+
 // loop consumes events until the channel closes (ctx ended or the watch
 // fell behind, in which case run re-watches and recomputes everything).
 // Besides store changes, it recomputes meshes whose workload certificates
-// are due to be reissued, on one timer.
+// are due to be reissued, on one timer, and meshes with new proxies. A due
+// batch starts when the previous one has finished; changes arriving in the
+// meantime wait for the next.
 func (r *reconciler) loop(ctx context.Context, events <-chan store.Event) {
-	var batch debouncer
-	// newCA holds meshes whose Mesh changed: their builtin CAs are created
-	// even when no proxy of the mesh is connected here.
+	var pending debouncer
 	newCA := map[string]bool{}
 	renew := time.NewTimer(time.Hour)
 	defer renew.Stop()
 	r.rotation.arm(renew)
+	var busy chan struct{} // closed when the running batch is done
+	start := func() {
+		meshes := pending.take()
+		b := batch{meshes: meshes, newCA: map[string]bool{}}
+		for _, m := range meshes {
+			if newCA[m] {
+				b.newCA[m] = true
+				delete(newCA, m)
+			}
+		}
+		done := make(chan struct{})
+		busy = done
+		go func() {
+			defer close(done)
+			r.recomputeBatch(ctx, b)
+		}()
+	}
 	for {
 		select {
 		case ev, ok := <-events:
@@ -122,26 +181,43 @@ func (r *reconciler) loop(ctx context.Context, events <-chan store.Event) {
 					newCA[m] = true
 				}
 			}
-			batch.mark(m, r.s.cfg.Debounce)
-		case <-batch.timer:
-			for _, m := range batch.take() {
-				if newCA[m] {
-					delete(newCA, m)
-					r.ensureCA(ctx, m)
-				}
-				if err := r.recomputeMesh(ctx, m); err != nil && ctx.Err() == nil {
-					r.s.log.Error("recomputing proxies", "mesh", m, "err", err)
-				}
+			pending.mark(m, r.s.cfg.Debounce)
+		case <-r.wake:
+			for _, m := range r.takeRequests() {
+				pending.mark(m, r.s.cfg.Debounce)
+			}
+		case <-pending.timer:
+			pending.timer, pending.fired = nil, true
+			if busy == nil {
+				start()
+			}
+		case <-busy:
+			busy = nil
+			if pending.fired {
+				start()
 			}
 		case <-r.rotation.wake:
 			r.rotation.arm(renew)
 		case <-renew.C:
 			for _, m := range r.rotation.due(time.Now()) {
-				batch.mark(m, r.s.cfg.Debounce)
+				pending.mark(m, r.s.cfg.Debounce)
 			}
 			r.rotation.arm(renew)
 		case <-ctx.Done():
 			return
+		}
+	}
+}
+
+// recomputeBatch creates the CAs of changed meshes and recomputes the
+// batch's meshes.
+func (r *reconciler) recomputeBatch(ctx context.Context, b batch) {
+	for _, m := range b.meshes {
+		if b.newCA[m] {
+			r.ensureCA(ctx, m)
+		}
+		if err := r.recomputeMesh(ctx, m); err != nil && ctx.Err() == nil {
+			r.s.log.Error("recomputing proxies", "mesh", m, "err", err)
 		}
 	}
 }
@@ -152,23 +228,25 @@ type debouncer struct {
 	dirty    map[string]bool
 	timer    <-chan time.Time
 	deadline time.Time
+	// fired is set once the batch is due (it waits for the running one).
+	fired bool
 }
 
 func (d *debouncer) mark(mesh string, debounce time.Duration) {
 	if d.dirty == nil {
 		d.dirty = map[string]bool{}
-	}
-	d.dirty[mesh] = true
-	if d.timer == nil {
 		d.deadline = time.Now().Add(maxDebounce)
 	}
-	d.timer = time.After(min(debounce, time.Until(d.deadline)))
+	d.dirty[mesh] = true
+	if !d.fired {
+		d.timer = time.After(min(debounce, time.Until(d.deadline)))
+	}
 }
 
 // take returns the dirty meshes, sorted, and starts a new batch.
 func (d *debouncer) take() []string {
 	out := sortedKeys(d.dirty)
-	d.dirty, d.timer = nil, nil
+	d.dirty, d.timer, d.fired = nil, nil, false
 	return out
 }
 
@@ -233,37 +311,79 @@ func (r *reconciler) connectedIn(meshName string) []*proxyState {
 	return out
 }
 
+// recomputeMesh loads a mesh once and pushes its connected proxies, on as
+// many goroutines as there are CPUs.
 func (r *reconciler) recomputeMesh(ctx context.Context, meshName string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	proxies := r.connectedIn(meshName)
 	if len(proxies) == 0 {
+		r.cache.forget(meshName)
+		delete(r.memos, meshName)
 		r.rotation.set(meshName, time.Time{})
 		return nil
 	}
-	ms, err := loadMesh(ctx, r.s.mgr, r.s.ca, meshName)
+	ms, err := r.cache.load(ctx, r.s.ca, meshName)
 	if err != nil {
 		r.rotation.set(meshName, time.Now().Add(retryAfterError))
 		return err
 	}
+	memo := r.memo(meshName)
+	var mu sync.Mutex
 	var earliest time.Time
-	for _, ps := range proxies {
-		renew, err := r.push(ctx, ms, ps)
+	parallel(len(proxies), func(i int) {
+		ps := proxies[i]
+		renew, err := r.push(ctx, ms, memo, ps)
 		if err != nil {
 			r.s.log.Warn("building a proxy's config", "proxy", ps.info.key.String(), "err", err)
-			continue
+			return
 		}
+		mu.Lock()
 		earliest = earlier(earliest, renew)
-	}
+		mu.Unlock()
+	})
+	memo.sweep()
 	r.rotation.set(meshName, earliest)
 	return nil
 }
 
-// refreshProxy computes and sets one proxy's config (on connect).
+// parallel calls f(0..n-1) on up to GOMAXPROCS goroutines.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (r *reconciler) memo(meshName string) *outputMemo {
+	m := r.memos[meshName]
+	if m == nil {
+		m = newOutputMemo()
+		r.memos[meshName] = m
+	}
+	return m
+}
+
+// refreshProxy computes and sets one proxy's config now (test hooks).
 func (r *reconciler) refreshProxy(ctx context.Context, ps *proxyState) error {
-	ms, err := loadMesh(ctx, r.s.mgr, r.s.ca, ps.info.key.Mesh)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ms, err := r.cache.load(ctx, r.s.ca, ps.info.key.Mesh)
 	if err != nil {
 		return err
 	}
-	renew, err := r.push(ctx, ms, ps)
+	renew, err := r.push(ctx, ms, r.memo(ps.info.key.Mesh), ps)
 	if err != nil {
 		return err
 	}
@@ -275,25 +395,25 @@ func (r *reconciler) refreshProxy(ctx context.Context, ps *proxyState) error {
 // content changed. Versions are content hashes, so unchanged types are not
 // resent. It returns when one of the proxy's certificates is due to be
 // reissued (zero without mTLS).
-func (r *reconciler) push(ctx context.Context, ms *meshState, ps *proxyState) (time.Time, error) {
-	res, renew, err := generate(ms, ps.info.key.Name, ps.info.proxyless)
+func (r *reconciler) push(ctx context.Context, ms *meshState, memo *outputMemo, ps *proxyState) (time.Time, error) {
+	var out *output
+	var renew time.Time
+	var err error
+	if ps.info.proxyless || r.s.isCorrupt(ps.info.key) {
+		var res *build.Resources
+		if res, renew, err = generate(ms, ps.info.key.Name, ps.info.proxyless); err == nil {
+			if r.s.isCorrupt(ps.info.key) {
+				res = corruptResources(res)
+			}
+			out, err = newOutput(res)
+		}
+	} else {
+		out, renew, err = sidecarOutput(ms, memo, ps)
+	}
 	if err != nil {
 		return time.Time{}, err
 	}
-	if r.s.isCorrupt(ps.info.key) {
-		res = corruptResources(res)
-	}
-	byType := res.ByType()
-	snap := &cachev3.Snapshot{}
-	versions := map[string]string{}
-	for typ, items := range byType {
-		v, err := hashResources(items)
-		if err != nil {
-			return time.Time{}, err
-		}
-		versions[typ] = v
-		snap.Resources[cachev3.GetResponseType(typ)] = cachev3.NewResources(v, items)
-	}
+	versions := out.versions()
 	r.s.mu.Lock()
 	same := equalVersions(ps.versions, versions)
 	if !same {
@@ -303,7 +423,7 @@ func (r *reconciler) push(ctx context.Context, ms *meshState, ps *proxyState) (t
 	if same {
 		return renew, nil
 	}
-	if err := r.s.cache.SetSnapshot(ctx, ps.info.nodeID, snap); err != nil {
+	if err := r.s.cache.SetSnapshot(ctx, ps.info.nodeID, newResourceSnapshot(out, versions)); err != nil {
 		return time.Time{}, fmt.Errorf("setting the snapshot of %s: %w", ps.info.key, err)
 	}
 	r.s.log.Debug("pushed config", "proxy", ps.info.key.String(), "versions", versions)
@@ -320,19 +440,4 @@ func equalVersions(a, b map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// hashResources returns a short content hash of a type's resources.
-func hashResources(items []types.Resource) (string, error) {
-	h := sha256.New()
-	opts := proto.MarshalOptions{Deterministic: true}
-	for _, it := range items {
-		b, err := opts.Marshal(it)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(h, "%s:%d:", cachev3.GetResourceName(it), len(b))
-		h.Write(b)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }

@@ -107,6 +107,10 @@ type proxyState struct {
 	subscriptionID string
 	// versions are the versions last set in the cache, per type URL.
 	versions map[string]string
+	// inbound is the proxy's last built inbound part and inboundFP the
+	// fingerprint of its model (share.go); guarded by reconciler.mu.
+	inbound   *output
+	inboundFP fingerprint
 }
 
 // New returns a data-plane server over mgr's store.

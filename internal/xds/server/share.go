@@ -1,0 +1,105 @@
+package server
+
+import (
+	"sync"
+	"time"
+
+	"github.com/trellis-mesh/trellis/internal/proxymodel"
+	"github.com/trellis-mesh/trellis/internal/xds/build"
+)
+
+// Building a proxy's resources is split in two parts, built and hashed
+// separately and merged: its inbounds (unique to the proxy: they carry
+// its address) and its outbounds (the same for every proxy of a service
+// that calls the same services). The outbound part is shared between
+// proxies through an outputMemo; the inbound part is kept per proxy and
+// reused while its fingerprint does not change. The builder makes the
+// resources of an inbound from the inbound and the proxy's mTLS only, and
+// those of an outbound from the outbound and the proxy's mTLS only, so
+// the merged parts are exactly what build.Sidecar makes of the whole
+// model (TestSharedOutputIsTheWholeBuild checks it).
+
+// outputMemo holds the outbound parts built for one mesh, by fingerprint.
+// Parts not used by a full recompute of the mesh are dropped after it.
+type outputMemo struct {
+	mu    sync.Mutex
+	parts map[fingerprint]*output
+	used  map[fingerprint]bool
+}
+
+func newOutputMemo() *outputMemo {
+	return &outputMemo{parts: map[fingerprint]*output{}, used: map[fingerprint]bool{}}
+}
+
+// get returns the part with fingerprint fp, building it when missing.
+// Concurrent callers may build one part twice; either result is kept.
+func (m *outputMemo) get(fp fingerprint, make func() (*output, error)) (*output, error) {
+	m.mu.Lock()
+	o := m.parts[fp]
+	m.used[fp] = true
+	m.mu.Unlock()
+	if o != nil {
+		return o, nil
+	}
+	o, err := make()
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.parts[fp] = o
+	m.mu.Unlock()
+	return o, nil
+}
+
+// sweep drops the parts not used since the previous sweep.
+func (m *outputMemo) sweep() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for fp := range m.parts {
+		if !m.used[fp] {
+			delete(m.parts, fp)
+		}
+	}
+	m.used = map[fingerprint]bool{}
+}
+
+// sidecarOutput returns the resources of a sidecar proxy, reusing its
+// previous inbound part and the mesh's outbound parts where the model did
+// not change, and when one of its certificates is due to be reissued.
+func sidecarOutput(ms *meshState, memo *outputMemo, ps *proxyState) (*output, time.Time, error) {
+	p, renew, err := ms.model(ps.info.key.Name)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	in, out := *p, *p
+	in.Outbounds = nil
+	out.Inbounds, out.Name = nil, ""
+	inFP, okIn := ms.fingerprintOf(&in)
+	outFP, okOut := ms.fingerprintOf(&out)
+	if okIn && okOut {
+		inPart := ps.inbound
+		if inPart == nil || ps.inboundFP != inFP {
+			if inPart, err = buildOutput(&in); err != nil {
+				return nil, time.Time{}, err
+			}
+			ps.inbound, ps.inboundFP = inPart, inFP
+		}
+		outPart, err := memo.get(outFP, func() (*output, error) { return buildOutput(&out) })
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		if o, ok := merge(inPart, outPart); ok {
+			return o, renew, nil
+		}
+	}
+	o, err := buildOutput(p)
+	return o, renew, err
+}
+
+func buildOutput(p *proxymodel.Proxy) (*output, error) {
+	res, err := build.Sidecar(p)
+	if err != nil {
+		return nil, err
+	}
+	return newOutput(res)
+}
