@@ -265,6 +265,18 @@ func (f *fleet) firstConfigTimes() (per []time.Duration, last time.Time) {
 	return per, last
 }
 
+// firstResponseTimes returns, per proxy, the time from opening its stream
+// to its first response.
+func (f *fleet) firstResponseTimes() []time.Duration {
+	var out []time.Duration
+	for _, p := range f.proxies {
+		if at := p.firstResp.Load(); at != 0 {
+			out = append(out, time.Unix(0, at).Sub(p.started))
+		}
+	}
+	return out
+}
+
 // convergence returns, per affected proxy, the time from t0 to its ACK of
 // the watched change.
 func (w *watch) convergence(t0 time.Time) []time.Duration {

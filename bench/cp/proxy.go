@@ -75,6 +75,7 @@ type proxy struct {
 	affected atomic.Bool
 
 	started    time.Time
+	firstResp  atomic.Int64 // unix nanoseconds of the first response
 	configured atomic.Int64 // unix nanoseconds of the first full config
 
 	// Stream state, owned by the stream's goroutine.
@@ -289,6 +290,7 @@ func (p *proxy) references() error {
 // afterACK notes the first full config and the watched change.
 func (p *proxy) afterACK(t string, values [][]byte) {
 	now := time.Now()
+	p.firstResp.CompareAndSwap(0, now.UnixNano())
 	if p.configured.Load() == 0 && p.complete() {
 		p.configured.Store(now.UnixNano())
 		p.fleet.noteConfigured()

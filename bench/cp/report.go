@@ -62,6 +62,7 @@ func report(w io.Writer, o options, results []*result, start time.Time) {
 	row("first config, all proxies (s)", withRatio(func(r *result) (float64, bool) {
 		return r.connect.Seconds(), r.configured == r.n
 	}, "%.2f"))
+	row("first response per proxy p50/p99/max (ms)", func(r *result) string { return pcts(r.firstResponse) })
 	row("first config per proxy p50/p99/max (ms)", func(r *result) string { return pcts(r.firstConfig) })
 	row("  p99 (ms)", withRatio(func(r *result) (float64, bool) {
 		return ms(percentile(r.firstConfig, 0.99)), len(r.firstConfig) > 0

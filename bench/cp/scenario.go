@@ -19,6 +19,8 @@ type result struct {
 	// connect is from the first dial to the last proxy's first full config.
 	connect     time.Duration
 	firstConfig []time.Duration
+	// firstResponse is per proxy from opening its stream to its first response.
+	firstResponse []time.Duration
 	configured  int
 	cpuConnect  float64
 	// rssEmpty is the control plane's RSS before any proxy connected;
@@ -62,6 +64,9 @@ func runOne(ctx context.Context, o options, n int) (res *result) {
 		return res
 	}
 	defer c.stop()
+	if c.diagAddr != "" {
+		progress("N=%d: trellis-cp pid %d, profiles at http://%s/debug/pprof/", n, c.pid, c.diagAddr)
+	}
 	if err := setUpMesh(ctx, c); err != nil {
 		res.err = err
 		return res
@@ -91,6 +96,7 @@ func runOne(ctx context.Context, o options, n int) (res *result) {
 		res.err = fmt.Errorf("first config: %w", err)
 	}
 	res.firstConfig, _ = f.firstConfigTimes()
+	res.firstResponse = f.firstResponseTimes()
 	res.configured = len(res.firstConfig)
 	_, last := f.firstConfigTimes()
 	res.connect = last.Sub(t0)

@@ -323,6 +323,7 @@ func (r *reconciler) recomputeMesh(ctx context.Context, meshName string) error {
 		r.rotation.set(meshName, time.Time{})
 		return nil
 	}
+	t0 := time.Now()
 	ms, err := r.cache.load(ctx, r.s.ca, meshName)
 	if err != nil {
 		r.rotation.set(meshName, time.Now().Add(retryAfterError))
@@ -331,18 +332,23 @@ func (r *reconciler) recomputeMesh(ctx context.Context, meshName string) error {
 	memo := r.memo(meshName)
 	var mu sync.Mutex
 	var earliest time.Time
+	var pushed atomic.Int64
 	parallel(len(proxies), func(i int) {
 		ps := proxies[i]
-		renew, err := r.push(ctx, ms, memo, ps)
+		renew, changed, err := r.push(ctx, ms, memo, ps)
 		if err != nil {
 			r.s.log.Warn("building a proxy's config", "proxy", ps.info.key.String(), "err", err)
 			return
+		}
+		if changed {
+			pushed.Add(1)
 		}
 		mu.Lock()
 		earliest = earlier(earliest, renew)
 		mu.Unlock()
 	})
 	memo.sweep()
+	r.s.log.Debug("recomputed a mesh", "mesh", meshName, "proxies", len(proxies), "pushed", pushed.Load(), "took", time.Since(t0))
 	r.rotation.set(meshName, earliest)
 	return nil
 }
@@ -383,7 +389,7 @@ func (r *reconciler) refreshProxy(ctx context.Context, ps *proxyState) error {
 	if err != nil {
 		return err
 	}
-	renew, err := r.push(ctx, ms, r.memo(ps.info.key.Mesh), ps)
+	renew, _, err := r.push(ctx, ms, r.memo(ps.info.key.Mesh), ps)
 	if err != nil {
 		return err
 	}
@@ -394,8 +400,8 @@ func (r *reconciler) refreshProxy(ctx context.Context, ps *proxyState) error {
 // push builds a proxy's resources and sets them in the cache when a type's
 // content changed. Versions are content hashes, so unchanged types are not
 // resent. It returns when one of the proxy's certificates is due to be
-// reissued (zero without mTLS).
-func (r *reconciler) push(ctx context.Context, ms *meshState, memo *outputMemo, ps *proxyState) (time.Time, error) {
+// reissued (zero without mTLS), and whether it pushed.
+func (r *reconciler) push(ctx context.Context, ms *meshState, memo *outputMemo, ps *proxyState) (time.Time, bool, error) {
 	var out *output
 	var renew time.Time
 	var err error
@@ -411,7 +417,7 @@ func (r *reconciler) push(ctx context.Context, ms *meshState, memo *outputMemo, 
 		out, renew, err = sidecarOutput(ms, memo, ps)
 	}
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, false, err
 	}
 	versions := out.versions()
 	r.s.mu.Lock()
@@ -421,13 +427,13 @@ func (r *reconciler) push(ctx context.Context, ms *meshState, memo *outputMemo, 
 	}
 	r.s.mu.Unlock()
 	if same {
-		return renew, nil
+		return renew, false, nil
 	}
 	if err := r.s.cache.SetSnapshot(ctx, ps.info.nodeID, newResourceSnapshot(out, versions)); err != nil {
-		return time.Time{}, fmt.Errorf("setting the snapshot of %s: %w", ps.info.key, err)
+		return time.Time{}, false, fmt.Errorf("setting the snapshot of %s: %w", ps.info.key, err)
 	}
 	r.s.log.Debug("pushed config", "proxy", ps.info.key.String(), "versions", versions)
-	return renew, nil
+	return renew, true, nil
 }
 
 func equalVersions(a, b map[string]string) bool {
