@@ -11,7 +11,11 @@ type PolicyItem = policy.Policy
 // Index.Build runs the appliers given to NewIndex, in order, once the
 // proxy's inbounds and outbounds are built; they read the kind's policies
 // from MeshSnapshot.Policies. Appliers must be pure and safe for
-// concurrent use: proxies of one index may be built concurrently.
+// concurrent use: proxies of one index may be built concurrently. What an
+// applier decides may depend only on the snapshot's Mesh, MeshSpec and
+// Policies and on the proxy it is given (dp and p): Index.Fingerprint
+// hashes those, and the control plane skips proxies whose fingerprint did
+// not change.
 type Applier interface {
 	Apply(snap *MeshSnapshot, dp NamedDataplane, p *Proxy) error
 }

@@ -25,6 +25,10 @@ type NamedDataplane struct {
 	// Labels are the resource's labels (Dataplane targetRefs select by them).
 	Labels map[string]string
 	Spec   *mesh.Dataplane
+	// Version is the Dataplane's store version, when the snapshot was read
+	// from a store: Index.Fingerprint then identifies the spec by it
+	// instead of hashing it. Empty means unknown.
+	Version string
 }
 
 // MeshSnapshot is everything of one mesh a proxy's configuration depends on.
@@ -97,6 +101,8 @@ type Index struct {
 	protocol  map[string]string
 	named     map[string]NamedDataplane
 	appliers  []Applier
+	// in memoizes what Fingerprint hashes (fingerprint.go).
+	in inputs
 }
 
 // NewIndex indexes a snapshot; Build runs appliers on every proxy model.
@@ -241,4 +247,10 @@ func (ix *Index) Services() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Dataplane returns the named Dataplane of the snapshot.
+func (ix *Index) Dataplane(name string) (NamedDataplane, bool) {
+	dp, ok := ix.named[name]
+	return dp, ok
 }

@@ -26,12 +26,14 @@ type meshState struct {
 	tls *ca.MeshTLS
 
 	mu sync.Mutex
-	// endpointHashes memoizes the hash of each service's endpoint list.
-	endpointHashes map[string]fingerprint
+	// mtls holds the mTLS models made by mtlsFor, by service set and by
+	// pointer.
+	mtls      map[string]mtlsEntry
+	mtlsByPtr map[*proxymodel.MTLS]mtlsEntry
 }
 
 func newMeshState(ix *proxymodel.Index, tls *ca.MeshTLS) *meshState {
-	return &meshState{ix: ix, tls: tls, endpointHashes: map[string]fingerprint{}}
+	return &meshState{ix: ix, tls: tls, mtls: map[string]mtlsEntry{}, mtlsByPtr: map[*proxymodel.MTLS]mtlsEntry{}}
 }
 
 // loadMesh reads a mesh's snapshot from the store, indexes it and loads
@@ -93,13 +95,12 @@ func (ms *meshState) model(name string) (*proxymodel.Proxy, time.Time, error) {
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	var renew time.Time
-	if ms.tls != nil {
-		if p.MTLS, renew, err = ms.tls.Proxy(p.Services); err != nil {
-			return nil, time.Time{}, err
-		}
+	t, err := ms.mtlsFor(p.Services)
+	if err != nil {
+		return nil, time.Time{}, err
 	}
-	return p, renew, nil
+	p.MTLS = t.m
+	return p, t.renew, nil
 }
 
 // generate returns the xDS resources of one proxy of the mesh, and when

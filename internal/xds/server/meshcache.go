@@ -104,7 +104,7 @@ func (r *meshRecords) loadDataplanes(ctx context.Context, mgr *manager.Manager, 
 				return nil, fmt.Errorf("dataplane %s/%s: %w", meshName, rec.Name, err)
 			}
 			cached = cachedDataplane{version: rec.Version,
-				dp: proxymodel.NamedDataplane{Name: rec.Name, Labels: rec.Labels, Spec: spec.(*mesh.Dataplane)}}
+				dp: proxymodel.NamedDataplane{Name: rec.Name, Labels: rec.Labels, Spec: spec.(*mesh.Dataplane), Version: rec.Version}}
 			r.dataplanes[rec.Name] = cached
 		}
 		out = append(out, cached.dp)

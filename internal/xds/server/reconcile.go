@@ -419,6 +419,9 @@ func (r *reconciler) push(ctx context.Context, ms *meshState, memo *outputMemo, 
 	if err != nil {
 		return time.Time{}, false, err
 	}
+	if out == ps.pushed {
+		return renew, false, nil // the very output last pushed
+	}
 	versions := out.versions()
 	r.s.mu.Lock()
 	same := equalVersions(ps.versions, versions)
@@ -426,6 +429,7 @@ func (r *reconciler) push(ctx context.Context, ms *meshState, memo *outputMemo, 
 		ps.versions = versions
 	}
 	r.s.mu.Unlock()
+	ps.pushed = out
 	if same {
 		return renew, false, nil
 	}

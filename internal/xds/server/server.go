@@ -111,6 +111,13 @@ type proxyState struct {
 	// fingerprint of its model (share.go); guarded by reconciler.mu.
 	inbound   *output
 	inboundFP fingerprint
+	// last is the proxy's last output, built from inputs lastInputs, with
+	// its certificates due at lastRenew; guarded by reconciler.mu.
+	last       *output
+	lastInputs fingerprint
+	lastRenew  time.Time
+	// pushed is the output last compared with versions.
+	pushed *output
 }
 
 // New returns a data-plane server over mgr's store.

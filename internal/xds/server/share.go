@@ -67,6 +67,47 @@ func (m *outputMemo) sweep() {
 // previous inbound part and the mesh's outbound parts where the model did
 // not change, and when one of its certificates is due to be reissued.
 func sidecarOutput(ms *meshState, memo *outputMemo, ps *proxyState) (*output, time.Time, error) {
+	// What the model is built from unchanged: the last output stands.
+	inputs, inputsOK := ms.inputsOf(ps.info.key.Name)
+	if inputsOK && ps.last != nil && ps.lastInputs == inputs {
+		return ps.last, ps.lastRenew, nil
+	}
+	o, renew, err := sidecarParts(ms, memo, ps)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if inputsOK {
+		ps.last, ps.lastInputs, ps.lastRenew = o, inputs, renew
+	} else {
+		ps.last = nil
+	}
+	return o, renew, nil
+}
+
+// inputsOf fingerprints what a proxy's model is built from: the index's
+// inputs and its mTLS model.
+func (ms *meshState) inputsOf(name string) (fingerprint, bool) {
+	f, ok := ms.ix.Fingerprint(name)
+	if !ok {
+		return fingerprint{}, false
+	}
+	dp, _ := ms.ix.Dataplane(name)
+	if dp.Spec == nil {
+		return fingerprint{}, false
+	}
+	t, err := ms.mtlsFor(dp.Spec.ServiceNames())
+	if err != nil {
+		return fingerprint{}, false
+	}
+	var h proxymodel.Hasher
+	h.Fingerprint(f)
+	h.Fingerprint(t.fp)
+	return h.Sum(), true
+}
+
+// sidecarParts builds a proxy's resources from its inbound and outbound
+// parts.
+func sidecarParts(ms *meshState, memo *outputMemo, ps *proxyState) (*output, time.Time, error) {
 	p, renew, err := ms.model(ps.info.key.Name)
 	if err != nil {
 		return nil, time.Time{}, err
