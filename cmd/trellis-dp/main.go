@@ -13,6 +13,7 @@ import (
 )
 
 func main() {
+	tuneRuntime()
 	if err := newRootCommand().Execute(); err != nil {
 		os.Exit(1)
 	}
