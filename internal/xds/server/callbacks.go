@@ -142,7 +142,7 @@ func (s *Server) onRequest(id int64, node *corev3.Node, typeURL, nonce, version,
 // its Dataplane, opens its insight subscription and gives it its config.
 func (s *Server) attach(st *stream, node *corev3.Node) error {
 	info, err := identify(node, func(mesh, name string, data []byte) (*resource.Resource, error) {
-		return resource.DecodeForPath(s.dpDesc(), data, mesh, name)
+		return decodeDataplane(s.dpDesc(), data, mesh, name)
 	})
 	if err != nil {
 		return err

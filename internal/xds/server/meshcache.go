@@ -130,11 +130,11 @@ func (r *meshRecords) loadInsights(ctx context.Context, st store.Store, meshName
 		seen[rec.Name] = true
 		cached, ok := r.insights[rec.Name]
 		if !ok || cached.version != rec.Version {
-			var in insights.DataplaneInsight
-			if err := json.Unmarshal(rec.Spec, &in); err != nil {
+			subs, online, err := connectionState(rec.Spec)
+			if err != nil {
 				return nil, fmt.Errorf("decoding the insight of %s/%s: %w", meshName, rec.Name, err)
 			}
-			cached = cachedInsight{version: rec.Version, offline: len(in.Subscriptions) > 0 && !in.Online()}
+			cached = cachedInsight{version: rec.Version, offline: subs > 0 && !online}
 			r.insights[rec.Name] = cached
 		}
 		if cached.offline {
@@ -147,4 +147,25 @@ func (r *meshRecords) loadInsights(ctx context.Context, st store.Store, meshName
 		}
 	}
 	return offline, nil
+}
+
+// connectionState reads from an insight record only what says whether its
+// proxy is connected: how many subscriptions it remembers and whether the
+// newest is still open (insights.DataplaneInsight.Online). Insights change
+// with every ACK; decoding them whole was a large part of a recompute.
+func connectionState(spec []byte) (subscriptions int, online bool, err error) {
+	if len(spec) == 0 {
+		return 0, false, nil
+	}
+	var in struct {
+		Subscriptions []struct {
+			DisconnectTime *json.RawMessage `json:"disconnectTime"`
+		} `json:"subscriptions"`
+	}
+	if err := json.Unmarshal(spec, &in); err != nil {
+		return 0, false, err
+	}
+	n := len(in.Subscriptions)
+	online = n > 0 && (in.Subscriptions[n-1].DisconnectTime == nil || string(*in.Subscriptions[n-1].DisconnectTime) == "null")
+	return n, online, nil
 }

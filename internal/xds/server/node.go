@@ -1,10 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"unicode/utf8"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
@@ -79,4 +82,142 @@ func identify(node *corev3.Node, decode func(mesh, name string, data []byte) (*r
 	info.key = proxyKey{Mesh: mesh, Name: name}
 	info.dataplane = res
 	return info, nil
+}
+
+// decodeDataplane decodes the Dataplane a proxy presents as the REST API
+// decodes a document (resource.DecodeForPath). Proxies send it as JSON:
+// a plain JSON object (no duplicate keys, integers as the only numbers)
+// is read directly, which gives the object the general YAML reader gives
+// and skips its conversion, the largest cost of a connecting proxy.
+// Anything else, and every error, takes the general path.
+func decodeDataplane(d *resource.Descriptor, data []byte, mesh, name string) (*resource.Resource, error) {
+	obj, ok := plainJSONObject(data)
+	if ok {
+		if k, present := obj["type"]; present && k != d.Kind {
+			ok = false
+		}
+		for key, want := range map[string]string{"name": name, "mesh": mesh} {
+			switch v, present := obj[key]; {
+			case !present || v == "":
+				obj[key] = want
+			case v != want:
+				ok = false
+			}
+		}
+	}
+	if !ok {
+		return resource.DecodeForPath(d, data, mesh, name)
+	}
+	return resource.DecodeObject(d, obj)
+}
+
+// plainJSONObject parses data as a JSON object the way resource.ParseObject
+// does (numbers as json.Number), refusing what YAML reads differently:
+// duplicate keys, numbers other than integers, invalid UTF-8.
+func plainJSONObject(data []byte) (map[string]any, bool) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' || !yamlPrintable(data) {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.UseNumber()
+	v, ok := plainJSONValue(dec, 0)
+	if !ok {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false // trailing data
+	}
+	obj, ok := v.(map[string]any)
+	return obj, ok
+}
+
+// yamlPrintable reports whether data is valid UTF-8 made only of the
+// characters YAML accepts in a document, tabs and carriage returns
+// excepted (YAML refuses some tabs JSON allows).
+func yamlPrintable(data []byte) bool {
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		data = data[size:]
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return false
+		case r == '\n', r >= 0x20 && r <= 0x7e, r == 0x85, r >= 0xa0 && r <= 0xd7ff,
+			r >= 0xe000 && r <= 0xfffd && r != 0xfeff, r >= 0x10000:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// maxJSONDepth bounds the nesting plainJSONValue follows.
+const maxJSONDepth = 64
+
+func plainJSONValue(dec *json.Decoder, depth int) (any, bool) {
+	if depth > maxJSONDepth {
+		return nil, false
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, false
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			obj := map[string]any{}
+			for dec.More() {
+				k, err := dec.Token()
+				key, isKey := k.(string)
+				if err != nil || !isKey {
+					return nil, false
+				}
+				if _, dup := obj[key]; dup {
+					return nil, false
+				}
+				v, ok := plainJSONValue(dec, depth+1)
+				if !ok {
+					return nil, false
+				}
+				obj[key] = v
+			}
+			_, err := dec.Token() // }
+			return obj, err == nil
+		case '[':
+			list := []any{}
+			for dec.More() {
+				v, ok := plainJSONValue(dec, depth+1)
+				if !ok {
+					return nil, false
+				}
+				list = append(list, v)
+			}
+			_, err := dec.Token() // ]
+			return list, err == nil
+		}
+		return nil, false
+	case json.Number:
+		if !plainInteger(string(t)) {
+			return nil, false
+		}
+		return t, true
+	default: // string, bool, nil
+		return t, true
+	}
+}
+
+// plainInteger reports whether s is an integer YAML reads as JSON does:
+// an optional minus, then digits without a leading zero, within int64.
+func plainInteger(s string) bool {
+	digits := strings.TrimPrefix(s, "-")
+	if digits == "" || len(digits) > 18 || (len(digits) > 1 && digits[0] == '0') {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/trellis-mesh/trellis/internal/xds/build"
 )
@@ -18,11 +20,24 @@ import (
 // present (an empty type still has a version).
 var xdsTypes = [...]string{listenerType, routeType, clusterType, endpointType, secretType}
 
-// item is one built resource with the hash of its deterministic encoding.
+// item is one built resource: its name, its deterministic encoding
+// (wrapped, see encoded) and the hash of that encoding.
 type item struct {
 	name string
 	res  types.Resource
 	hash string
+}
+
+// encoded returns a message whose encoding is exactly b: an empty message
+// carrying b as unknown fields, which proto marshalling writes back as
+// they are. The snapshot cache marshals each resource for every response
+// it sends; handing it encoded resources makes that a copy, so a resource
+// shared by many proxies is encoded once, and the built message can be
+// dropped (the encoding is several times smaller).
+func encoded(b []byte) types.Resource {
+	m := &emptypb.Empty{}
+	m.ProtoReflect().SetUnknown(protoreflect.RawFields(b))
+	return m
 }
 
 // output is a proxy's resources (or a part of them) by type, in the order
@@ -44,7 +59,7 @@ func newOutput(r *build.Resources) (*output, error) {
 				return nil, err
 			}
 			sum := sha256.Sum256(b)
-			list = append(list, item{name: cachev3.GetResourceName(res), res: res, hash: hex.EncodeToString(sum[:12])})
+			list = append(list, item{name: cachev3.GetResourceName(res), res: encoded(b), hash: hex.EncodeToString(sum[:12])})
 		}
 		slices.SortStableFunc(list, func(a, b item) int { return strings.Compare(a.name, b.name) })
 		out[i] = list

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sort"
@@ -88,11 +89,15 @@ func (r *reconciler) onlineChanged(ctx context.Context, ev store.Event) bool {
 	key := proxyKey{Mesh: ev.Mesh, Name: ev.Name}
 	now := false
 	if ev.Op != store.OpDelete {
-		in, err := insights.Get(ctx, r.s.st, ev.Mesh, ev.Name)
-		if err != nil {
+		rec, err := r.s.st.Get(ctx, store.Key{Kind: insights.Kind, Mesh: ev.Mesh, Name: ev.Name})
+		if errors.Is(err, store.ErrNotFound) {
+			rec = &store.Record{}
+		} else if err != nil {
 			return true
 		}
-		now = in.Online()
+		if _, now, err = connectionState(rec.Spec); err != nil {
+			return true
+		}
 	}
 	was, seen := r.online[key]
 	r.online[key] = now
