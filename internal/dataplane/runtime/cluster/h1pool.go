@@ -69,10 +69,14 @@ func (c *H1Conn) SetExchangeDeadline(t time.Time) {
 // cluster keeps reusing a warm set and the rest times out).
 type h1Pool struct {
 	mu      sync.Mutex
-	idle    map[string][]*H1Conn
+	idle    map[string]*idleConns
 	closed  bool
 	janitor *time.Timer
 }
+
+// idleConns are the idle connections to one endpoint; a pointer in the
+// map so that taking and returning a connection changes no map entry.
+type idleConns struct{ conns []*H1Conn }
 
 // GetH1 returns an idle pooled connection to addr (an endpoint address
 // from Pick), or dials one, with the TLS handshake of a TLS cluster,
@@ -89,14 +93,15 @@ func (c *Cluster) GetH1(addr string, deadline time.Time) (*H1Conn, error) {
 func (p *h1Pool) take(addr string) *H1Conn {
 	for {
 		p.mu.Lock()
-		conns := p.idle[addr]
-		if len(conns) == 0 {
+		ic := p.idle[addr]
+		if ic == nil || len(ic.conns) == 0 {
 			p.mu.Unlock()
 			return nil
 		}
-		pc := conns[len(conns)-1]
-		conns[len(conns)-1] = nil
-		p.idle[addr] = conns[:len(conns)-1]
+		last := len(ic.conns) - 1
+		pc := ic.conns[last]
+		ic.conns[last] = nil
+		ic.conns = ic.conns[:last]
 		p.mu.Unlock()
 		idle := time.Since(pc.idleSince)
 		if idle < idleConnTimeout && (idle < probeAfter || pc.alive()) {
@@ -124,15 +129,20 @@ func (c *Cluster) PutH1(pc *H1Conn) {
 	pc.idleSince = time.Now()
 	p := &c.h1
 	p.mu.Lock()
-	if p.closed || len(p.idle[pc.addr]) >= maxIdleConnsPerHost {
+	ic := p.idle[pc.addr]
+	if p.closed || ic != nil && len(ic.conns) >= maxIdleConnsPerHost {
 		p.mu.Unlock()
 		_ = pc.Close()
 		return
 	}
-	if p.idle == nil {
-		p.idle = map[string][]*H1Conn{}
+	if ic == nil {
+		if p.idle == nil {
+			p.idle = map[string]*idleConns{}
+		}
+		ic = &idleConns{}
+		p.idle[pc.addr] = ic
 	}
-	p.idle[pc.addr] = append(p.idle[pc.addr], pc)
+	ic.conns = append(ic.conns, pc)
 	if p.janitor == nil {
 		p.janitor = time.AfterFunc(idleConnTimeout, p.sweep)
 	}
@@ -146,20 +156,19 @@ func (p *h1Pool) sweep() {
 	p.mu.Lock()
 	now := time.Now()
 	left := 0
-	for addr, conns := range p.idle {
-		keep := conns[:0]
-		for _, pc := range conns {
+	for addr, ic := range p.idle {
+		keep := ic.conns[:0]
+		for _, pc := range ic.conns {
 			if now.Sub(pc.idleSince) >= idleConnTimeout {
 				expired = append(expired, pc)
 			} else {
 				keep = append(keep, pc)
 			}
 		}
-		clear(conns[len(keep):])
+		clear(ic.conns[len(keep):])
+		ic.conns = keep
 		if len(keep) == 0 {
 			delete(p.idle, addr)
-		} else {
-			p.idle[addr] = keep
 		}
 		left += len(keep)
 	}
@@ -186,8 +195,8 @@ func (p *h1Pool) close() {
 		p.janitor = nil
 	}
 	p.mu.Unlock()
-	for _, conns := range idle {
-		for _, pc := range conns {
+	for _, ic := range idle {
+		for _, pc := range ic.conns {
 			_ = pc.Close()
 		}
 	}

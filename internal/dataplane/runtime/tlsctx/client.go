@@ -17,6 +17,10 @@ import (
 // is a connection failure.
 var ErrHandshake = errors.New("upstream TLS handshake failed")
 
+// sessionCacheSize is how many TLS sessions a cluster keeps for resumption,
+// one per endpoint address at most.
+const sessionCacheSize = 16
+
 // Client is a compiled UpstreamTlsContext, immutable once built.
 type Client struct {
 	common
@@ -44,6 +48,12 @@ func NewClient(u *tlsv3.UpstreamTlsContext, store *secret.Store, st *Stats) (*Cl
 			}
 			return cl.certificate()
 		},
+		// New connections to an endpoint resume an earlier session: no
+		// certificates or signatures are exchanged again. The peer's
+		// chain (kept in the session) still goes through
+		// VerifyConnection, against the CAs of the moment. The cache is
+		// keyed by the endpoint's address (no SNI is sent).
+		ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
 	}
 	if c.caName != "" {
 		cl.cfg.VerifyConnection = func(cs tls.ConnectionState) error { return cl.verify(cs.PeerCertificates) }
@@ -76,5 +86,8 @@ func (c *Client) Handshake(ctx context.Context, conn net.Conn) (*tls.Conn, error
 		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	c.stats.Handshake.Inc()
+	if tc.ConnectionState().DidResume {
+		c.stats.SessionReused.Inc()
+	}
 	return tc, nil
 }

@@ -43,6 +43,7 @@ type Stats struct {
 	FailVerifyError  *stats.Counter
 	FailVerifySAN    *stats.Counter
 	FailNoSecret     *stats.Counter
+	SessionReused    *stats.Counter
 }
 
 // NewStats registers the TLS metrics under scope (listener.<addr> or
@@ -58,7 +59,8 @@ func NewStats(reg stats.Registry, scope string) *Stats {
 		FailVerifySAN:    sc.Counter("fail_verify_san"),
 		// Not an Envoy name: handshakes that failed because a referenced
 		// SDS secret had not arrived.
-		FailNoSecret: sc.Counter("fail_no_secret"),
+		FailNoSecret:  sc.Counter("fail_no_secret"),
+		SessionReused: sc.Counter("session_reused"),
 	}
 }
 

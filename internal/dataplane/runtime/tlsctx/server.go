@@ -67,6 +67,9 @@ func (s *Server) Handshake(ctx context.Context, conn net.Conn) (*tls.Conn, *peer
 	}
 	s.stats.Handshake.Inc()
 	cs := tc.ConnectionState()
+	if cs.DidResume {
+		s.stats.SessionReused.Inc()
+	}
 	if len(cs.PeerCertificates) == 0 {
 		s.stats.NoCertificate.Inc()
 	}
