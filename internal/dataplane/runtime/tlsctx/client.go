@@ -2,6 +2,7 @@ package tlsctx
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -20,6 +21,36 @@ var ErrHandshake = errors.New("upstream TLS handshake failed")
 // sessionCacheSize is how many TLS sessions a cluster keeps for resumption,
 // one per endpoint address at most.
 const sessionCacheSize = 16
+
+// sessionCache keeps TLS sessions by endpoint address (no SNI is sent, so
+// that is Go's key) and by the client certificate they were made with: a
+// rotated certificate starts new sessions, so that the server sees it on
+// the next connection, as Envoy's new SSL context after a rotation does.
+type sessionCache struct {
+	c   *common
+	lru tls.ClientSessionCache
+}
+
+func (s *sessionCache) Get(key string) (*tls.ClientSessionState, bool) {
+	return s.lru.Get(s.certKey() + key)
+}
+
+func (s *sessionCache) Put(key string, cs *tls.ClientSessionState) {
+	s.lru.Put(s.certKey()+key, cs)
+}
+
+// certKey identifies the client certificate of the moment.
+func (s *sessionCache) certKey() string {
+	if s.c.certName == "" {
+		return ""
+	}
+	cert, err := s.c.store.Certificate(s.c.certName)
+	if err != nil || len(cert.Certificate) == 0 {
+		return ""
+	}
+	sum := sha256.Sum256(cert.Certificate[0])
+	return string(sum[:]) + "|"
+}
 
 // Client is a compiled UpstreamTlsContext, immutable once built.
 type Client struct {
@@ -51,9 +82,8 @@ func NewClient(u *tlsv3.UpstreamTlsContext, store *secret.Store, st *Stats) (*Cl
 		// New connections to an endpoint resume an earlier session: no
 		// certificates or signatures are exchanged again. The peer's
 		// chain (kept in the session) still goes through
-		// VerifyConnection, against the CAs of the moment. The cache is
-		// keyed by the endpoint's address (no SNI is sent).
-		ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
+		// VerifyConnection, against the CAs of the moment.
+		ClientSessionCache: &sessionCache{c: &cl.common, lru: tls.NewLRUClientSessionCache(sessionCacheSize)},
 	}
 	if c.caName != "" {
 		cl.cfg.VerifyConnection = func(cs tls.ConnectionState) error { return cl.verify(cs.PeerCertificates) }
