@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -232,16 +233,33 @@ func apply(t testing.TB, rt *runtime.Runtime, cfg *xdsconfig.Config) {
 	}
 }
 
-// freeAddr returns a 127.0.0.1 address that was free a moment ago.
+// freeAddr returns a 127.0.0.1 address that was free a moment ago, never
+// the same one twice in a test binary (the kernel may hand out a port that
+// was just closed again, and two listeners of one config on the same
+// address would merge into one).
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		handedOutMu.Lock()
+		seen := handedOut[addr]
+		handedOut[addr] = true
+		handedOutMu.Unlock()
+		if !seen {
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
 }
+
+var (
+	handedOutMu sync.Mutex
+	handedOut   = map[string]bool{}
+)
 
 // echoServer echoes every TCP connection, half-closing after EOF.
 func echoServer(t testing.TB, prefix string) string {
