@@ -482,3 +482,23 @@ func TestFastPathCountsAndRoutesLikeNetHTTP(t *testing.T) {
 		t.Error("upstream bytes not counted")
 	}
 }
+
+// TestFastPathEarlyResponse: an upstream that answers before the request
+// body is complete gets its answer to the client, and the connection,
+// whose request was cut, closes.
+func TestFastPathEarlyResponse(t *testing.T) {
+	backend := rawBackend(t, func(c net.Conn, _ *bufio.Reader) {
+		_, _ = io.WriteString(c, "HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 4\r\n\r\nbig!")
+		time.Sleep(3 * time.Second)
+	})
+	addr, _ := proxyTo(t, backend, nil)
+	c := dialRaw(t, addr)
+	c.send(t, "POST / HTTP/1.1\r\nHost: web\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+	resp, body := c.read(t, "POST")
+	if resp.StatusCode != 413 || body != "big!" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	if !c.closed() {
+		t.Fatal("the connection with an unfinished request body stayed open")
+	}
+}

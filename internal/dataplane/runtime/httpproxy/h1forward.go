@@ -19,6 +19,10 @@ import (
 // is read, as net/http's transport does.
 const syncBodyMax = 64 << 10
 
+// bodyGrace is how long a request body copy may go on after the response
+// ended before the exchange gives up on it (and on the connection).
+const bodyGrace = time.Second
+
 // bodyState tracks the downstream request body.
 type bodyState uint8
 
@@ -148,6 +152,10 @@ func (ex *exchange) respond(uc *cluster.H1Conn, bodyDone chan copyErr, writeFail
 	}
 	reusable := !ce.failed() && !resp.closeConn && mode != bodyToClose && !writeFailed
 	if bodyDone != nil {
+		// The body copy is usually done (or about to be: the upstream
+		// read it all before answering); an upstream that answered
+		// before the whole body arrived ends it.
+		wait := time.NewTimer(bodyGrace)
 		select {
 		case bce := <-bodyDone:
 			if bce.failed() {
@@ -156,12 +164,12 @@ func (ex *exchange) respond(uc *cluster.H1Conn, bodyDone chan copyErr, writeFail
 			} else {
 				ex.body = bodyRead
 			}
-		default:
-			// Answered before the whole request body arrived.
+		case <-wait.C:
 			reusable = false
 			_ = uc.Close()
 			ex.stopBody(bodyDone)
 		}
+		wait.Stop()
 	}
 	if reusable {
 		ex.cl.PutH1(uc)
