@@ -1,10 +1,12 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -335,6 +337,11 @@ func (r *reconciler) recomputeMesh(ctx context.Context, meshName string) error {
 		return err
 	}
 	memo := r.memo(meshName)
+	// Proxies waiting for their first config go first: while many connect
+	// at once, the others are being sent endpoint updates.
+	slices.SortStableFunc(proxies, func(a, b *proxyState) int {
+		return cmp.Compare(boolInt(a.pushed != nil), boolInt(b.pushed != nil))
+	})
 	var mu sync.Mutex
 	var earliest time.Time
 	var pushed atomic.Int64
@@ -356,6 +363,13 @@ func (r *reconciler) recomputeMesh(ctx context.Context, meshName string) error {
 	r.s.log.Debug("recomputed a mesh", "mesh", meshName, "proxies", len(proxies), "pushed", pushed.Load(), "took", time.Since(t0))
 	r.rotation.set(meshName, earliest)
 	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // parallel calls f(0..n-1) on up to GOMAXPROCS goroutines.
