@@ -191,6 +191,7 @@ func run(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- st
 		defer close(xdsDone)
 		_ = client.Run(xdsCtx)
 	}()
+	go releasePages(xdsCtx, client.Ready, log)
 
 	select {
 	case <-ctx.Done():

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"strings"
+	"time"
 )
 
 // sysmonSetting is added to GODEBUG for "trellis-dp run" (see tunedEnv).
@@ -73,4 +76,39 @@ func tuneRuntime() {
 		return
 	}
 	reexec(exe, os.Args, env)
+}
+
+// pageReleaseInterval is how often releaseExecutablePages runs after the
+// first one (configuration updates touch code that then stays mapped).
+const pageReleaseInterval = 5 * time.Minute
+
+// releasePages releases the executable's pages that start-up mapped
+// (releaseExecutablePages) a second after the first configuration is
+// applied, and again every pageReleaseInterval, until ctx ends.
+func releasePages(ctx context.Context, ready func() bool, log *slog.Logger) {
+	if os.Getenv(tuningOffEnv) == "off" {
+		return
+	}
+	poll := time.NewTicker(250 * time.Millisecond)
+	for !ready() {
+		select {
+		case <-ctx.Done():
+			poll.Stop()
+			return
+		case <-poll.C:
+		}
+	}
+	poll.Stop()
+	delay := time.Second
+	for {
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		log.Debug("released the executable's mapped pages", "bytes", releaseExecutablePages())
+		delay = pageReleaseInterval
+	}
 }
