@@ -319,13 +319,13 @@ func envList(env map[string]string) []string {
 	return out
 }
 
-// heapInuse reads the control plane's HeapInuse from its diagnostics
-// server (0 when diagnostics are off).
+// heapInuse reads the control plane's HeapInuse, after a collection, from
+// its diagnostics server (0 when diagnostics are off).
 func heapInuse(ctx context.Context, c *controlPlane) int64 {
 	if c.diagAddr == "" {
 		return 0
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.diagAddr+"/debug/pprof/heap?debug=1", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.diagAddr+"/debug/pprof/heap?debug=1&gc=1", nil)
 	if err != nil {
 		return 0
 	}

@@ -154,6 +154,7 @@ func run(ctx context.Context, o options, out io.Writer) int {
 		}
 	}
 	start := time.Now()
+	loadBefore := loadAverage()
 	var results []*result
 	for _, n := range o.runSizes() {
 		r := runOne(ctx, o, n)
@@ -165,7 +166,7 @@ func run(ctx context.Context, o options, out io.Writer) int {
 			break
 		}
 	}
-	report(out, o, results, start)
+	report(out, o, results, start, loadBefore)
 	for _, r := range results {
 		if r.err != nil || r.failures > 0 {
 			return 1

@@ -13,9 +13,9 @@ import (
 
 // report prints the results as one table, a column per size; sizes other
 // than the baseline show their ratio to it for the main figures.
-func report(w io.Writer, o options, results []*result, start time.Time) {
+func report(w io.Writer, o options, results []*result, start time.Time, loadBefore string) {
 	fmt.Fprintf(w, "Control-plane xDS benchmark, %s (%s)\n", start.Format("2006-01-02 15:04 MST"), time.Since(start).Round(time.Second))
-	fmt.Fprintf(w, "machine: %d CPUs (%s), %s, load average at the end %s\n", numCPU(), cpuModel(), runtime.Version(), loadAverage())
+	fmt.Fprintf(w, "machine: %d CPUs (%s), %s; load average before %s, after %s\n", numCPU(), cpuModel(), runtime.Version(), loadBefore, loadAverage())
 	conns := "one gRPC connection per proxy"
 	if o.conns > 0 {
 		conns = fmt.Sprintf("%d gRPC connections shared by the streams", o.conns)
@@ -74,7 +74,7 @@ func report(w io.Writer, o options, results []*result, start time.Time) {
 	row("CP MB per connected proxy", withRatio(func(r *result) (float64, bool) {
 		return float64(r.rssConnected-r.rssEmpty) * 1024 / 1e6 / float64(r.n), r.rssConnected > 0
 	}, "%.3f"))
-	row("CP heap in use (MiB)", func(r *result) string {
+	row("CP heap in use after GC (MiB)", func(r *result) string {
 		if r.heapInuse == 0 {
 			return "-"
 		}

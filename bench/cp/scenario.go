@@ -115,7 +115,7 @@ func runOne(ctx context.Context, o options, n int) (res *result) {
 	idle1, _ := c.usage()
 	res.idleCPU = (idle1.cpu - idle0.cpu) / idle1.at.Sub(idle0.at).Seconds()
 	if o.profileDir != "" {
-		_ = c.profile(ctx, "heap", filepath.Join(o.profileDir, fmt.Sprintf("heap-%s-%d.pprof", o.mode, n)))
+		_ = c.profile(ctx, "heap?gc=1", filepath.Join(o.profileDir, fmt.Sprintf("heap-%s-%d.pprof", o.mode, n)))
 	}
 	res.heapInuse = heapInuse(ctx, c)
 
