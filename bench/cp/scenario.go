@@ -21,8 +21,8 @@ type result struct {
 	firstConfig []time.Duration
 	// firstResponse is per proxy from opening its stream to its first response.
 	firstResponse []time.Duration
-	configured  int
-	cpuConnect  float64
+	configured    int
+	cpuConnect    float64
 	// rssEmpty is the control plane's RSS before any proxy connected;
 	// rssConnected once all are connected and it is quiet; hwm its peak.
 	rssEmpty, rssConnected, hwm int64
