@@ -1,8 +1,9 @@
 // Package cluster implements trellis-dp's upstream clusters: their
 // membership (EDS or STATIC load_assignment), round-robin load balancing
 // over healthy endpoints, connection establishment with the cluster's
-// connect timeout, and the pooled HTTP/1.1 or HTTP/2 (h2c) transport the
-// HTTP proxy sends requests through.
+// connect timeout, the pool of HTTP/1.1 connections that the HTTP proxy's
+// fast path sends requests over (GetH1, PutH1), and the pooled HTTP/1.1
+// or HTTP/2 (h2c) net/http transport of its net/http path.
 package cluster
 
 import (

@@ -173,8 +173,8 @@ func indexByte(b []byte, c byte) int {
 	return -1
 }
 
-// parseRequest parses r.head. It returns errNotFast for anything the fast
-// path leaves to net/http.
+// parse parses r.head. It returns errNotFast for anything the fast path
+// leaves to net/http.
 func (r *h1Request) parse() error {
 	r.fields = r.fields[:0]
 	r.host, r.contentLength = "", -1

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -114,7 +113,7 @@ func (c *h1Conn) serve(d Downstream) bool {
 			err = c.req.parse()
 		}
 		switch {
-		case errors.Is(err, errNotFast), errors.Is(err, errHeadTooLarge), errors.Is(err, errBareLF):
+		case errors.Is(err, errNotFast), errors.Is(err, errHeadTooLarge):
 			d.Fallback(c.replay())
 			return true
 		case err != nil:
@@ -295,5 +294,3 @@ func writeField(w *bufio.Writer, name, value string) {
 	w.WriteString(value)
 	w.WriteString("\r\n")
 }
-
-var _ io.Reader = (*replayConn)(nil)

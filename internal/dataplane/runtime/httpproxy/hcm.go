@@ -3,11 +3,15 @@
 // from RDS or an inline route_config, and the actions forward to a cluster
 // (or weighted clusters) with a timeout, direct_response and redirect.
 //
-// A Handler is an http.Handler; the listener serves HTTP/1.1 and HTTP/2
-// with prior knowledge (h2c) on the same socket and calls it per request.
-// Requests are streamed to the upstream through the cluster's pooled
-// transport and responses (trailers included, so gRPC passes through)
-// streamed back, without buffering whole bodies.
+// The listener serves HTTP/1.1 connections with ServeHTTP1, the fast path
+// (h1serve.go): one goroutine per connection forwards each request over a
+// pooled upstream HTTP/1.1 connection of the cluster. What the fast path
+// does not handle (HTTP/2 with prior knowledge or by ALPN, routes to
+// HTTP/2 clusters, HTTP/1.0, Expect, invalid requests, ...) goes to
+// net/http with the Handler as its http.Handler, and from there through
+// the cluster's pooled net/http transport. Either way requests and
+// responses (trailers included, so gRPC passes through) are streamed,
+// without buffering whole bodies.
 package httpproxy
 
 import (

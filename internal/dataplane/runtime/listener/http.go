@@ -81,6 +81,8 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hc.chain.HTTP.ServeHTTP(w, r)
 }
 
+// serveHTTP counts a set-up connection for its HTTP connection manager and
+// serves it (serveFast).
 func (l *Listener) serveHTTP(conn net.Conn, hc *httpConn) {
 	total, active := hc.chain.HTTP.Stats()
 	total.Inc()
