@@ -117,29 +117,22 @@ func typeVersion(items []item) string {
 // resourceSnapshot is a proxy's snapshot for go-control-plane's cache.
 // Unlike cachev3.Snapshot it takes its per-resource versions (delta xDS)
 // from the hashes computed when its resources were built, instead of
-// encoding every resource again on each push.
+// encoding every resource again on each push. The maps the cache reads
+// are made on first use (SotW and delta read different ones) and kept.
 type resourceSnapshot struct {
 	out      *output
 	versions map[string]string
-	// byName holds each type's resources by name, as the cache reads them.
-	byName map[string]map[string]types.ResourceWithTTL
 
-	once       sync.Once
+	mu         sync.Mutex
+	withTTL    map[string]map[string]types.ResourceWithTTL
+	plain      map[string]map[string]types.Resource
 	versionMap map[string]map[string]string
 }
 
 var _ cachev3.ResourceSnapshot = (*resourceSnapshot)(nil)
 
 func newResourceSnapshot(o *output, versions map[string]string) *resourceSnapshot {
-	s := &resourceSnapshot{out: o, versions: versions, byName: make(map[string]map[string]types.ResourceWithTTL, len(xdsTypes))}
-	for i, t := range xdsTypes {
-		m := make(map[string]types.ResourceWithTTL, len(o[i]))
-		for _, it := range o[i] {
-			m[it.name] = types.ResourceWithTTL{Resource: it.res}
-		}
-		s.byName[t] = m
-	}
-	return s
+	return &resourceSnapshot{out: o, versions: versions}
 }
 
 // GetVersion implements cachev3.ResourceSnapshot.
@@ -147,25 +140,43 @@ func (s *resourceSnapshot) GetVersion(typeURL string) string { return s.versions
 
 // GetResourcesAndTTL implements cachev3.ResourceSnapshot.
 func (s *resourceSnapshot) GetResourcesAndTTL(typeURL string) map[string]types.ResourceWithTTL {
-	return s.byName[typeURL]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.withTTL == nil {
+		s.withTTL = make(map[string]map[string]types.ResourceWithTTL, len(xdsTypes))
+		for i, t := range xdsTypes {
+			m := make(map[string]types.ResourceWithTTL, len(s.out[i]))
+			for _, it := range s.out[i] {
+				m[it.name] = types.ResourceWithTTL{Resource: it.res}
+			}
+			s.withTTL[t] = m
+		}
+	}
+	return s.withTTL[typeURL]
 }
 
 // GetResources implements cachev3.ResourceSnapshot.
 func (s *resourceSnapshot) GetResources(typeURL string) map[string]types.Resource {
-	in := s.byName[typeURL]
-	if in == nil {
-		return nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.plain == nil {
+		s.plain = make(map[string]map[string]types.Resource, len(xdsTypes))
+		for i, t := range xdsTypes {
+			m := make(map[string]types.Resource, len(s.out[i]))
+			for _, it := range s.out[i] {
+				m[it.name] = it.res
+			}
+			s.plain[t] = m
+		}
 	}
-	out := make(map[string]types.Resource, len(in))
-	for name, r := range in {
-		out[name] = r.Resource
-	}
-	return out
+	return s.plain[typeURL]
 }
 
 // ConstructVersionMap implements cachev3.ResourceSnapshot.
 func (s *resourceSnapshot) ConstructVersionMap() error {
-	s.once.Do(func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.versionMap == nil {
 		s.versionMap = make(map[string]map[string]string, len(xdsTypes))
 		for i, t := range xdsTypes {
 			m := make(map[string]string, len(s.out[i]))
@@ -174,12 +185,14 @@ func (s *resourceSnapshot) ConstructVersionMap() error {
 			}
 			s.versionMap[t] = m
 		}
-	})
+	}
 	return nil
 }
 
 // GetVersionMap implements cachev3.ResourceSnapshot.
 func (s *resourceSnapshot) GetVersionMap(typeURL string) map[string]string {
 	_ = s.ConstructVersionMap()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.versionMap[typeURL]
 }

@@ -15,9 +15,10 @@ import (
 // proxies through an outputMemo; the inbound part is kept per proxy and
 // reused while its fingerprint does not change. The builder makes the
 // resources of an inbound from the inbound and the proxy's mTLS only, and
-// those of an outbound from the outbound and the proxy's mTLS only, so
-// the merged parts are exactly what build.Sidecar makes of the whole
-// model (TestSharedOutputIsTheWholeBuild checks it).
+// those of an outbound from the outbound and the proxy's mTLS only, and
+// the secrets from the mTLS only (so the inbound part leaves them to the
+// outbound part), so the merged parts are exactly what build.Sidecar
+// makes of the whole model (TestSharedOutputIsTheWholeBuild checks it).
 
 // outputMemo holds the outbound parts built for one mesh, by fingerprint.
 // Parts not used by a full recompute of the mesh are dropped after it.
@@ -120,7 +121,15 @@ func sidecarParts(ms *meshState, memo *outputMemo, ps *proxyState) (*output, tim
 	if okIn && okOut {
 		inPart := ps.inbound
 		if inPart == nil || ps.inboundFP != inFP {
-			if inPart, err = buildOutput(&in); err != nil {
+			res, err := build.Sidecar(&in)
+			if err != nil {
+				return nil, time.Time{}, err
+			}
+			// The secrets come from the proxy's mTLS model alone, which the
+			// outbound part has too: they are encoded there, once per
+			// service rather than once per proxy.
+			res.Secrets = nil
+			if inPart, err = newOutput(res); err != nil {
 				return nil, time.Time{}, err
 			}
 			ps.inbound, ps.inboundFP = inPart, inFP
