@@ -39,17 +39,26 @@ func (s *sessionCache) Put(key string, cs *tls.ClientSessionState) {
 	s.lru.Put(s.certKey()+key, cs)
 }
 
-// certKey identifies the client certificate of the moment.
+// certKey identifies the client certificate and the trusted CAs of the
+// moment: a session is resumed only with both unchanged, so a rotated
+// certificate or a CA switch starts new sessions (a session made under the
+// old CAs would fail verification against the new ones instead of falling
+// back to a full handshake).
 func (s *sessionCache) certKey() string {
-	if s.c.certName == "" {
-		return ""
+	h := sha256.New()
+	if s.c.certName != "" {
+		if cert, err := s.c.store.Certificate(s.c.certName); err == nil && len(cert.Certificate) > 0 {
+			h.Write(cert.Certificate[0])
+		}
 	}
-	cert, err := s.c.store.Certificate(s.c.certName)
-	if err != nil || len(cert.Certificate) == 0 {
-		return ""
+	if s.c.caName != "" {
+		if ca := s.c.store.Get(s.c.caName); ca != nil {
+			for _, c := range ca.CACerts {
+				h.Write(c.Raw)
+			}
+		}
 	}
-	sum := sha256.Sum256(cert.Certificate[0])
-	return string(sum[:]) + "|"
+	return string(h.Sum(nil)) + "|"
 }
 
 // Client is a compiled UpstreamTlsContext, immutable once built.
