@@ -155,7 +155,8 @@ func run(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- st
 	}
 
 	rt := runtime.New(log.With("component", "runtime"), runtime.WithDrainTimeout(o.drainTimeout))
-	xo := xdsclient.Options{Address: cp.hostPort, TLS: tlsCfg, Node: node, Mode: mode, Applier: rt, Logger: log}
+	applied := newApplyNotifier(rt)
+	xo := xdsclient.Options{Address: cp.hostPort, TLS: tlsCfg, Node: node, Mode: mode, Applier: applied, Logger: log}
 	if o.tokenFile != "" {
 		xo.Token = xdsclient.TokenFile(o.tokenFile) // re-read at each connect
 	}
@@ -191,7 +192,7 @@ func run(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- st
 		defer close(xdsDone)
 		_ = client.Run(xdsCtx)
 	}()
-	go releasePages(xdsCtx, client.Ready, log)
+	go releasePages(xdsCtx, applied.applied, log)
 
 	select {
 	case <-ctx.Done():

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/trellis-mesh/trellis/internal/dataplane/xdsconfig"
 )
 
 // sysmonSetting is added to GODEBUG for "trellis-dp run" (see tunedEnv).
@@ -78,37 +80,56 @@ func tuneRuntime() {
 	reexec(exe, os.Args, env)
 }
 
-// pageReleaseInterval is how often releaseExecutablePages runs after the
-// first one (configuration updates touch code that then stays mapped).
-const pageReleaseInterval = 5 * time.Minute
+// Page releases (releaseExecutablePages): settleDelay after the last of a
+// burst of configuration updates (they touch code that then stays
+// mapped), and every pageReleaseInterval.
+const (
+	settleDelay         = time.Second
+	pageReleaseInterval = 5 * time.Minute
+)
 
-// releasePages releases the executable's pages that start-up mapped
-// (releaseExecutablePages) a second after the first configuration is
-// applied, and again every pageReleaseInterval, until ctx ends.
-func releasePages(ctx context.Context, ready func() bool, log *slog.Logger) {
+// applyNotifier passes configurations on to the proxy and signals on
+// applied each one it accepted.
+type applyNotifier struct {
+	xdsconfig.Applier
+	applied chan struct{}
+}
+
+func newApplyNotifier(a xdsconfig.Applier) *applyNotifier {
+	return &applyNotifier{Applier: a, applied: make(chan struct{}, 1)}
+}
+
+// Apply implements xdsconfig.Applier.
+func (n *applyNotifier) Apply(ctx context.Context, cfg *xdsconfig.Config) error {
+	err := n.Applier.Apply(ctx, cfg)
+	if err == nil {
+		select {
+		case n.applied <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+// releasePages releases the executable's mapped pages settleDelay after
+// each burst of applied configurations and every pageReleaseInterval
+// after that, until ctx ends.
+func releasePages(ctx context.Context, applied <-chan struct{}, log *slog.Logger) {
 	if os.Getenv(tuningOffEnv) == "off" {
 		return
 	}
-	poll := time.NewTicker(250 * time.Millisecond)
-	for !ready() {
-		select {
-		case <-ctx.Done():
-			poll.Stop()
-			return
-		case <-poll.C:
-		}
-	}
-	poll.Stop()
-	delay := time.Second
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
 	for {
-		timer := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
-			timer.Stop()
 			return
+		case <-applied:
+			timer.Reset(settleDelay)
 		case <-timer.C:
+			log.Debug("released the executable's mapped pages", "bytes", releaseExecutablePages())
+			timer.Reset(pageReleaseInterval)
 		}
-		log.Debug("released the executable's mapped pages", "bytes", releaseExecutablePages())
-		delay = pageReleaseInterval
 	}
 }

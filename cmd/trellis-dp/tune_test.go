@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"testing"
+
+	"github.com/trellis-mesh/trellis/internal/dataplane/xdsconfig"
 )
 
 func TestTunedEnv(t *testing.T) {
@@ -24,5 +28,38 @@ func TestTunedEnv(t *testing.T) {
 	}
 	if !isRun([]string{"trellis-dp", "run", "--cp-address", "x"}) || isRun([]string{"trellis-dp", "version"}) || isRun([]string{"trellis-dp"}) {
 		t.Error("isRun")
+	}
+}
+
+type applierFunc func(context.Context, *xdsconfig.Config) error
+
+func (f applierFunc) Apply(ctx context.Context, cfg *xdsconfig.Config) error { return f(ctx, cfg) }
+
+func TestApplyNotifier(t *testing.T) {
+	fail := false
+	n := newApplyNotifier(applierFunc(func(context.Context, *xdsconfig.Config) error {
+		if fail {
+			return errors.New("rejected")
+		}
+		return nil
+	}))
+	for range 2 { // a burst: one signal pending is enough
+		if err := n.Apply(context.Background(), xdsconfig.New()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-n.applied:
+	default:
+		t.Fatal("no signal after an applied configuration")
+	}
+	fail = true
+	if err := n.Apply(context.Background(), xdsconfig.New()); err == nil {
+		t.Fatal("the applier's error was lost")
+	}
+	select {
+	case <-n.applied:
+		t.Fatal("a signal after a rejected configuration")
+	default:
 	}
 }
