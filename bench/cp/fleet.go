@@ -39,7 +39,9 @@ type fleet struct {
 
 	watch      atomic.Pointer[watch]
 	configured atomic.Int64
-	allReady   chan struct{}
+	// responses counts the responses the proxies ACKed.
+	responses atomic.Int64
+	allReady  chan struct{}
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -290,6 +290,7 @@ func (p *proxy) references() error {
 // afterACK notes the first full config and the watched change.
 func (p *proxy) afterACK(t string, values [][]byte) {
 	now := time.Now()
+	p.fleet.responses.Add(1)
 	p.firstResp.CompareAndSwap(0, now.UnixNano())
 	if p.configured.Load() == 0 && p.complete() {
 		p.configured.Store(now.UnixNano())

@@ -67,6 +67,9 @@ func report(w io.Writer, o options, results []*result, start time.Time, loadBefo
 	row("  p99 (ms)", withRatio(func(r *result) (float64, bool) {
 		return ms(percentile(r.firstConfig, 0.99)), len(r.firstConfig) > 0
 	}, "%.0f"))
+	row("responses per proxy until then", func(r *result) string {
+		return fmt.Sprintf("%.1f", float64(r.connectResponses)/float64(r.n))
+	})
 	row("CP CPU s while connecting", withRatio(func(r *result) (float64, bool) { return r.cpuConnect, r.configured > 0 }, "%.1f"))
 	row("CP RSS empty/connected/peak (MiB)", func(r *result) string {
 		return fmt.Sprintf("%s/%s/%s", mib(r.rssEmpty), mib(r.rssConnected), mib(r.hwm))

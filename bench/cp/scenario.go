@@ -23,6 +23,9 @@ type result struct {
 	firstResponse []time.Duration
 	configured    int
 	cpuConnect    float64
+	// connectResponses is how many responses the proxies ACKed until all
+	// had their first config.
+	connectResponses int64
 	// rssEmpty is the control plane's RSS before any proxy connected;
 	// rssConnected once all are connected and it is quiet; hwm its peak.
 	rssEmpty, rssConnected, hwm int64
@@ -102,6 +105,8 @@ func runOne(ctx context.Context, o options, n int) (res *result) {
 	res.connect = last.Sub(t0)
 	after, _ := c.usage()
 	res.cpuConnect = after.cpu - before.cpu
+	res.connectResponses = f.responses.Load()
+	res.connectResponses = f.responses.Load()
 	stopProfile()
 	if res.err != nil {
 		res.failures, _ = f.failures()
