@@ -455,6 +455,12 @@ func (r *reconciler) push(ctx context.Context, ms *meshState, memo *outputMemo, 
 	if err := r.s.cache.SetSnapshot(ctx, ps.info.nodeID, newResourceSnapshot(out, versions)); err != nil {
 		return time.Time{}, false, fmt.Errorf("setting the snapshot of %s: %w", ps.info.key, err)
 	}
+	r.s.mu.Lock()
+	gone := r.s.byNodeID[ps.info.nodeID] == nil
+	r.s.mu.Unlock()
+	if gone { // it disconnected while this recompute ran: keep no snapshot
+		r.s.cache.ClearSnapshot(ps.info.nodeID)
+	}
 	r.s.log.Debug("pushed config", "proxy", ps.info.key.String(), "versions", versions)
 	return renew, true, nil
 }
