@@ -17,7 +17,8 @@ FUZZ_TARGETS := ./internal/resource:FuzzDecode ./internal/resource:FuzzDecodeFor
 	./api/mesh:FuzzDecodeFlat ./api/common:FuzzIntOrString \
 	./internal/tokens:FuzzParseDataplaneToken \
 	./internal/dataplane/runtime/tlsctx:FuzzSANMatch ./internal/dataplane/runtime/peer:FuzzParseURISANs \
-	./internal/dataplane/runtime/listener:FuzzClassify
+	./internal/dataplane/runtime/listener:FuzzClassify \
+	./internal/dataplane/runtime/httpproxy:FuzzH1Request ./internal/dataplane/runtime/httpproxy:FuzzChunked
 
 .PHONY: build test vet unit e2e fuzz bench fmt demo
 
