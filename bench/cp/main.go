@@ -46,6 +46,7 @@ type options struct {
 	cpBin           string
 	timeout         time.Duration
 	idle            time.Duration
+	tail            time.Duration
 	profileDir      string
 	profileConnect  time.Duration
 	profileChange   time.Duration
@@ -79,6 +80,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.cpBin, "cp-bin", "", "trellis-cp binary (empty: built from ./cmd/trellis-cp; \"in-process\": run it in this process, for tests)")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "longest wait for a phase (first config, one change)")
 	fs.DurationVar(&o.idle, "idle", 10*time.Second, "how long idle CPU is measured")
+	fs.DurationVar(&o.tail, "tail", 2*time.Second, "how long after a change's last ACK its CPU is still counted (insight writes)")
 	fs.StringVar(&o.profileDir, "profile", "", "folder for CPU and heap profiles of trellis-cp (turns its diagnostics server on)")
 	fs.DurationVar(&o.profileConnect, "profile-connect", 30*time.Second, "length of the CPU profile taken while proxies connect")
 	fs.DurationVar(&o.profileChange, "profile-change", 8*time.Second, "length of the CPU profile taken for each change")

@@ -15,7 +15,7 @@ func TestSmallRun(t *testing.T) {
 	for _, mode := range []string{"sotw", "delta"} {
 		t.Run(mode, func(t *testing.T) {
 			o, err := parseFlags([]string{"-n", "20", "-baseline", "0", "-services", "4", "-outbounds", "2",
-				"-mode", mode, "-cp-bin", "in-process", "-timeout", "60s", "-idle", "200ms", "-dir", t.TempDir()})
+				"-mode", mode, "-cp-bin", "in-process", "-timeout", "60s", "-idle", "200ms", "-tail", "100ms", "-dir", t.TempDir()})
 			if err != nil {
 				t.Fatal(err)
 			}

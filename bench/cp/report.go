@@ -124,7 +124,7 @@ func report(w io.Writer, o options, results []*result, start time.Time, loadBefo
 			c := get(r)
 			return ms(percentile(c.conv, 0.99)), c != nil && len(c.conv) > 0
 		}, "%.0f"))
-		row("  CP CPU s to last ACK / +2 s", func(r *result) string {
+		row(fmt.Sprintf("  CP CPU s to last ACK / +%s", o.tail), func(r *result) string {
 			if c := get(r); c != nil {
 				return fmt.Sprintf("%.2f/%.2f", c.cpu, c.tail)
 			}

@@ -45,7 +45,7 @@ type change struct {
 	affected int
 	conv     []time.Duration
 	// cpu is the control plane's CPU seconds from the API call until every
-	// affected proxy ACKed; tail adds the 2 s after (insight writes).
+	// affected proxy ACKed; tail adds the -tail after (insight writes).
 	cpu, tail float64
 	timedOut  bool
 }
@@ -177,7 +177,7 @@ func measureChange(ctx context.Context, o options, c *controlPlane, f *fleet, na
 	})
 	ch.timedOut = err != nil
 	u1, _ := c.usage()
-	sleepCtx(ctx, 2*time.Second)
+	sleepCtx(ctx, o.tail)
 	u2, _ := c.usage()
 	ch.conv = w.convergence(t0)
 	ch.cpu, ch.tail = u1.cpu-u0.cpu, u2.cpu-u0.cpu
