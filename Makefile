@@ -18,7 +18,8 @@ FUZZ_TARGETS := ./internal/resource:FuzzDecode ./internal/resource:FuzzDecodeFor
 	./internal/tokens:FuzzParseDataplaneToken \
 	./internal/dataplane/runtime/tlsctx:FuzzSANMatch ./internal/dataplane/runtime/peer:FuzzParseURISANs \
 	./internal/dataplane/runtime/listener:FuzzClassify \
-	./internal/dataplane/runtime/httpproxy:FuzzH1Request ./internal/dataplane/runtime/httpproxy:FuzzChunked
+	./internal/dataplane/runtime/httpproxy:FuzzH1Request ./internal/dataplane/runtime/httpproxy:FuzzChunked \
+	./internal/xds/server:FuzzDecodeDataplane
 
 .PHONY: build test vet unit e2e fuzz bench fmt demo
 
