@@ -2,6 +2,7 @@ package httpproxy
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"strconv"
 )
@@ -136,7 +137,7 @@ func writeChunkHeader(dst *bufio.Writer, size int64) copyErr {
 }
 
 // readChunkSize reads a chunk-size line: hex digits, then optional
-// whitespace and extensions.
+// extensions or trailing whitespace (no whitespace before ";").
 func readChunkSize(src *bufio.Reader) (int64, error) {
 	line, err := src.ReadSlice('\n')
 	switch {
@@ -144,13 +145,14 @@ func readChunkSize(src *bufio.Reader) (int64, error) {
 		return 0, errMalformed
 	case err != nil:
 		return 0, err
-	case len(line) < 3 || line[len(line)-2] != '\r':
+	case len(line) < 3 || bytes.IndexByte(line, '\r') != len(line)-2:
+		// CRLF ends the line and no CR comes before it (as net/http).
 		return 0, errMalformed
 	}
 	line = line[:len(line)-2]
 	var n int64
 	digits := 0
-	for _, c := range line {
+	for i, c := range line {
 		var d byte
 		switch {
 		case '0' <= c && c <= '9':
@@ -159,8 +161,15 @@ func readChunkSize(src *bufio.Reader) (int64, error) {
 			d = c - 'a' + 10
 		case 'A' <= c && c <= 'F':
 			d = c - 'A' + 10
-		case c == ';' || c == ' ' || c == '\t':
+		case c == ';':
 			if digits == 0 {
+				return 0, errMalformed
+			}
+			return n, nil
+		case c == ' ' || c == '\t':
+			// Trailing whitespace only, as net/http reads it: "3 ;x"
+			// and "0 0" are refused, so both hops agree on the framing.
+			if digits == 0 || len(bytes.Trim(line[i:], " \t")) != 0 {
 				return 0, errMalformed
 			}
 			return n, nil
