@@ -1,6 +1,10 @@
 package proxymodel
 
-import "github.com/trellis-mesh/trellis/internal/policy"
+import (
+	"fmt"
+
+	"github.com/trellis-mesh/trellis/internal/policy"
+)
 
 // PolicyItem is one policy resource of the mesh, as package policy and the
 // policy kinds' packages read it.
@@ -29,4 +33,68 @@ func (ix *Index) apply(name string, p *Proxy) (*Proxy, error) {
 		}
 	}
 	return p, nil
+}
+
+// Matched is what the policies of one kind say about a proxy: package
+// policy's matching and merging result (selection, per-inbound from[] and
+// rules[], to[] rules, the single default).
+type Matched = policy.Matched
+
+// MatchApplier records, for one targetRef policy kind, what the mesh's
+// policies of that kind say about the proxy (policy.Match) in
+// Proxy.Policies[Kind]. The xDS builder's policy plugins read it there
+// (Proxy.OutboundRule, Proxy.InboundMatch). The kinds are listed where
+// the control plane builds its appliers (internal/xds/server/policies.go).
+type MatchApplier struct {
+	Kind string
+}
+
+// Apply implements Applier.
+func (a MatchApplier) Apply(snap *MeshSnapshot, dp NamedDataplane, p *Proxy) error {
+	m, err := policy.Match(policy.Dataplane{Name: dp.Name, Labels: dp.Labels, Spec: dp.Spec}, snap.Policies[a.Kind])
+	if err != nil {
+		return fmt.Errorf("dataplane %q: %s: %w", dp.Name, a.Kind, err)
+	}
+	if p.Policies == nil {
+		p.Policies = map[string]*Matched{}
+	}
+	p.Policies[a.Kind] = m
+	return nil
+}
+
+// OutboundRule returns the merged to[] conf of a policy kind for traffic
+// to a service, or nil when no policy of the kind has one for it.
+func (p *Proxy) OutboundRule(kind, service string) *policy.Rule {
+	m := p.Policies[kind]
+	if m == nil {
+		return nil
+	}
+	return m.Outbound(service)
+}
+
+// InboundMatch returns what the policies of a kind say about one of the
+// proxy's inbounds (its from[] rules and rules[] entries), or nil when
+// the kind was not matched.
+func (p *Proxy) InboundMatch(kind string, in *Inbound) *policy.Inbound {
+	m := p.Policies[kind]
+	if m == nil {
+		return nil
+	}
+	for i := range m.Inbounds {
+		if m.Inbounds[i].Address == in.Address && m.Inbounds[i].Port == in.Port {
+			return &m.Inbounds[i]
+		}
+	}
+	return nil
+}
+
+// InboundRule returns the conf of a kind's policies for every client of
+// an inbound: the from[] rule for the whole mesh (targetRef Mesh), or nil
+// when none has one.
+func (p *Proxy) InboundRule(kind string, in *Inbound) *policy.Rule {
+	im := p.InboundMatch(kind, in)
+	if im == nil {
+		return nil
+	}
+	return im.From.Compute(map[string]string{})
 }

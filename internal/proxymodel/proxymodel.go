@@ -55,6 +55,9 @@ type Proxy struct {
 	Outbounds []Outbound
 	// MTLS is set when the mesh has mTLS enabled (security.go).
 	MTLS *MTLS
+	// Policies holds, per targetRef policy kind, what the mesh's policies
+	// of that kind say about the proxy (MatchApplier, policies.go).
+	Policies map[string]*Matched
 }
 
 // Inbound is one service the proxy serves: a listener on Address:Port that

@@ -14,6 +14,8 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -85,7 +87,8 @@ func sortByName[T interface{ GetName() string }](s []T) {
 
 // Sidecar builds the resources of a sidecar proxy. When the proxy has
 // MTLS, inbound listeners terminate mTLS, outbound clusters originate it,
-// and the secrets they reference are included.
+// and the secrets they reference are included. The registered policy
+// plugins (plugin.go) edit the resources as they are built.
 func Sidecar(p *proxymodel.Proxy) (*Resources, error) {
 	r := &Resources{}
 	seenLocal := map[string]bool{}
@@ -94,52 +97,130 @@ func Sidecar(p *proxymodel.Proxy) (*Resources, error) {
 		cluster := localClusterName(in.ServicePort)
 		if !seenLocal[cluster] {
 			seenLocal[cluster] = true
-			r.Clusters = append(r.Clusters, staticCluster(cluster, in.ServiceAddress, in.ServicePort, in.Protocol))
+			c := staticCluster(cluster, in.ServiceAddress, in.ServicePort, in.Protocol)
+			err := runHooks(func(pl *Plugin) error {
+				if pl.InboundCluster == nil {
+					return nil
+				}
+				return pl.InboundCluster(p, in, c)
+			})
+			if err != nil {
+				return nil, fmt.Errorf("inbound %s:%d: %w", in.Address, in.Port, err)
+			}
+			r.Clusters = append(r.Clusters, c)
 		}
 		l, err := inboundListener(p, in, cluster)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("inbound %s:%d: %w", in.Address, in.Port, err)
 		}
 		r.Listeners = append(r.Listeners, l)
 		if isHTTP(in.Protocol) {
-			r.Routes = append(r.Routes, routeConfig(inboundRouteName(in.Service), in.Service, cluster))
+			rc := routeConfig(inboundRouteName(in.Service), in.Service, cluster)
+			err := runHooks(func(pl *Plugin) error {
+				if pl.InboundRoute == nil {
+					return nil
+				}
+				return pl.InboundRoute(p, in, rc)
+			})
+			if err != nil {
+				return nil, fmt.Errorf("inbound %s:%d: %w", in.Address, in.Port, err)
+			}
+			r.Routes = append(r.Routes, rc)
 		}
 	}
 	seenService := map[string]bool{}
-	for _, out := range p.Outbounds {
-		name := outboundListenerName(out.Address, out.Port)
-		var l *listenerv3.Listener
-		var err error
-		if isHTTP(out.Protocol) {
-			l, err = httpListener(name, out.Address, out.Port, corev3.TrafficDirection_OUTBOUND, outboundRouteName(out.Service))
-		} else {
-			l, err = tcpListener(name, out.Address, out.Port, corev3.TrafficDirection_OUTBOUND, out.Service)
+	for i := range p.Outbounds {
+		out := &p.Outbounds[i]
+		if err := r.outbound(p, out, seenService); err != nil {
+			return nil, fmt.Errorf("outbound %s:%d (%s): %w", out.Address, out.Port, out.Service, err)
 		}
-		if err != nil {
-			return nil, err
-		}
-		r.Listeners = append(r.Listeners, l)
-		if seenService[out.Service] {
-			continue // two outbounds to one service share its cluster and route
-		}
-		seenService[out.Service] = true
-		if isHTTP(out.Protocol) {
-			r.Routes = append(r.Routes, routeConfig(outboundRouteName(out.Service), out.Service, out.Service))
-		}
-		c := edsCluster(out.Service, out.Protocol)
-		if p.MTLS != nil {
-			if c.TransportSocket, err = upstreamTLS(p.MTLS, out.Service, out.Protocol); err != nil {
-				return nil, err
-			}
-		}
-		r.Clusters = append(r.Clusters, c)
-		r.Endpoints = append(r.Endpoints, loadAssignment(out.Service, out.Endpoints))
 	}
 	if p.MTLS != nil {
 		r.Secrets = secrets(p.MTLS)
 	}
 	r.sort()
 	return r, nil
+}
+
+// outbound adds the listener of one outbound and, the first time a
+// service is seen, its route, cluster and endpoints.
+func (r *Resources) outbound(p *proxymodel.Proxy, out *proxymodel.Outbound, seenService map[string]bool) error {
+	name := outboundListenerName(out.Address, out.Port)
+	var l *listenerv3.Listener
+	var err error
+	if isHTTP(out.Protocol) {
+		l, err = httpListener(name, out.Address, out.Port, corev3.TrafficDirection_OUTBOUND, outboundRouteName(out.Service),
+			func(m *hcmv3.HttpConnectionManager) error {
+				return runHooks(func(pl *Plugin) error {
+					if pl.OutboundHCM == nil {
+						return nil
+					}
+					return pl.OutboundHCM(p, out, m)
+				})
+			})
+	} else {
+		l, err = tcpListener(name, out.Address, out.Port, corev3.TrafficDirection_OUTBOUND, out.Service,
+			func(tp *tcpv3.TcpProxy) error {
+				return runHooks(func(pl *Plugin) error {
+					if pl.OutboundTCPProxy == nil {
+						return nil
+					}
+					return pl.OutboundTCPProxy(p, out, tp)
+				})
+			})
+	}
+	if err != nil {
+		return err
+	}
+	r.Listeners = append(r.Listeners, l)
+	if seenService[out.Service] {
+		return nil // two outbounds to one service share its cluster and route
+	}
+	seenService[out.Service] = true
+	if isHTTP(out.Protocol) {
+		rc := routeConfig(outboundRouteName(out.Service), out.Service, out.Service)
+		err := runHooks(func(pl *Plugin) error {
+			if pl.OutboundRoute == nil {
+				return nil
+			}
+			return pl.OutboundRoute(p, out, rc)
+		})
+		if err != nil {
+			return err
+		}
+		r.Routes = append(r.Routes, rc)
+	}
+	return r.outboundCluster(p, out, edsCluster(out.Service, out.Protocol), loadAssignment(out.Service, out.Endpoints))
+}
+
+// outboundCluster adds a cluster of an outbound and its load assignment,
+// with upstream mTLS when the proxy has MTLS, after the plugins' hooks.
+// Route plugins call it for the extra clusters they make (subsets).
+func (r *Resources) outboundCluster(p *proxymodel.Proxy, out *proxymodel.Outbound, c *clusterv3.Cluster, cla *endpointv3.ClusterLoadAssignment) error {
+	if p.MTLS != nil {
+		ts, err := upstreamTLS(p, out, out.Service, out.Protocol)
+		if err != nil {
+			return err
+		}
+		c.TransportSocket = ts
+	}
+	err := runHooks(func(pl *Plugin) error {
+		if pl.OutboundCluster != nil {
+			if err := pl.OutboundCluster(p, out, c); err != nil {
+				return err
+			}
+		}
+		if pl.OutboundEndpoints != nil {
+			return pl.OutboundEndpoints(p, out, cla)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.Clusters = append(r.Clusters, c)
+	r.Endpoints = append(r.Endpoints, cla)
+	return nil
 }
 
 func (r *Resources) sort() {

@@ -5,6 +5,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 
 	"github.com/trellis-mesh/trellis/internal/proxymodel"
@@ -38,7 +39,7 @@ func inboundListener(p *proxymodel.Proxy, in *proxymodel.Inbound, cluster string
 	if err != nil {
 		return nil, err
 	}
-	if secure.TransportSocket, err = downstreamTLS(p.MTLS, in); err != nil {
+	if secure.TransportSocket, err = downstreamTLS(p, in); err != nil {
 		return nil, err
 	}
 	if p.MTLS.Mode != proxymodel.MTLSPermissive {
@@ -69,9 +70,23 @@ func inboundChain(p *proxymodel.Proxy, in *proxymodel.Inbound, cluster string) (
 			return nil, err
 		}
 		route := inboundRouteName(in.Service)
-		terminal, err = hcmFilter(route, route, httpFilters)
+		terminal, err = hcmFilter(route, route, httpFilters, func(m *hcmv3.HttpConnectionManager) error {
+			return runHooks(func(pl *Plugin) error {
+				if pl.InboundHCM == nil {
+					return nil
+				}
+				return pl.InboundHCM(p, in, m)
+			})
+		})
 	} else {
-		terminal, err = tcpProxyFilter(cluster)
+		terminal, err = tcpProxyFilter(cluster, func(tp *tcpv3.TcpProxy) error {
+			return runHooks(func(pl *Plugin) error {
+				if pl.InboundTCPProxy == nil {
+					return nil
+				}
+				return pl.InboundTCPProxy(p, in, tp)
+			})
+		})
 	}
 	if err != nil {
 		return nil, err
@@ -88,14 +103,28 @@ func inboundChain(p *proxymodel.Proxy, in *proxymodel.Inbound, cluster string) (
 // Filters that act on every inbound connection (authorization of TCP
 // inbounds) go before terminal here.
 func inboundNetworkFilters(p *proxymodel.Proxy, in *proxymodel.Inbound, terminal *listenerv3.Filter) ([]*listenerv3.Filter, error) {
-	if isHTTP(in.Protocol) {
-		return []*listenerv3.Filter{terminal}, nil // authorized per request (inboundHTTPFilters)
+	var filters []*listenerv3.Filter
+	if !isHTTP(in.Protocol) { // HTTP is authorized per request (inboundHTTPFilters)
+		rbac, err := rbacNetworkFilter(p, in)
+		if err != nil {
+			return nil, err
+		}
+		if rbac != nil {
+			filters = append(filters, rbac)
+		}
 	}
-	rbac, err := rbacNetworkFilter(p, in)
-	if err != nil || rbac == nil {
-		return []*listenerv3.Filter{terminal}, err
+	err := runHooks(func(pl *Plugin) error {
+		if pl.InboundNetworkFilters == nil {
+			return nil
+		}
+		more, err := pl.InboundNetworkFilters(p, in)
+		filters = append(filters, more...)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return []*listenerv3.Filter{rbac, terminal}, nil
+	return append(filters, terminal), nil
 }
 
 // inboundHTTPFilters returns the HTTP filters of an HTTP inbound's

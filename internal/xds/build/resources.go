@@ -47,12 +47,19 @@ func adsSource() *corev3.ConfigSource {
 	}
 }
 
-// tcpProxyFilter is the tcp_proxy network filter to a cluster.
-func tcpProxyFilter(cluster string) (*listenerv3.Filter, error) {
-	tcp, err := anyOf(&tcpv3.TcpProxy{
+// tcpProxyFilter is the tcp_proxy network filter to a cluster; edit (when
+// not nil) runs on it before it is packed.
+func tcpProxyFilter(cluster string, edit func(*tcpv3.TcpProxy) error) (*listenerv3.Filter, error) {
+	tp := &tcpv3.TcpProxy{
 		StatPrefix:       cluster,
 		ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: cluster},
-	})
+	}
+	if edit != nil {
+		if err := edit(tp); err != nil {
+			return nil, err
+		}
+	}
+	tcp, err := anyOf(tp)
 	if err != nil {
 		return nil, err
 	}
@@ -89,11 +96,17 @@ func hcm(statPrefix, routeName string, filters []*hcmv3.HttpFilter) (*hcmv3.Http
 	}, nil
 }
 
-// hcmFilter is the HTTP connection manager network filter.
-func hcmFilter(statPrefix, routeName string, filters []*hcmv3.HttpFilter) (*listenerv3.Filter, error) {
+// hcmFilter is the HTTP connection manager network filter; edit (when not
+// nil) runs on the manager before it is packed.
+func hcmFilter(statPrefix, routeName string, filters []*hcmv3.HttpFilter, edit func(*hcmv3.HttpConnectionManager) error) (*listenerv3.Filter, error) {
 	m, err := hcm(statPrefix, routeName, filters)
 	if err != nil {
 		return nil, err
+	}
+	if edit != nil {
+		if err := edit(m); err != nil {
+			return nil, err
+		}
 	}
 	cfg, err := anyOf(m)
 	if err != nil {
@@ -112,16 +125,16 @@ func singleChainListener(name, addr string, port uint32, dir corev3.TrafficDirec
 	}
 }
 
-func tcpListener(name, addr string, port uint32, dir corev3.TrafficDirection, cluster string) (*listenerv3.Listener, error) {
-	f, err := tcpProxyFilter(cluster)
+func tcpListener(name, addr string, port uint32, dir corev3.TrafficDirection, cluster string, edit func(*tcpv3.TcpProxy) error) (*listenerv3.Listener, error) {
+	f, err := tcpProxyFilter(cluster, edit)
 	if err != nil {
 		return nil, err
 	}
 	return singleChainListener(name, addr, port, dir, f), nil
 }
 
-func httpListener(name, addr string, port uint32, dir corev3.TrafficDirection, routeName string) (*listenerv3.Listener, error) {
-	f, err := hcmFilter(routeName, routeName, nil)
+func httpListener(name, addr string, port uint32, dir corev3.TrafficDirection, routeName string, edit func(*hcmv3.HttpConnectionManager) error) (*listenerv3.Listener, error) {
+	f, err := hcmFilter(routeName, routeName, nil, edit)
 	if err != nil {
 		return nil, err
 	}

@@ -95,7 +95,8 @@ func identityFor(m *proxymodel.MTLS, service string) (string, error) {
 
 // downstreamTLS is the transport socket of an mTLS inbound: it requires a
 // client certificate of the mesh (any service).
-func downstreamTLS(m *proxymodel.MTLS, in *proxymodel.Inbound) (*corev3.TransportSocket, error) {
+func downstreamTLS(p *proxymodel.Proxy, in *proxymodel.Inbound) (*corev3.TransportSocket, error) {
+	m := p.MTLS
 	svc, err := identityFor(m, in.Service)
 	if err != nil {
 		return nil, err
@@ -105,15 +106,26 @@ func downstreamTLS(m *proxymodel.MTLS, in *proxymodel.Inbound) (*corev3.Transpor
 		alpn = alpnInboundHTTP
 	}
 	prefix := &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: proxymodel.SpiffeID(m.TrustDomain, "")}}
-	return transportSocket(&tlsv3.DownstreamTlsContext{
+	tc := &tlsv3.DownstreamTlsContext{
 		RequireClientCertificate: wrapperspb.Bool(true),
 		CommonTlsContext:         commonTLS(m, svc, prefix, alpn),
+	}
+	err = runHooks(func(pl *Plugin) error {
+		if pl.DownstreamTLS == nil {
+			return nil
+		}
+		return pl.DownstreamTLS(p, in, tc)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return transportSocket(tc)
 }
 
 // upstreamTLS is the transport socket of an outbound cluster to service
 // dest: the proxy presents its first identity and accepts only dest's.
-func upstreamTLS(m *proxymodel.MTLS, dest, protocol string) (*corev3.TransportSocket, error) {
+func upstreamTLS(p *proxymodel.Proxy, out *proxymodel.Outbound, dest, protocol string) (*corev3.TransportSocket, error) {
+	m := p.MTLS
 	if len(m.Identities) == 0 {
 		return nil, errNoIdentity
 	}
@@ -122,9 +134,19 @@ func upstreamTLS(m *proxymodel.MTLS, dest, protocol string) (*corev3.TransportSo
 		alpn = alpnHTTP2
 	}
 	exact := &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: proxymodel.SpiffeID(m.TrustDomain, dest)}}
-	return transportSocket(&tlsv3.UpstreamTlsContext{
+	tc := &tlsv3.UpstreamTlsContext{
 		CommonTlsContext: commonTLS(m, m.Identities[0].Service, exact, alpn),
+	}
+	err := runHooks(func(pl *Plugin) error {
+		if pl.UpstreamTLS == nil {
+			return nil
+		}
+		return pl.UpstreamTLS(p, out, tc)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return transportSocket(tc)
 }
 
 func transportSocket(ctx proto.Message) (*corev3.TransportSocket, error) {

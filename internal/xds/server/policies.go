@@ -11,11 +11,30 @@ import (
 
 // policyAppliers fill the policy parts of proxy models, each from the
 // mesh's policies of its kind (listed into MeshSnapshot.Policies).
-var policyAppliers = []struct {
+var policyAppliers = []policyApplier{
+	{meshtrafficpermission.Kind, meshtrafficpermission.Applier{}},
+	// The traffic policies: the xDS builder's plugins read what they say
+	// from Proxy.Policies (internal/xds/build/plugin.go).
+	matched("MeshTimeout"),
+	matched("MeshRetry"),
+	matched("MeshCircuitBreaker"),
+	matched("MeshHealthCheck"),
+	matched("MeshFaultInjection"),
+	matched("MeshRateLimit"),
+	matched("MeshLoadBalancingStrategy"),
+	matched("MeshTLS"),
+}
+
+// matched lists a kind whose policies are matched and merged into
+// Proxy.Policies[kind] by proxymodel.MatchApplier.
+func matched(kind string) policyApplier {
+	return policyApplier{kind, proxymodel.MatchApplier{Kind: kind}}
+}
+
+// policyApplier is the applier of one policy kind.
+type policyApplier struct {
 	kind    string
 	applier proxymodel.Applier
-}{
-	{meshtrafficpermission.Kind, meshtrafficpermission.Applier{}},
 }
 
 // loadPolicies lists the mesh's policies of every kind an applier reads

@@ -114,8 +114,8 @@ func sidecarParts(ms *meshState, memo *outputMemo, ps *proxyState) (*output, tim
 		return nil, time.Time{}, err
 	}
 	in, out := *p, *p
-	in.Outbounds = nil
-	out.Inbounds, out.Name = nil, ""
+	in.Outbounds, in.Policies = nil, policiesPart(p.Policies, true)
+	out.Inbounds, out.Name, out.Policies = nil, "", policiesPart(p.Policies, false)
 	inFP, okIn := ms.fingerprintOf(&in)
 	outFP, okOut := ms.fingerprintOf(&out)
 	if okIn && okOut {
@@ -144,6 +144,30 @@ func sidecarParts(ms *meshState, memo *outputMemo, ps *proxyState) (*output, tim
 	}
 	o, err := buildOutput(p)
 	return o, renew, err
+}
+
+// policiesPart keeps, of what the policies say about a proxy, the part
+// the builder's inbound hooks read (per-inbound matches and the single
+// default) or the part its outbound hooks read (to[] rules and the single
+// default), so proxies that differ only in the other part share this one.
+func policiesPart(all map[string]*proxymodel.Matched, inbound bool) map[string]*proxymodel.Matched {
+	if all == nil {
+		return nil
+	}
+	out := make(map[string]*proxymodel.Matched, len(all))
+	for kind, m := range all {
+		if m == nil {
+			continue
+		}
+		part := &proxymodel.Matched{Single: m.Single}
+		if inbound {
+			part.Inbounds = m.Inbounds
+		} else {
+			part.To = m.To
+		}
+		out[kind] = part
+	}
+	return out
 }
 
 func buildOutput(p *proxymodel.Proxy) (*output, error) {

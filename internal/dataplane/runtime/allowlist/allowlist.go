@@ -227,6 +227,24 @@ func names(list ...string) map[protoreflect.FullName]bool {
 	return out
 }
 
+// allow adds fields to the allow-list. The features trellis-dp gained with
+// the traffic policies each list their fields in a file of their own
+// (fields_<feature>.go) from init, so the list grows without one file
+// every change touches.
+func allow(list ...string) {
+	for _, n := range list {
+		fields[protoreflect.FullName(n)] = true
+	}
+}
+
+// allowType adds typed_config payload types trellis-dp unpacks, from init
+// like allow.
+func allowType(msgs ...proto.Message) {
+	for _, m := range msgs {
+		typedConfigs[typeURL(m)] = func() proto.Message { return m.ProtoReflect().New().Interface() }
+	}
+}
+
 // Allowed reports whether the field with the given full name is on the
 // allow-list.
 func Allowed(field protoreflect.FullName) bool { return fields[field] }
