@@ -76,8 +76,6 @@ func NewClient(u *tlsv3.UpstreamTlsContext, store *secret.Store, st *Stats) (*Cl
 	}
 	cl := &Client{common: c}
 	cl.cfg = &tls.Config{
-		MinVersion: c.minVersion,
-		MaxVersion: tls.VersionTLS13,
 		NextProtos: c.alpn,
 		// Go's own verification needs a server name and fixed roots;
 		// VerifyConnection does it with the CAs of the moment instead.
@@ -94,6 +92,7 @@ func NewClient(u *tlsv3.UpstreamTlsContext, store *secret.Store, st *Stats) (*Cl
 		// VerifyConnection, against the CAs of the moment.
 		ClientSessionCache: &sessionCache{c: &cl.common, lru: tls.NewLRUClientSessionCache(sessionCacheSize)},
 	}
+	cl.params.apply(cl.cfg)
 	if c.caName != "" {
 		cl.cfg.VerifyConnection = func(cs tls.ConnectionState) error { return cl.verify(cs.PeerCertificates) }
 	}

@@ -68,7 +68,7 @@ func NewStats(reg stats.Registry, scope string) *Stats {
 type common struct {
 	store      *secret.Store
 	stats      *Stats
-	minVersion uint16
+	params     params
 	certName   string // "" for no certificate (a client may have none)
 	caName     string // "" for no peer verification
 	sans       []sanMatcher
@@ -82,17 +82,13 @@ type sanMatcher struct {
 }
 
 // parseCommon checks a CommonTlsContext against what trellis-dp
-// implements: TLS 1.2 or 1.3 minimum, at most one certificate and one
+// implements: TLS 1.2 or 1.3 versions, TLS 1.2 cipher suites, at most one certificate and one
 // validation context, both from SDS over ADS, URI or DNS SAN matchers.
 func parseCommon(c *tlsv3.CommonTlsContext, store *secret.Store, st *Stats) (common, error) {
 	out := common{store: store, stats: st, alpn: c.GetAlpnProtocols()}
-	switch v := c.GetTlsParams().GetTlsMinimumProtocolVersion(); v {
-	case tlsv3.TlsParameters_TLS_AUTO, tlsv3.TlsParameters_TLSv1_2:
-		out.minVersion = tls.VersionTLS12
-	case tlsv3.TlsParameters_TLSv1_3:
-		out.minVersion = tls.VersionTLS13
-	default:
-		return out, fmt.Errorf("tls_params.tls_minimum_protocol_version %s is not supported (TLSv1_2 or TLSv1_3)", v)
+	var err error
+	if out.params, err = parseParams(c.GetTlsParams()); err != nil {
+		return out, err
 	}
 	switch refs := c.GetTlsCertificateSdsSecretConfigs(); len(refs) {
 	case 0:

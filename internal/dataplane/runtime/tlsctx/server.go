@@ -35,11 +35,10 @@ func NewServer(d *tlsv3.DownstreamTlsContext, store *secret.Store, st *Stats) (*
 		return nil, errors.New("require_client_certificate needs common_tls_context.combined_validation_context")
 	}
 	s.cfg = &tls.Config{
-		MinVersion:     c.minVersion,
-		MaxVersion:     tls.VersionTLS13,
 		NextProtos:     c.alpn,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.certificate() },
 	}
+	s.params.apply(s.cfg)
 	if c.caName != "" {
 		// Go must not verify on its own (it would need the CAs up front):
 		// the certificate is requested and VerifyConnection decides.
