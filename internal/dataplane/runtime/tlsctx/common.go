@@ -66,13 +66,13 @@ func NewStats(reg stats.Registry, scope string) *Stats {
 
 // common is a compiled CommonTlsContext.
 type common struct {
-	store      *secret.Store
-	stats      *Stats
-	params     params
-	certName   string // "" for no certificate (a client may have none)
-	caName     string // "" for no peer verification
-	sans       []sanMatcher
-	alpn       []string
+	store    *secret.Store
+	stats    *Stats
+	params   params
+	certName string // "" for no certificate (a client may have none)
+	caName   string // "" for no peer verification
+	sans     []sanMatcher
+	alpn     []string
 }
 
 // sanMatcher is a compiled SubjectAltNameMatcher.
