@@ -13,6 +13,8 @@
 //	GET /meshes/{mesh}/dataplanes/{name}/_overview  the same
 //	GET /meshes/{mesh}/dataplanes/{name}/_config    the generated xDS
 //	GET /meshes/{mesh}/dataplanes/{name}/_rules     matched and merged policies (rules.go)
+//	GET /meshes/{mesh}/{plural}/{name}/_resources/dataplanes
+//	                                                the dataplanes a policy selects (policy_dataplanes.go)
 package inspect
 
 import (
@@ -76,6 +78,7 @@ func (h *Handlers) Register(m Mounter) {
 	m.Handle("GET /meshes/{mesh}/dataplanes/{name}/_overview", http.HandlerFunc(h.overview))
 	m.Handle("GET /meshes/{mesh}/dataplanes/{name}/_config", http.HandlerFunc(h.configDump))
 	m.Handle("GET /meshes/{mesh}/dataplanes/{name}/_rules", http.HandlerFunc(h.rules))
+	m.Handle("GET /meshes/{mesh}/{path}/{name}/_resources/dataplanes", http.HandlerFunc(h.policyDataplanes))
 }
 
 // Overview is Kuma's DataplaneOverview: the Dataplane's metadata, its spec

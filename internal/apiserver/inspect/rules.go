@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,33 +13,52 @@ import (
 	"github.com/trellis-mesh/trellis/internal/policy"
 	"github.com/trellis-mesh/trellis/internal/policy/meshtrafficpermission"
 	"github.com/trellis-mesh/trellis/internal/proxymodel"
+	"github.com/trellis-mesh/trellis/internal/resource"
 	"github.com/trellis-mesh/trellis/internal/store"
 )
 
-// ruleKinds are the policy kinds GET .../_rules reports, in that order.
-// A kind listed here is matched with package policy; add a case to
-// kindRules for what is specific to it.
-var ruleKinds = []string{meshtrafficpermission.Kind}
+// RuleKinds are the policy kinds GET .../_rules reports, in that order:
+// MeshTrafficPermission, then the traffic policies the xDS builder
+// translates (internal/xds/server/policies.go lists what it matches).
+// Every kind is matched with package policy, as the control plane does;
+// kindRules adds what is specific to one kind.
+var RuleKinds = []string{
+	meshtrafficpermission.Kind,
+	"MeshTimeout",
+	"MeshRetry",
+	"MeshCircuitBreaker",
+	"MeshHealthCheck",
+	"MeshFaultInjection",
+	"MeshRateLimit",
+	"MeshLoadBalancingStrategy",
+	"MeshTLS",
+	"MeshHTTPRoute",
+	"MeshTCPRoute",
+}
 
 // Rules answers GET /meshes/{mesh}/dataplanes/{name}/_rules: for each
-// policy kind, which policies select the proxy and what they merge into,
-// per inbound and for outbound traffic. Example (one MeshTrafficPermission
-// that allows the whole mesh):
+// policy kind of RuleKinds, which policies select the proxy and what they
+// merge into, per inbound (from[] and rules[]) and per outbound (to[]).
+// Every kind is listed, with empty lists when no policy selects the proxy.
+// Example (a MeshTimeout for the whole mesh and one for backend):
 //
-//	{"mesh": "default", "dataplane": "backend-1", "mtlsEnabled": true,
-//	 "rules": [{"type": "MeshTrafficPermission",
-//	   "policies": [{"name": "allow-all", "origin": "zone"}],
-//	   "inbounds": [{"index": 0, "address": "10.0.0.2", "port": 8080, "tags": {"kuma.io/service": "backend"},
-//	     "policies": [{"name": "allow-all", "origin": "zone"}],
-//	     "fromRules": [{"subset": {}, "conf": {"action": "Allow"}, "origins": ["allow-all"]}],
-//	     "rules": [],
-//	     "permissions": [{"principal": {"any": true}, "action": "Allow", "origins": ["allow-all"]}]}],
-//	   "toRules": []}]}
+//	{"mesh": "default", "dataplane": "web-1", "mtlsEnabled": true,
+//	 "rules": [..., {"type": "MeshTimeout",
+//	   "policies": [{"name": "all", "origin": "zone"}, {"name": "to-backend", "origin": "zone"}],
+//	   "inbounds": [{"index": 0, "address": "10.0.0.2", "port": 8080, "tags": {"kuma.io/service": "web"},
+//	     "policies": [...],
+//	     "fromRules": [{"subset": {}, "conf": {"idleTimeout": "1h"}, "origins": ["all"]}],
+//	     "rules": []}],
+//	   "outbounds": [{"address": "127.0.0.1", "port": 10001, "service": "backend",
+//	     "tags": {"kuma.io/service": "backend"}, "subset": {"kuma.io/service": "backend"},
+//	     "conf": {"connectionTimeout": "2s", "http": {"requestTimeout": "500ms"}},
+//	     "origins": ["all", "to-backend"]}],
+//	   "toRules": [...]}, ...]}
 type Rules struct {
 	Mesh      string `json:"mesh"`
 	Dataplane string `json:"dataplane"`
-	// MTLSEnabled tells whether the mesh enforces MeshTrafficPermissions
-	// (they apply only with mTLS on).
+	// MTLSEnabled tells whether the mesh has mTLS on: MeshTrafficPermission
+	// and MeshTLS apply only then.
 	MTLSEnabled bool        `json:"mtlsEnabled"`
 	Rules       []KindRules `json:"rules"`
 }
@@ -50,6 +70,10 @@ type KindRules struct {
 	// Policies select the proxy, least to most specific.
 	Policies []policy.Ref  `json:"policies"`
 	Inbounds []InboundRule `json:"inbounds"`
+	// Outbounds has one item per outbound of the proxy (networking.outbound
+	// with a kuma.io/service tag, in Dataplane order) for kinds with to[]
+	// sections; it is empty for the others.
+	Outbounds []OutboundRule `json:"outbounds"`
 	// ToRules are the merged to[] sections, first match wins (a
 	// destination matches a subset when it carries all its tags).
 	ToRules policy.Rules `json:"toRules"`
@@ -70,7 +94,9 @@ type InboundRule struct {
 	// Policies select the inbound, least to most specific.
 	Policies []policy.Ref `json:"policies"`
 	// FromRules are the merged from[] sections: the first rule whose
-	// subset a client's tags include applies to it.
+	// subset a client's tags include applies to it; the rule with the
+	// empty subset is what applies to every client (the xDS builder reads
+	// that one for inbound settings).
 	FromRules policy.Rules `json:"fromRules"`
 	// Rules are the rules[] items, unmerged, least to most specific.
 	Rules []policy.Entry `json:"rules"`
@@ -79,6 +105,26 @@ type InboundRule struct {
 	Permissions []Permission `json:"permissions,omitzero"`
 	// Notes say which rules could not be enforced, and why.
 	Notes []string `json:"notes,omitempty"`
+}
+
+// OutboundRule is what the to[] sections of one kind's policies say about
+// traffic to one outbound: the merged conf the xDS builder applies to it
+// (policy.Matched.Outbound of its kuma.io/service).
+type OutboundRule struct {
+	// Address and Port are where the proxy listens for the outbound.
+	Address string `json:"address"`
+	Port    uint32 `json:"port"`
+	// Service is the destination's kuma.io/service and Tags the
+	// outbound's tags.
+	Service string            `json:"service"`
+	Tags    map[string]string `json:"tags"`
+	// Subset is the to[] rule that matched (absent when none did).
+	Subset policy.Subset `json:"subset,omitzero"`
+	// Conf is the merged conf, null when no to[] section applies.
+	Conf json.RawMessage `json:"conf"`
+	// Origins name the policies merged into Conf, in merge order (the
+	// last one wins a conflict).
+	Origins []string `json:"origins"`
 }
 
 // Permission is one first-match authorization rule of an inbound.
@@ -96,17 +142,27 @@ func (h *Handlers) rules(w http.ResponseWriter, r *http.Request) {
 		writeDataplaneErr(w, err, meshName, name)
 		return
 	}
-	spec, ok := dp.Spec.(*mesh.Dataplane)
-	if !ok {
-		apiserver.WriteErr(w, fmt.Errorf("dataplane %s/%s has a spec of type %T", meshName, name, dp.Spec))
+	pdp, err := policyDataplane(dp)
+	if err != nil {
+		apiserver.WriteErr(w, err)
 		return
 	}
-	out, err := h.buildRules(r.Context(), meshName, policy.Dataplane{Name: name, Labels: dp.Meta.Labels, Spec: spec})
+	out, err := h.buildRules(r.Context(), meshName, pdp)
 	if err != nil {
 		apiserver.WriteErr(w, err)
 		return
 	}
 	apiserver.WriteJSON(w, http.StatusOK, out)
+}
+
+// policyDataplane turns a stored Dataplane into what package policy
+// matches.
+func policyDataplane(dp *resource.Resource) (policy.Dataplane, error) {
+	spec, ok := dp.Spec.(*mesh.Dataplane)
+	if !ok {
+		return policy.Dataplane{}, fmt.Errorf("dataplane %s/%s has a spec of type %T", dp.Meta.Mesh, dp.Meta.Name, dp.Spec)
+	}
+	return policy.Dataplane{Name: dp.Meta.Name, Labels: dp.Meta.Labels, Spec: spec}, nil
 }
 
 func (h *Handlers) buildRules(ctx context.Context, meshName string, dp policy.Dataplane) (*Rules, error) {
@@ -121,8 +177,12 @@ func (h *Handlers) buildRules(ctx context.Context, meshName string, dp policy.Da
 			return nil, err
 		}
 	}
-	for _, kind := range ruleKinds {
-		policies, err := h.listPolicies(ctx, kind, meshName)
+	for _, kind := range RuleKinds {
+		d, ok := h.mgr.Registry().ByKind(kind)
+		if !ok {
+			return nil, fmt.Errorf("inspect: the registry has no %s kind", kind)
+		}
+		policies, err := h.listPolicies(ctx, d, meshName)
 		if err != nil {
 			return nil, err
 		}
@@ -130,26 +190,30 @@ func (h *Handlers) buildRules(ctx context.Context, meshName string, dp policy.Da
 		if err != nil {
 			return nil, fmt.Errorf("%s rules of dataplane %s/%s: %w", kind, meshName, dp.Name, err)
 		}
+		if d.Policy != nil && d.Policy.HasTo {
+			kr.Outbounds = outboundRules(dp, kr.ToRules)
+		}
 		out.Rules = append(out.Rules, *kr)
 	}
 	return out, nil
 }
 
-// listPolicies returns every policy of kind in the mesh.
-func (h *Handlers) listPolicies(ctx context.Context, kind, meshName string) ([]policy.Policy, error) {
-	d, ok := h.mgr.Registry().ByKind(kind)
-	if !ok {
-		return nil, fmt.Errorf("inspect: the registry has no %s kind", kind)
-	}
+// listPolicies returns every policy of kind d in the mesh.
+func (h *Handlers) listPolicies(ctx context.Context, d *resource.Descriptor, meshName string) ([]policy.Policy, error) {
 	items, _, err := h.mgr.List(ctx, d, manager.ListOptions{Mesh: meshName})
 	if err != nil {
-		return nil, fmt.Errorf("listing the %ss of mesh %q: %w", kind, meshName, err)
+		return nil, fmt.Errorf("listing the %ss of mesh %q: %w", d.Kind, meshName, err)
 	}
 	out := make([]policy.Policy, 0, len(items))
 	for _, it := range items {
-		out = append(out, policy.Policy{Name: it.Meta.Name, Labels: it.Meta.Labels, Spec: it.Spec})
+		out = append(out, asPolicy(it))
 	}
 	return out, nil
+}
+
+// asPolicy is a stored policy as package policy reads it.
+func asPolicy(res *resource.Resource) policy.Policy {
+	return policy.Policy{Name: res.Meta.Name, Labels: res.Meta.Labels, Spec: res.Spec}
 }
 
 // kindRules matches the policies of one kind against the proxy.
@@ -158,9 +222,12 @@ func kindRules(kind, meshName string, dp policy.Dataplane, policies []policy.Pol
 	if err != nil {
 		return nil, err
 	}
-	kr := &KindRules{Type: kind, Policies: m.Policies, ToRules: m.To, Default: m.Single, Notes: m.Notes}
+	kr := &KindRules{Type: kind, Policies: m.Policies, Outbounds: []OutboundRule{}, ToRules: m.To, Default: m.Single, Notes: m.Notes}
 	if kr.Policies == nil {
 		kr.Policies = []policy.Ref{}
+	}
+	if kr.ToRules == nil {
+		kr.ToRules = policy.Rules{}
 	}
 	for i := range m.Inbounds {
 		in := &m.Inbounds[i]
@@ -185,4 +252,36 @@ func kindRules(kind, meshName string, dp policy.Dataplane, policies []policy.Pol
 		kr.Inbounds = []InboundRule{}
 	}
 	return kr, nil
+}
+
+// outboundRules computes, for each outbound of the proxy, the to[] rule
+// that applies to its service, as the xDS builder does
+// (proxymodel.Proxy.OutboundRule). Outbounds without a kuma.io/service
+// (backendRef outbounds) are not built by the control plane and are left
+// out.
+func outboundRules(dp policy.Dataplane, to policy.Rules) []OutboundRule {
+	out := []OutboundRule{}
+	if dp.Spec == nil || dp.Spec.Networking == nil {
+		return out
+	}
+	m := policy.Matched{To: to}
+	for _, ob := range dp.Spec.Networking.Outbound {
+		svc := ob.Tags[mesh.ServiceTag]
+		if svc == "" {
+			continue
+		}
+		addr := ob.Address
+		if addr == "" {
+			addr = proxymodel.DefaultOutboundAddress
+		}
+		or := OutboundRule{Address: addr, Port: ob.Port, Service: svc, Tags: ob.Tags, Conf: json.RawMessage("null"), Origins: []string{}}
+		if r := m.Outbound(svc); r != nil {
+			or.Subset, or.Conf, or.Origins = r.Subset, r.Conf, r.Origins
+			if or.Subset == nil {
+				or.Subset = policy.Subset{}
+			}
+		}
+		out = append(out, or)
+	}
+	return out
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/trellis-mesh/trellis/internal/apiserver/inspect"
 )
 
 const allowAll = `type: MeshTrafficPermission
@@ -80,7 +82,7 @@ func TestRules(t *testing.T) {
 	if got.Mesh != "default" || got.Dataplane != "web-1" || got.MTLSEnabled {
 		t.Fatalf("header = %s/%s mtls %v", got.Mesh, got.Dataplane, got.MTLSEnabled)
 	}
-	if len(got.Rules) != 1 || got.Rules[0].Type != "MeshTrafficPermission" {
+	if len(got.Rules) != len(inspect.RuleKinds) || got.Rules[0].Type != "MeshTrafficPermission" {
 		t.Fatalf("rules = %s", body)
 	}
 	kr := got.Rules[0]
