@@ -98,7 +98,7 @@ type rulesAnswer struct {
 			Name string `json:"name"`
 		} `json:"policies"`
 		Inbounds []struct {
-			Port      uint32 `json:"port"`
+			Port      uint32     `json:"port"`
 			FromRules []ruleJSON `json:"fromRules"`
 		} `json:"inbounds"`
 		Outbounds []struct {
