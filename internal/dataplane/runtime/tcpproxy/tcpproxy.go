@@ -5,6 +5,15 @@
 // moves the bytes with splice(2) on Linux without copying them through
 // user space; TLS connections (mTLS inbound or upstream) are copied
 // through a buffer.
+//
+// idle_timeout (Envoy's default: one hour; zero disables it) closes both
+// sides of a session after no bytes went either way for that long. To keep
+// splice(2), activity is not stamped per read: each direction reads under
+// a deadline a quarter of the timeout away and, when it passes, notes
+// whether bytes moved since the last one; a session closes between the
+// timeout and one and a half times it after its last byte.
+// max_connect_attempts connects again (to the endpoint the load balancer
+// picks next) after a failed connect.
 package tcpproxy
 
 import (
@@ -15,10 +24,14 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
+	"sync/atomic"
+	"time"
 
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/cluster"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/internal/xdsutil"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/stats"
 )
 
@@ -34,15 +47,25 @@ type target struct {
 
 // Proxy is a built tcp_proxy filter, immutable once built.
 type Proxy struct {
-	targets []target
-	total   uint32
-	log     *slog.Logger
+	targets         []target
+	total           uint32
+	idleTimeout     time.Duration // 0: none
+	connectAttempts int
+	log             *slog.Logger
 
-	cxTotal   *stats.Counter
-	cxNoRoute *stats.Counter
-	rxBytes   *stats.Counter
-	txBytes   *stats.Counter
+	cxTotal      *stats.Counter
+	cxNoRoute    *stats.Counter
+	idleTimeouts *stats.Counter
+	rxBytes      *stats.Counter
+	txBytes      *stats.Counter
 }
+
+// defaultIdleTimeout is Envoy's tcp_proxy idle_timeout when unset.
+const defaultIdleTimeout = time.Hour
+
+// maxConnectAttempts bounds max_connect_attempts: more attempts than that
+// only delay the failure.
+const maxConnectAttempts = 100
 
 // Build checks a TcpProxy and resolves its clusters. Metrics are named
 // tcp.<stat_prefix>.<metric>.
@@ -72,9 +95,21 @@ func Build(cfg *tcpproxyv3.TcpProxy, resolve Resolver, reg stats.Registry, log *
 	default:
 		return nil, errors.New("cluster or weighted_clusters is required (the cluster name is empty)")
 	}
+	var err error
+	if p.idleTimeout, err = xdsutil.Duration(cfg.GetIdleTimeout(), defaultIdleTimeout); err != nil {
+		return nil, fmt.Errorf("idle_timeout: %w", err)
+	}
+	p.connectAttempts = 1
+	if a := cfg.GetMaxConnectAttempts(); a != nil {
+		if a.GetValue() < 1 {
+			return nil, errors.New("max_connect_attempts must be at least 1")
+		}
+		p.connectAttempts = int(min(a.GetValue(), maxConnectAttempts))
+	}
 	sc := stats.NewScope(reg, "tcp."+cfg.GetStatPrefix())
 	p.cxTotal = sc.Counter("downstream_cx_total")
 	p.cxNoRoute = sc.Counter("downstream_cx_no_route")
+	p.idleTimeouts = sc.Counter("idle_timeout")
 	p.rxBytes = sc.Counter("downstream_cx_rx_bytes_total")
 	p.txBytes = sc.Counter("downstream_cx_tx_bytes_total")
 	return p, nil
@@ -106,7 +141,7 @@ func (p *Proxy) Serve(down net.Conn) {
 		p.log.Debug("tcp_proxy: cluster not found", "cluster", t.name)
 		return
 	}
-	up, err := t.cluster.DialTCP(context.Background())
+	up, err := p.connect(t.cluster)
 	if err != nil {
 		p.log.Debug("tcp_proxy: upstream connect failed", "cluster", t.name, "error", err)
 		return
@@ -115,14 +150,79 @@ func (p *Proxy) Serve(down net.Conn) {
 	defer cs.CxActive.Dec()
 	defer up.Close()
 
+	var idle *idler
+	if p.idleTimeout > 0 {
+		idle = newIdler(p.idleTimeout)
+	}
 	fromDownDone := make(chan int64, 1)
-	go func() { fromDownDone <- pipe(up, down) }()
-	fromUp := uint64(pipe(down, up))
+	go func() { fromDownDone <- pipe(up, down, idle) }()
+	fromUp := uint64(pipe(down, up, idle))
 	fromDown := uint64(<-fromDownDone)
+	if idle != nil && idle.fired.Load() {
+		p.idleTimeouts.Inc()
+		p.log.Debug("tcp_proxy: idle timeout", "cluster", t.name)
+	}
 	p.rxBytes.Add(fromDown)
 	p.txBytes.Add(fromUp)
 	cs.CxTxBytes.Add(fromDown)
 	cs.CxRxBytes.Add(fromUp)
+}
+
+// connect connects to an endpoint of c, up to max_connect_attempts times.
+// Each attempt is admitted by the cluster's circuit breakers and its
+// outcome (the connect, not the session) reported for outlier detection.
+func (p *Proxy) connect(c *cluster.Cluster) (net.Conn, error) {
+	for attempt := 1; ; attempt++ {
+		req, err := c.Begin(false)
+		if err != nil {
+			return nil, err
+		}
+		addr, err := c.PickHash(0, false)
+		if err != nil {
+			req.Done("", cluster.Outcome{Err: err, LocalOrigin: true})
+			return nil, err
+		}
+		start := time.Now()
+		up, err := c.DialTCPAddr(context.Background(), addr)
+		req.Done(addr, cluster.Outcome{Err: err, LocalOrigin: err != nil, Duration: time.Since(start)})
+		if err == nil {
+			return up, nil
+		}
+		if attempt >= p.connectAttempts {
+			return nil, err
+		}
+		p.log.Debug("tcp_proxy: connect failed, trying again", "cluster", c.Name(), "address", addr, "attempt", attempt, "error", err)
+	}
+}
+
+// idler tracks the activity of a session for its idle timeout.
+type idler struct {
+	timeout  time.Duration
+	interval time.Duration // the read deadline of each direction
+	last     atomic.Int64  // unix nanoseconds of the last activity noted
+	fired    atomic.Bool
+}
+
+func newIdler(timeout time.Duration) *idler {
+	d := &idler{timeout: timeout, interval: max(timeout/4, time.Millisecond)}
+	d.last.Store(time.Now().UnixNano())
+	return d
+}
+
+// tick is called when a direction's read deadline passed, moved telling
+// whether it copied bytes since the previous one. It reports whether the
+// session is idle (and marks it so).
+func (d *idler) tick(moved bool) bool {
+	now := time.Now().UnixNano()
+	if moved {
+		d.last.Store(now)
+		return false
+	}
+	if time.Duration(now-d.last.Load()) < d.timeout {
+		return false
+	}
+	d.fired.Store(true)
+	return true
 }
 
 // closeWriter is a connection that can be half-closed: *net.TCPConn (FIN)
@@ -133,17 +233,29 @@ type closeWriter interface {
 
 // pipe copies src to dst. At EOF it half-closes dst so the peer sees the
 // end of the stream while the other direction goes on; on an error (reset,
-// closed by drain) it closes both so that the other direction ends too.
-func pipe(dst, src net.Conn) int64 {
-	n, err := io.Copy(dst, src)
-	if err != nil {
-		dst.Close()
-		src.Close()
-		return n
+// closed by drain, idle timeout) it closes both so that the other
+// direction ends too.
+func pipe(dst, src net.Conn, idle *idler) int64 {
+	var total int64
+	for {
+		if idle != nil {
+			_ = src.SetReadDeadline(time.Now().Add(idle.interval))
+		}
+		n, err := io.Copy(dst, src)
+		total += n
+		if err != nil && idle != nil && errors.Is(err, os.ErrDeadlineExceeded) && !idle.tick(n > 0) {
+			continue
+		}
+		if err != nil {
+			dst.Close()
+			src.Close()
+			return total
+		}
+		break
 	}
 	cw, ok := dst.(closeWriter)
 	if !ok || cw.CloseWrite() != nil {
 		src.Close()
 	}
-	return n
+	return total
 }
