@@ -151,7 +151,7 @@ type inputs struct {
 // Fingerprint returns a hash of everything Build(name) reads: the
 // Dataplane (its name, labels and spec, or its store version when the
 // snapshot gives one), the endpoints and protocol of every service its
-// outbounds name, and what appliers may read (the snapshot's mesh, mesh
+// outbounds name or route policies send to (routes.go), and what appliers may read (the snapshot's mesh, mesh
 // spec and policies; see Applier). Two Builds of a name with equal
 // fingerprints give equal models. It reports false when something cannot
 // be hashed.
@@ -186,6 +186,11 @@ func (ix *Index) Fingerprint(name string) (Fingerprint, bool) {
 			h.String(svc)
 			h.Fingerprint(ix.serviceFingerprint(svc))
 		}
+	}
+	// Route policies may send to services the outbounds do not name.
+	for _, svc := range ix.routeServices() {
+		h.String(svc)
+		h.Fingerprint(ix.serviceFingerprint(svc))
 	}
 	return h.Sum(), true
 }

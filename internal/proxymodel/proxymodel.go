@@ -83,6 +83,13 @@ type Outbound struct {
 	Service   string
 	Protocol  string
 	Endpoints []Endpoint
+	// HTTPRoutes, when not nil, replace the outbound's default route to
+	// its service (MeshHTTPRoute, routes.go); TCPBackends, when not nil,
+	// split its connections (MeshTCPRoute). RouteClusters are the
+	// clusters they name besides the outbound's own.
+	HTTPRoutes    []HTTPRoute
+	TCPBackends   []RouteBackend
+	RouteClusters []RouteCluster
 }
 
 // Endpoint is one ready inbound of a destination service.
@@ -93,6 +100,9 @@ type Endpoint struct {
 	Weight  uint32
 	// Dataplane names the proxy that serves it.
 	Dataplane string
+	// Tags are the inbound's tags (shared with the Dataplane; do not
+	// modify), for subsets of a service.
+	Tags map[string]string
 }
 
 // Index holds a mesh's endpoints and protocols per service, computed once
@@ -106,6 +116,8 @@ type Index struct {
 	appliers  []Applier
 	// in memoizes what Fingerprint hashes (fingerprint.go).
 	in inputs
+	// routes memoizes the services route policies name (routes.go).
+	routes routeServicesMemo
 }
 
 // NewIndex indexes a snapshot; Build runs appliers on every proxy model.
@@ -144,7 +156,7 @@ func NewIndex(snap *MeshSnapshot, appliers ...Applier) *Index {
 				addr = in.Address
 			}
 			ix.endpoints[svc] = append(ix.endpoints[svc], Endpoint{
-				Address: addr, Port: in.Port, Zone: in.Tags[mesh.ZoneTag], Weight: 1, Dataplane: dp.Name,
+				Address: addr, Port: in.Port, Zone: in.Tags[mesh.ZoneTag], Weight: 1, Dataplane: dp.Name, Tags: in.Tags,
 			})
 		}
 	}
@@ -238,7 +250,11 @@ func (ix *Index) Build(name string) (*Proxy, error) {
 			Address: addr, Port: out.Port, Service: svc, Protocol: proto, Endpoints: ix.Endpoints(svc),
 		})
 	}
-	return ix.apply(name, p)
+	if _, err := ix.apply(name, p); err != nil {
+		return nil, err
+	}
+	ix.resolveRouteClusters(p)
+	return p, nil
 }
 
 // Services returns every service name that has at least one inbound in the
