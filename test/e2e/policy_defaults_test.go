@@ -100,6 +100,11 @@ func TestPolicyDefaults(t *testing.T) {
 				{"connect_timeout (MeshTimeout from connectionTimeout)", []any{"connect_timeout"}, "10s"},
 			})
 		})
+		within(t, cp, "web-1", 10*time.Second, "the defaults on the inbound route", func() error {
+			return check(backend, "route_config", "inbound:web", []field{
+				{"timeout (MeshTimeout from http.requestTimeout 0: disabled)", cat(route, "timeout"), "0s"},
+			})
+		})
 		hcm := []any{"filter_chains", 0, "filters", 0, "typed_config"}
 		within(t, cp, "web-1", 10*time.Second, "the defaults on the inbound listener", func() error {
 			return check(backend, "listener", fmt.Sprintf("inbound:127.0.0.1:%d", port), []field{
