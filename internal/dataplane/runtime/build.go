@@ -12,6 +12,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	netlocalratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/local_ratelimit/v3"
 	networkrbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -22,6 +23,7 @@ import (
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/httpproxy"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/internal/xdsutil"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/listener"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/netratelimit"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/rbac"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/secret"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/stats"
@@ -255,6 +257,16 @@ func (b *chainBuilder) filter(ch *listener.Chain, f *listenerv3.Filter, last boo
 			return err
 		}
 		ch.RBAC = append(ch.RBAC, rf)
+		return nil
+	case *netlocalratelimitv3.LocalRateLimit:
+		if last {
+			return errors.New("the last network filter must be tcp_proxy or http_connection_manager")
+		}
+		rl, err := netratelimit.New(cfg, b.reg)
+		if err != nil {
+			return err
+		}
+		ch.RateLimit = append(ch.RateLimit, rl)
 		return nil
 	case *tcpproxyv3.TcpProxy, *hcmv3.HttpConnectionManager:
 		if !last {

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/httpproxy"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/netratelimit"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/rbac"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/tcpproxy"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/tlsctx"
@@ -35,8 +36,13 @@ type Chain struct {
 	// RBAC are the network RBAC filters, evaluated once the handshake is
 	// done; a denied connection is closed.
 	RBAC []*rbac.Filter
-	TCP  *tcpproxy.Proxy
-	HTTP *httpproxy.Handler
+	// RateLimit are the network local rate limit filters. As in Envoy,
+	// where they act when the connection is created, they take their
+	// token as soon as the chain is chosen (before the TLS handshake and
+	// RBAC); a connection beyond the rate is closed.
+	RateLimit []*netratelimit.Filter
+	TCP       *tcpproxy.Proxy
+	HTTP      *httpproxy.Handler
 }
 
 // match returns the chain for a connection of the given transport
@@ -55,6 +61,16 @@ func (c *Config) match(protocol string) *Chain {
 		}
 	}
 	return fallback
+}
+
+// admit runs the chain's rate limit filters on a new connection.
+func (ch *Chain) admit() bool {
+	for _, f := range ch.RateLimit {
+		if !f.Allow() {
+			return false
+		}
+	}
+	return true
 }
 
 // direct reports whether connections can be served straight from the

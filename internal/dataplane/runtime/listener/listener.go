@@ -140,6 +140,11 @@ func (l *Listener) accept() {
 		l.cxActive.Inc()
 		cfg := l.cfg.Load()
 		if ch := cfg.direct(); ch != nil {
+			if !ch.admit() {
+				_ = conn.Close()
+				l.connClosed()
+				continue
+			}
 			l.dispatch(conn, conn, ch, ProtocolRawBuffer, nil)
 			continue
 		}
@@ -169,6 +174,11 @@ func (l *Listener) setUp(raw *net.TCPConn, cfg *Config) {
 	if ch == nil {
 		l.noChainMatch.Inc()
 		l.log.Debug("no filter chain matches", "listener", cfg.Name, "transport_protocol", protocol)
+		l.abort(raw)
+		return
+	}
+	if !ch.admit() {
+		l.log.Debug("connection closed by local rate limit", "listener", cfg.Name)
 		l.abort(raw)
 		return
 	}
