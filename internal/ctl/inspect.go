@@ -22,13 +22,15 @@ const (
 func (r *root) inspectCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect",
-		Short: "Inspect data plane proxies: connection state and generated configuration",
+		Short: "Inspect data plane proxies and policies: connection state, configuration, matching",
 		Long: "Inspect data plane proxies through the control plane's inspect API: whether each proxy is\n" +
 			"connected, to which control-plane instance, which configuration version it accepted and\n" +
-			"what it rejected last, and the xDS configuration the control plane generates for it.",
+			"what it rejected last, the xDS configuration the control plane generates for it, and the\n" +
+			"policies that apply to it. inspect POLICY-KIND NAME lists the proxies a policy selects.",
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(r.inspectDataplanesCmd(), r.inspectDataplaneCmd())
+	cmd.AddCommand(r.inspectPolicyCmds()...)
 	return cmd
 }
 
@@ -140,11 +142,15 @@ func (r *root) inspectDataplaneCmd() *cobra.Command {
 		Long: "Show one dataplane. --type overview (the default) prints the Dataplane with its connection\n" +
 			"state (DataplaneOverview) as YAML; --type config prints the xDS configuration the control\n" +
 			"plane generates for the proxy as JSON. -o picks the other format. --type policies shows,\n" +
-			"per inbound, which MeshTrafficPermissions apply and the resulting allow/deny rules in the\n" +
-			"order they are checked (-o yaml or json prints the control plane's _rules answer).",
+			"per policy kind and inbound, which policies apply, and for MeshTrafficPermission the\n" +
+			"resulting allow/deny rules in the order they are checked. --type rules shows, per policy\n" +
+			"kind, the merged configuration of each inbound (from[] rules, per client) and of each\n" +
+			"outbound (the to[] rule of its service) with the policies it was merged from. For policies\n" +
+			"and rules, -o yaml or json prints the control plane's _rules answer.",
 		Example: "  trellisctl inspect dataplane web-1\n" +
 			"  trellisctl inspect dataplane web-1 -m demo --type config\n" +
-			"  trellisctl inspect dataplane web-1 --type policies",
+			"  trellisctl inspect dataplane web-1 --type policies\n" +
+			"  trellisctl inspect dataplane web-1 --type rules",
 		Aliases:           []string{"dp"},
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: r.completeDataplanes(&a.mesh),
@@ -154,9 +160,9 @@ func (r *root) inspectDataplaneCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&a.mesh, "mesh", "m", DefaultMesh, "mesh of the dataplane")
-	f.StringVar(&a.view, "type", inspectOverview, "what to show: overview, config or policies")
-	f.StringVarP(&a.output, "output", "o", "", "output format: yaml or json (default yaml for overview, json for config, text for policies)")
-	_ = cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{inspectOverview, inspectConfig, inspectPolicies}, cobra.ShellCompDirectiveNoFileComp))
+	f.StringVar(&a.view, "type", inspectOverview, "what to show: overview, config, policies or rules")
+	f.StringVarP(&a.output, "output", "o", "", "output format: yaml or json (default yaml for overview, json for config, text for policies and rules)")
+	_ = cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{inspectOverview, inspectConfig, inspectPolicies, inspectRules}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{outputYAML, outputJSON}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -172,11 +178,12 @@ func (r *root) inspectDataplane(cmd *cobra.Command, name string, a inspectOneArg
 		if output == "" {
 			output = outputJSON
 		}
-	case inspectPolicies:
+	case inspectPolicies, inspectRules:
 	default:
-		return fmt.Errorf("unknown --type %q: use overview, config or policies", a.view)
+		return fmt.Errorf("unknown --type %q: use overview, config, policies or rules", a.view)
 	}
-	if output != outputYAML && output != outputJSON && (a.view != inspectPolicies || output != "") {
+	textView := a.view == inspectPolicies || a.view == inspectRules
+	if output != outputYAML && output != outputJSON && (!textView || output != "") {
 		return fmt.Errorf("unknown output format %q: use yaml or json", output)
 	}
 	c, err := r.client()
@@ -187,7 +194,7 @@ func (r *root) inspectDataplane(cmd *cobra.Command, name string, a inspectOneArg
 	switch a.view {
 	case inspectConfig:
 		raw, err = c.DataplaneConfig(cmd.Context(), a.mesh, name)
-	case inspectPolicies:
+	case inspectPolicies, inspectRules:
 		raw, err = dataplaneRules(cmd.Context(), c, a.mesh, name)
 	default:
 		raw, err = c.DataplaneOverview(cmd.Context(), a.mesh, name)
@@ -203,6 +210,9 @@ func (r *root) inspectDataplane(cmd *cobra.Command, name string, a inspectOneArg
 		return printJSON(cmd.OutOrStdout(), raw)
 	case outputYAML:
 		return printYAML(cmd.OutOrStdout(), raw)
+	}
+	if a.view == inspectRules {
+		return printRulesText(cmd.OutOrStdout(), raw, r.reg)
 	}
 	return printPoliciesText(cmd.OutOrStdout(), raw)
 }

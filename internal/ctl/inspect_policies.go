@@ -36,6 +36,9 @@ type rulesView struct {
 	MTLSEnabled bool   `json:"mtlsEnabled"`
 	Rules       []struct {
 		Type     string `json:"type"`
+		Policies []struct {
+			Name string `json:"name"`
+		} `json:"policies"`
 		Inbounds []struct {
 			Name     string            `json:"name"`
 			Address  string            `json:"address"`
@@ -59,17 +62,30 @@ type rulesView struct {
 	} `json:"rules"`
 }
 
-// printPoliciesText prints, per inbound, which MeshTrafficPermissions
-// select it and the resulting authorization rules in the order they are
-// checked.
+// printPoliciesText prints, per policy kind, which policies select the
+// proxy and each inbound, and for MeshTrafficPermission the resulting
+// authorization rules in the order they are checked. Other kinds that no
+// policy selects take one line (--type rules shows what policies merge
+// into).
 func printPoliciesText(w io.Writer, raw json.RawMessage) error {
 	var v rulesView
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return fmt.Errorf("decoding the control plane's answer: %w", err)
 	}
 	var b strings.Builder
-	for _, kr := range v.Rules {
-		fmt.Fprintf(&b, "%s\n", kr.Type)
+	for i, kr := range v.Rules {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		if kr.Type != "MeshTrafficPermission" {
+			if len(kr.Policies) == 0 {
+				fmt.Fprintf(&b, "%s: no policy selects this proxy\n", kr.Type)
+				continue
+			}
+			fmt.Fprintf(&b, "%s\n  policies selecting the proxy: %s\n", kr.Type, strings.Join(policyNames(kr.Policies), ", "))
+		} else {
+			fmt.Fprintf(&b, "%s\n", kr.Type)
+		}
 		if !v.MTLSEnabled && kr.Type == "MeshTrafficPermission" {
 			fmt.Fprintf(&b, "  mTLS is off in mesh %q: these rules are not enforced\n", v.Mesh)
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/trellis-mesh/trellis/internal/apiserver/inspect"
 )
 
 const inspectPermissions = `type: MeshTrafficPermission
@@ -42,7 +44,8 @@ func TestInspectDataplanePolicies(t *testing.T) {
 
 	r := h.mustRun("", "inspect", "dataplane", "web-1", "--type", "policies")
 	wantContains(t, "no policy", r.stdout, "MeshTrafficPermission\n", `mTLS is off in mesh "default"`,
-		"inbound 10.0.0.1:8080 (kuma.io/service=web)", "no MeshTrafficPermission selects this inbound", "every client is denied")
+		"inbound 10.0.0.1:8080 (kuma.io/service=web)", "no MeshTrafficPermission selects this inbound", "every client is denied",
+		"\nMeshTimeout: no policy selects this proxy\n", "\nMeshTCPRoute: no policy selects this proxy\n")
 
 	h.mustRun(inspectPermissions, "apply", "-f", "-")
 	r = h.mustRun("", "inspect", "dataplane", "web-1", "--type", "policies")
@@ -80,7 +83,7 @@ func TestInspectDataplanePolicies(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatalf("-o json: %v\n%s", err, r.stdout)
 	}
-	if got.Dataplane != "api-1" || len(got.Rules) != 1 || len(got.Rules[0].Inbounds) != 1 ||
+	if got.Dataplane != "api-1" || len(got.Rules) != len(inspect.RuleKinds) || got.Rules[0].Type != "MeshTrafficPermission" || len(got.Rules[0].Inbounds) != 1 ||
 		len(got.Rules[0].Inbounds[0].Permissions) != 1 || got.Rules[0].Inbounds[0].Permissions[0].Action != "Allow" {
 		t.Errorf("-o json: %+v", got)
 	}

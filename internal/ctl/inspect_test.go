@@ -256,7 +256,7 @@ func TestInspectDataplane(t *testing.T) {
 	r = h.mustFail("", "inspect", "dataplane", "nope", "--type", "config")
 	wantContains(t, "missing dataplane config", r.stderr, `there is no Dataplane "nope" in mesh "default"`)
 	r = h.mustFail("", "inspect", "dataplane", "web-1", "--type", "stats")
-	wantContains(t, "bad type", r.stderr, "overview, config or policies")
+	wantContains(t, "bad type", r.stderr, "overview, config, policies or rules")
 	r = h.mustFail("", "inspect", "dataplane", "web-1", "-o", "table")
 	wantContains(t, "bad output", r.stderr, "yaml or json")
 }
