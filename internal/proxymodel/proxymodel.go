@@ -50,7 +50,11 @@ type Proxy struct {
 	Mesh string
 	Name string
 	// Services are the proxy's own kuma.io/service values.
-	Services  []string
+	Services []string
+	// Zone is the kuma.io/zone tag of the proxy's first inbound (empty
+	// when it has none): locality-aware load balancing prefers endpoints
+	// of this zone.
+	Zone      string
 	Inbounds  []Inbound
 	Outbounds []Outbound
 	// MTLS is set when the mesh has mTLS enabled (security.go).
@@ -226,6 +230,9 @@ func (ix *Index) Build(name string) (*Proxy, error) {
 		svcAddr := in.ServiceAddress
 		if svcAddr == "" {
 			svcAddr = DefaultServiceAddress
+		}
+		if len(p.Inbounds) == 0 {
+			p.Zone = in.Tags[mesh.ZoneTag]
 		}
 		p.Inbounds = append(p.Inbounds, Inbound{
 			Address: addr, Port: in.Port,
