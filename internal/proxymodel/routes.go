@@ -183,13 +183,17 @@ func SubsetClusterName(service string, tags map[string]string) string {
 }
 
 // resolveRouteClusters gives the route clusters of p's outbounds their
-// service's protocol and the ready endpoints carrying their tags.
+// service's protocol (tcp for the clusters of TCPBackends) and the ready
+// endpoints carrying their tags.
 func (ix *Index) resolveRouteClusters(p *Proxy) {
 	for i := range p.Outbounds {
 		out := &p.Outbounds[i]
 		for j := range out.RouteClusters {
 			rc := &out.RouteClusters[j]
 			rc.Protocol = ix.Protocol(rc.Service)
+			if out.TCPBackends != nil {
+				rc.Protocol = mesh.ProtocolTCP // clusters of a tcp_proxy
+			}
 			all := ix.Endpoints(rc.Service)
 			if len(rc.Tags) == 0 {
 				rc.Endpoints = all
@@ -280,4 +284,30 @@ func (ix *Index) routeServices() []string {
 		sort.Strings(ix.routes.services)
 	})
 	return ix.routes.services
+}
+
+// RouteCluster returns the name of the cluster of the endpoints of service
+// carrying tags (SubsetClusterName) and, unless it is the outbound's own
+// cluster or listed already, adds it to RouteClusters.
+func (out *Outbound) RouteCluster(service string, tags map[string]string) string {
+	sub := map[string]string{}
+	for k, v := range tags {
+		if k != mesh.ServiceTag {
+			sub[k] = v
+		}
+	}
+	name := SubsetClusterName(service, sub)
+	if name == out.Service {
+		return name
+	}
+	for _, rc := range out.RouteClusters {
+		if rc.Name == name {
+			return name
+		}
+	}
+	if len(sub) == 0 {
+		sub = nil
+	}
+	out.RouteClusters = append(out.RouteClusters, RouteCluster{Name: name, Service: service, Tags: sub})
+	return name
 }

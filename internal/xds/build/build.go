@@ -190,7 +190,10 @@ func (r *Resources) outbound(p *proxymodel.Proxy, out *proxymodel.Outbound, seen
 		}
 		r.Routes = append(r.Routes, rc)
 	}
-	return r.outboundCluster(p, out, edsCluster(out.Service, out.Protocol), loadAssignment(out.Service, out.Endpoints))
+	if err := r.outboundCluster(p, out, edsCluster(out.Service, out.Protocol), loadAssignment(out.Service, out.Endpoints)); err != nil {
+		return err
+	}
+	return r.routeClusters(p, out) // subsets and other services its routes name (p_route.go)
 }
 
 // outboundCluster adds a cluster of an outbound and its load assignment,

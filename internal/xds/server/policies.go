@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/trellis-mesh/trellis/internal/manager"
+	"github.com/trellis-mesh/trellis/internal/policy/meshhttproute"
+	"github.com/trellis-mesh/trellis/internal/policy/meshtcproute"
 	"github.com/trellis-mesh/trellis/internal/policy/meshtrafficpermission"
 	"github.com/trellis-mesh/trellis/internal/proxymodel"
 )
@@ -23,6 +25,8 @@ var policyAppliers = []policyApplier{
 	matched("MeshRateLimit"),
 	matched("MeshLoadBalancingStrategy"),
 	matched("MeshTLS"),
+	{meshhttproute.Kind, meshhttproute.Applier{}}, // before MeshTCPRoute, which yields to it
+	{meshtcproute.Kind, meshtcproute.Applier{}},
 }
 
 // matched lists a kind whose policies are matched and merged into
