@@ -1,7 +1,9 @@
 // Package cluster implements trellis-dp's upstream clusters: their
-// membership (EDS or STATIC load_assignment), round-robin load balancing
-// over healthy endpoints, connection establishment with the cluster's
-// connect timeout, the pool of HTTP/1.1 connections that the HTTP proxy's
+// membership (EDS or STATIC load_assignment) with locality priorities,
+// load balancing (lb_policy ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH,
+// MAGLEV) over the hosts that active health checking and outlier
+// detection keep in, circuit breakers, connection establishment with the
+// cluster's connect timeout, the pool of HTTP/1.1 connections that the HTTP proxy's
 // fast path sends requests over (GetH1, PutH1), and the pooled HTTP/1.1
 // or HTTP/2 (h2c) net/http transport of its net/http path.
 package cluster
@@ -47,6 +49,14 @@ type Stats struct {
 	RqClass           [6]*stats.Counter
 	MembershipHealthy *stats.Gauge
 	MembershipTotal   *stats.Gauge
+
+	// Circuit breakers (see breaker.go for what pending means here).
+	RqActive          *stats.Gauge
+	RqPendingActive   *stats.Gauge
+	RqPendingTotal    *stats.Counter
+	RqPendingOverflow *stats.Counter
+	CxOverflow        *stats.Counter
+	RqRetryOverflow   *stats.Counter
 }
 
 func newStats(reg stats.Registry, name string) *Stats {
@@ -64,6 +74,12 @@ func newStats(reg stats.Registry, name string) *Stats {
 		RqTimeout:         sc.Counter("upstream_rq_timeout"),
 		MembershipHealthy: sc.Gauge("membership_healthy"),
 		MembershipTotal:   sc.Gauge("membership_total"),
+		RqActive:          sc.Gauge("upstream_rq_active"),
+		RqPendingActive:   sc.Gauge("upstream_rq_pending_active"),
+		RqPendingTotal:    sc.Counter("upstream_rq_pending_total"),
+		RqPendingOverflow: sc.Counter("upstream_rq_pending_overflow"),
+		CxOverflow:        sc.Counter("upstream_cx_overflow"),
+		RqRetryOverflow:   sc.Counter("upstream_rq_retry_overflow"),
 	}
 	for i := 1; i <= 5; i++ {
 		s.RqClass[i] = sc.Counter(fmt.Sprintf("upstream_rq_%dxx", i))
@@ -81,7 +97,15 @@ type Cluster struct {
 	connectTimeout time.Duration
 	stats          *Stats
 
-	endpoints atomic.Pointer[endpointSet]
+	lb       balancer
+	breaker  *breaker
+	outlier  *outlierDetector // nil: no outlier_detection
+	hc       *healthChecker   // nil: no health_checks
+	protocol protocolOptions
+
+	traffic   atomic.Bool   // a request was admitted (Begin) or picked
+	trafficCh chan struct{} // closed once traffic is set
+
 	transport *http.Transport
 	tls       *tlsctx.Client // nil: plaintext
 	h1TLS     *tlsctx.Client // tls offering ALPN http/1.1 by default
@@ -112,33 +136,86 @@ func (c *Cluster) Stats() *Stats { return c.stats }
 
 // Endpoints returns the current membership, healthy or not.
 func (c *Cluster) Endpoints() []Endpoint {
-	if s := c.endpoints.Load(); s != nil {
-		return s.all
+	if m := c.lb.members.Load(); m != nil {
+		return m.eps
 	}
 	return nil
 }
 
-// Pick returns the address of the next endpoint in round-robin order over
-// the healthy members, or ErrNoHealthyUpstream (and counts it).
-func (c *Cluster) Pick() (string, error) {
-	if s := c.endpoints.Load(); s != nil {
-		if addr, ok := s.pick(); ok {
-			return addr, nil
-		}
+// MaxStreamDuration is common_http_protocol_options.max_stream_duration of
+// the cluster's HttpProtocolOptions: the longest an upstream request may
+// take, from its start to the end of its response (0: no limit). The HTTP
+// proxy applies it per attempt like a route timeout (504 when it ends the
+// request before a response, a reset after).
+func (c *Cluster) MaxStreamDuration() time.Duration { return c.protocol.maxStreamDuration }
+
+// IdleTimeout is common_http_protocol_options.idle_timeout: how long an
+// upstream connection may stay without requests before it is closed (0:
+// never).
+func (c *Cluster) IdleTimeout() time.Duration { return c.protocol.idleTimeout }
+
+// setEndpoints installs a new membership and starts or stops the health
+// checking of the hosts that came or went.
+func (c *Cluster) setEndpoints(eps []Endpoint) {
+	m, st := c.lb.setMembers(eps, c.freshHost)
+	c.updateMembership(st)
+	if c.hc != nil {
+		c.hc.sync(m.hosts)
 	}
-	c.stats.CxNoneHealthy.Inc()
-	return "", ErrNoHealthyUpstream
 }
 
-func (c *Cluster) setEndpoints(s *endpointSet) {
-	c.endpoints.Store(s)
-	c.stats.MembershipTotal.Set(int64(len(s.all)))
-	c.stats.MembershipHealthy.Set(int64(len(s.healthy)))
+// freshHost prepares a host that just became a member: with active health
+// checking it gets no traffic until its first check passes (as in Envoy;
+// panic mode still sends traffic while all hosts are new).
+func (c *Cluster) freshHost(h *host) {
+	if c.hc != nil {
+		h.hcFailed.Store(true)
+	}
+}
+
+// healthChanged rebuilds the load balancer after a host's health checking
+// or outlier status changed.
+func (c *Cluster) healthChanged() { c.updateMembership(c.lb.rebuild()) }
+
+func (c *Cluster) updateMembership(st viewStats) {
+	c.stats.MembershipTotal.Set(int64(st.total))
+	c.stats.MembershipHealthy.Set(int64(st.healthy))
+}
+
+// sawTraffic notes that the cluster is in use: health checks switch from
+// no_traffic_interval to interval.
+func (c *Cluster) sawTraffic() {
+	if !c.traffic.Load() && c.traffic.CompareAndSwap(false, true) {
+		close(c.trafficCh)
+	}
+}
+
+// start runs the cluster's health checking and outlier detection; stop
+// ends them. A cluster is started once its plan is committed and stopped
+// when it is retired, so that a plan that is never committed leaves
+// nothing running.
+func (c *Cluster) start() {
+	if c.outlier != nil {
+		c.outlier.start()
+	}
+	if c.hc != nil {
+		c.hc.start()
+	}
+}
+
+func (c *Cluster) stop() {
+	if c.outlier != nil {
+		c.outlier.stop()
+	}
+	if c.hc != nil {
+		c.hc.stop()
+	}
 }
 
 // DialTCP picks an endpoint and connects to it within the cluster's
 // connect timeout (TLS handshake included for a TLS cluster), counting the
-// attempt. The caller owns the connection and must call
+// attempt. Circuit breakers apply as to every new connection (an error
+// wrapping ErrOverflow when max_pending_requests is reached). The caller owns the connection and must call
 // c.Stats().CxActive.Dec() after closing it. A plaintext connection is a
 // *net.TCPConn.
 func (c *Cluster) DialTCP(ctx context.Context) (net.Conn, error) {
@@ -163,7 +240,18 @@ func (c *Cluster) DialTCP(ctx context.Context) (net.Conn, error) {
 
 // dial connects to addr before ctx ends, counting upstream_cx_total,
 // upstream_cx_active and the failures.
+//
+// The attempt is pending meanwhile (max_pending_requests), and waits for a
+// slot under max_connections (see breaker.go).
 func (c *Cluster) dial(ctx context.Context, addr string) (net.Conn, error) {
+	if err := c.beginPending(); err != nil {
+		return nil, err
+	}
+	defer c.endPending()
+	if err := c.acquireConn(ctx); err != nil {
+		return nil, err
+	}
+	defer c.releaseDial()
 	c.stats.CxTotal.Inc()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)

@@ -40,6 +40,7 @@ type H1Conn struct {
 
 	tcp       net.Conn // the socket, for liveness probes
 	addr      string
+	born      time.Time
 	idleSince time.Time
 	reused    bool
 	deadline  bool // a deadline is set on Conn
@@ -72,6 +73,54 @@ type h1Pool struct {
 	idle    map[string]*idleConns
 	closed  bool
 	janitor *time.Timer
+
+	// idleTimeout and maxAge are the cluster's idle_timeout and
+	// max_connection_duration (0: none), set before first use.
+	idleTimeout time.Duration
+	maxAge      time.Duration
+}
+
+// expired reports whether a pooled connection is past idle_timeout or
+// max_connection_duration at now.
+func (p *h1Pool) expired(pc *H1Conn, now time.Time) bool {
+	return p.idleTimeout > 0 && now.Sub(pc.idleSince) >= p.idleTimeout ||
+		p.maxAge > 0 && now.Sub(pc.born) >= p.maxAge
+}
+
+// sweepEvery is how often the janitor looks for expired connections (0:
+// nothing ever expires).
+func (p *h1Pool) sweepEvery() time.Duration {
+	switch {
+	case p.idleTimeout == 0:
+		return p.maxAge
+	case p.maxAge == 0:
+		return p.idleTimeout
+	}
+	return min(p.idleTimeout, p.maxAge)
+}
+
+// closeOldestIdle closes the connection idle for the longest time, to free
+// a slot under max_connections; false when there is none.
+func (p *h1Pool) closeOldestIdle() bool {
+	p.mu.Lock()
+	var oldest *H1Conn
+	var from *idleConns
+	for _, ic := range p.idle {
+		if len(ic.conns) > 0 && (oldest == nil || ic.conns[0].idleSince.Before(oldest.idleSince)) {
+			oldest, from = ic.conns[0], ic
+		}
+	}
+	if oldest != nil {
+		copy(from.conns, from.conns[1:])
+		from.conns[len(from.conns)-1] = nil
+		from.conns = from.conns[:len(from.conns)-1]
+	}
+	p.mu.Unlock()
+	if oldest == nil {
+		return false
+	}
+	_ = oldest.Close()
+	return true
 }
 
 // idleConns are the idle connections to one endpoint; a pointer in the
@@ -103,8 +152,8 @@ func (p *h1Pool) take(addr string) *H1Conn {
 		ic.conns[last] = nil
 		ic.conns = ic.conns[:last]
 		p.mu.Unlock()
-		idle := time.Since(pc.idleSince)
-		if idle < idleConnTimeout && (idle < probeAfter || pc.alive()) {
+		now := time.Now()
+		if !p.expired(pc, now) && (now.Sub(pc.idleSince) < probeAfter || pc.alive()) {
 			pc.reused = true
 			return pc
 		}
@@ -130,7 +179,7 @@ func (c *Cluster) PutH1(pc *H1Conn) {
 	p := &c.h1
 	p.mu.Lock()
 	ic := p.idle[pc.addr]
-	if p.closed || ic != nil && len(ic.conns) >= maxIdleConnsPerHost {
+	if p.closed || ic != nil && len(ic.conns) >= maxIdleConnsPerHost || p.maxAge > 0 && pc.idleSince.Sub(pc.born) >= p.maxAge {
 		p.mu.Unlock()
 		_ = pc.Close()
 		return
@@ -143,14 +192,15 @@ func (c *Cluster) PutH1(pc *H1Conn) {
 		p.idle[pc.addr] = ic
 	}
 	ic.conns = append(ic.conns, pc)
-	if p.janitor == nil {
-		p.janitor = time.AfterFunc(idleConnTimeout, p.sweep)
+	if every := p.sweepEvery(); p.janitor == nil && every > 0 {
+		p.janitor = time.AfterFunc(every, p.sweep)
 	}
 	p.mu.Unlock()
+	c.connClosed() // an attempt waiting under max_connections may close it
 }
 
-// sweep closes the connections idle for longer than idleConnTimeout and
-// runs again while some are left.
+// sweep closes the connections past idle_timeout or
+// max_connection_duration and runs again while some are left.
 func (p *h1Pool) sweep() {
 	var expired []*H1Conn
 	p.mu.Lock()
@@ -159,7 +209,7 @@ func (p *h1Pool) sweep() {
 	for addr, ic := range p.idle {
 		keep := ic.conns[:0]
 		for _, pc := range ic.conns {
-			if now.Sub(pc.idleSince) >= idleConnTimeout {
+			if p.expired(pc, now) {
 				expired = append(expired, pc)
 			} else {
 				keep = append(keep, pc)
@@ -173,7 +223,7 @@ func (p *h1Pool) sweep() {
 		left += len(keep)
 	}
 	if left > 0 && !p.closed {
-		p.janitor.Reset(idleConnTimeout / 2)
+		p.janitor.Reset(p.sweepEvery() / 2)
 	} else {
 		p.janitor = nil
 	}
@@ -218,7 +268,7 @@ func (c *Cluster) dialH1(addr string, deadline time.Time) (*H1Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	counted := &countedConn{Conn: raw, stats: c.stats}
+	counted := &countedConn{Conn: raw, c: c}
 	var conn net.Conn = counted
 	if c.h1TLS != nil {
 		tc, err := c.handshake(ctx, c.h1TLS, counted, addr)
@@ -238,5 +288,6 @@ func (c *Cluster) dialH1(addr string, deadline time.Time) (*H1Conn, error) {
 		W:    bufio.NewWriterSize(conn, h1WriteBufSize),
 		tcp:  raw,
 		addr: addr,
+		born: time.Now(),
 	}, nil
 }

@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"math"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 )
 
@@ -18,52 +20,236 @@ type Endpoint struct {
 	Weight uint32
 	// Zone is the locality's zone, kept for stats and future zone-aware LB.
 	Zone string
+	// Priority is the LocalityLbEndpoints priority (0 is the highest).
+	// Traffic goes to the lowest priority that has a usable host.
+	Priority uint32
 	// Healthy is true for health_status HEALTHY and UNKNOWN, the statuses
-	// that receive traffic.
+	// that receive traffic. An endpoint the control plane marks otherwise
+	// never receives traffic, not even in panic mode.
 	Healthy bool
 }
 
-// endpointSet is an immutable endpoint membership with its precomputed
-// round-robin schedule. Picking is one atomic add and two slice loads, with
-// no lock: a new membership is a new endpointSet swapped in atomically.
-type endpointSet struct {
-	all      []Endpoint
-	healthy  []string
-	schedule []uint32 // indexes into healthy, in smooth weighted order
-	next     atomic.Uint64
+// host is the mutable state of one endpoint address: active health
+// checking, outlier detection and the requests in flight. It is kept
+// across membership updates for as long as the address stays a member, so
+// that an EDS update does not reset a host's health.
+type host struct {
+	addr string
+	// active counts the requests picked for this host and not yet Done
+	// (least request).
+	active atomic.Int64
+	// hcFailed is set while active health checking holds the host
+	// unhealthy (also before its first check passes).
+	hcFailed atomic.Bool
+	// ejected is set while outlier detection holds the host out.
+	ejected atomic.Bool
+	// od is the host's outlier detection state.
+	od outlierState
+	// hc is the host's active health checking state.
+	hc hcState
 }
 
-func newEndpointSet(all []Endpoint) *endpointSet {
-	s := &endpointSet{all: all}
-	var weights []uint64
-	for _, e := range all {
+// usable reports whether neither health checking nor outlier detection
+// holds the host out.
+func (h *host) usable() bool { return !h.hcFailed.Load() && !h.ejected.Load() }
+
+// members is an immutable cluster membership: the endpoints from the
+// control plane and their hosts.
+type members struct {
+	eps    []Endpoint
+	hosts  []*host // parallel to eps
+	byAddr map[string]*host
+}
+
+// newMembers builds a membership, reusing the hosts of prev that are still
+// members (fresh hosts start as fresh says: failing their first health
+// check when the cluster health checks).
+func newMembers(eps []Endpoint, prev *members, fresh func(*host)) *members {
+	m := &members{eps: eps, hosts: make([]*host, len(eps)), byAddr: make(map[string]*host, len(eps))}
+	for i, e := range eps {
+		h := m.byAddr[e.Addr]
+		if h == nil && prev != nil {
+			h = prev.byAddr[e.Addr]
+		}
+		if h == nil {
+			h = &host{addr: e.Addr}
+			if fresh != nil {
+				fresh(h)
+			}
+		}
+		m.hosts[i] = h
+		m.byAddr[e.Addr] = h
+	}
+	return m
+}
+
+// lbView is the immutable set of hosts a cluster balances over at one
+// moment, with the lookup structures of its lb_policy. Any change of
+// membership or host health builds a new view, swapped in atomically, so
+// that picking takes no lock.
+type lbView struct {
+	policy   lbPolicy
+	hosts    []*host
+	weights  []uint32
+	equal    bool     // all weights are the same
+	schedule []uint32 // ROUND_ROBIN: indexes into hosts, smooth weighted order
+	next     atomic.Uint64
+	ring     []ringEntry // RING_HASH
+	table    []uint32    // MAGLEV: indexes into hosts
+	cfg      *lbConfig
+}
+
+// viewStats are the membership counts of a view for the cluster's gauges.
+type viewStats struct{ total, healthy int }
+
+// buildView chooses the hosts that get traffic: among the endpoints the
+// control plane marks healthy, those of the lowest priority that has a
+// usable host (simple failover; Envoy's overprovisioning factor is not
+// applied). In panic mode (the usable share of the eligible hosts below
+// healthy_panic_threshold) health checking and outlier detection are
+// ignored and every eligible host of the lowest priority gets traffic, as
+// in Envoy.
+func buildView(m *members, cfg *lbConfig) (*lbView, viewStats) {
+	v := &lbView{policy: cfg.policy, cfg: cfg}
+	var st viewStats
+	if m == nil {
+		return v, st
+	}
+	st.total = len(m.eps)
+	eligible, usable := 0, 0
+	minAll, minUsable := uint32(math.MaxUint32), uint32(math.MaxUint32)
+	for i, e := range m.eps {
 		if !e.Healthy {
 			continue
 		}
-		s.healthy = append(s.healthy, e.Addr)
-		w := uint64(e.Weight)
-		if w == 0 {
-			w = 1
+		eligible++
+		minAll = min(minAll, e.Priority)
+		if m.hosts[i].usable() {
+			usable++
+			minUsable = min(minUsable, e.Priority)
 		}
-		weights = append(weights, w)
 	}
-	s.schedule = schedule(weights)
-	if len(s.schedule) > 0 {
-		// Like Envoy, start each new membership at a random position so
-		// that proxies updated at the same time do not hit the same host.
-		s.next.Store(rand.Uint64N(uint64(len(s.schedule))))
+	st.healthy = usable
+	if eligible == 0 {
+		return v, st
 	}
-	return s
+	panicMode := cfg.panicThreshold > 0 && float64(usable)*100 < cfg.panicThreshold*float64(eligible)
+	prio := minUsable
+	if panicMode {
+		prio = minAll
+	} else if usable == 0 {
+		return v, st
+	}
+	for i, e := range m.eps {
+		if !e.Healthy || e.Priority != prio || (!panicMode && !m.hosts[i].usable()) {
+			continue
+		}
+		if slicesContainsHost(v.hosts, m.hosts[i]) {
+			continue // the same address twice: one host
+		}
+		w := max(e.Weight, 1)
+		v.hosts = append(v.hosts, m.hosts[i])
+		v.weights = append(v.weights, w)
+	}
+	v.equal = true
+	for _, w := range v.weights {
+		if w != v.weights[0] {
+			v.equal = false
+		}
+	}
+	switch cfg.policy {
+	case policyRoundRobin:
+		w64 := make([]uint64, len(v.weights))
+		for i, w := range v.weights {
+			w64[i] = uint64(w)
+		}
+		v.schedule = schedule(w64)
+		if len(v.schedule) > 0 {
+			// Like Envoy, start each new membership at a random position
+			// so that proxies updated at the same time do not hit the
+			// same host.
+			v.next.Store(rand.Uint64N(uint64(len(v.schedule))))
+		}
+	case policyRingHash:
+		v.ring = buildRing(v.hosts, v.weights, cfg)
+	case policyMaglev:
+		v.table = buildMaglev(v.hosts, v.weights, cfg.maglevSize)
+	}
+	return v, st
 }
 
-// pick returns the next healthy endpoint address in round-robin order.
-func (s *endpointSet) pick() (string, bool) {
-	n := uint64(len(s.schedule))
-	if n == 0 {
-		return "", false
+func slicesContainsHost(hs []*host, h *host) bool {
+	for _, x := range hs {
+		if x == h {
+			return true
+		}
 	}
-	i := s.next.Add(1) - 1
-	return s.healthy[s.schedule[i%n]], true
+	return false
+}
+
+// pick returns a host by the view's policy; hasKey and key come from a
+// route hash policy and are used by RING_HASH and MAGLEV only (a random
+// key stands in when there is none, as in Envoy).
+func (v *lbView) pick(key uint64, hasKey bool) *host {
+	n := len(v.hosts)
+	if n == 0 {
+		return nil
+	}
+	switch v.policy {
+	case policyRandom:
+		return v.hosts[rand.IntN(n)]
+	case policyLeastRequest:
+		return v.leastRequest()
+	case policyRingHash, policyMaglev:
+		if !hasKey {
+			key = rand.Uint64()
+		}
+		if v.policy == policyRingHash {
+			return v.hosts[ringLookup(v.ring, key)]
+		}
+		return v.hosts[v.table[key%uint64(len(v.table))]]
+	default:
+		s := uint64(len(v.schedule))
+		i := v.next.Add(1) - 1
+		return v.hosts[v.schedule[i%s]]
+	}
+}
+
+// leastRequest picks, with equal weights, the host with the fewest active
+// requests among choice_count random candidates (power of two choices);
+// with unequal weights, a host at random in proportion to
+// weight / (active+1)^active_request_bias, the distribution Envoy's
+// weighted least request scheduler converges to.
+func (v *lbView) leastRequest() *host {
+	n := len(v.hosts)
+	if v.equal {
+		var best *host
+		for range v.cfg.choiceCount {
+			h := v.hosts[rand.IntN(n)]
+			if best == nil || h.active.Load() < best.active.Load() {
+				best = h
+			}
+		}
+		return best
+	}
+	eff := make([]float64, n)
+	var sum float64
+	for i, h := range v.hosts {
+		w := float64(v.weights[i])
+		if b := v.cfg.bias; b != 0 {
+			w /= math.Pow(float64(h.active.Load()+1), b)
+		}
+		eff[i] = w
+		sum += w
+	}
+	r := rand.Float64() * sum
+	for i, w := range eff {
+		if r < w {
+			return v.hosts[i]
+		}
+		r -= w
+	}
+	return v.hosts[n-1]
 }
 
 // schedule returns a sequence of indexes into weights in which index i
@@ -110,4 +296,43 @@ func gcd(a, b uint64) uint64 {
 		a, b = b, a%b
 	}
 	return a
+}
+
+// balancer is a cluster's load balancing state: its membership and the
+// view built from it and its hosts' health.
+type balancer struct {
+	cfg *lbConfig
+
+	mu      sync.Mutex // serializes rebuilds
+	members atomic.Pointer[members]
+	view    atomic.Pointer[lbView]
+}
+
+// host returns the current member with the given address, or nil.
+func (b *balancer) host(addr string) *host {
+	if m := b.members.Load(); m != nil {
+		return m.byAddr[addr]
+	}
+	return nil
+}
+
+// setMembers installs a new membership (fresh initializes hosts that were
+// not members before) and rebuilds the view.
+func (b *balancer) setMembers(eps []Endpoint, fresh func(*host)) (*members, viewStats) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := newMembers(eps, b.members.Load(), fresh)
+	b.members.Store(m)
+	v, st := buildView(m, b.cfg)
+	b.view.Store(v)
+	return m, st
+}
+
+// rebuild builds the view again after a host's health changed.
+func (b *balancer) rebuild() viewStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	v, st := buildView(b.members.Load(), b.cfg)
+	b.view.Store(v)
+	return st
 }

@@ -26,24 +26,34 @@ func TestSchedule(t *testing.T) {
 	}
 }
 
+// view builds a load balancing view over eps with the default config of
+// policy.
+func view(t *testing.T, policy lbPolicy, eps []Endpoint) (*lbView, *members) {
+	t.Helper()
+	cfg := &lbConfig{policy: policy, choiceCount: 2, bias: 1, ringMin: 1024, ringMax: 8 << 20, maglevSize: 65537, panicThreshold: 50}
+	m := newMembers(eps, nil, nil)
+	v, _ := buildView(m, cfg)
+	return v, m
+}
+
 func TestPickSkipsUnhealthy(t *testing.T) {
-	s := newEndpointSet([]Endpoint{
+	v, _ := view(t, policyRoundRobin, []Endpoint{
 		{Addr: "a", Weight: 1, Healthy: true},
 		{Addr: "b", Weight: 1, Healthy: false},
 		{Addr: "c", Weight: 1, Healthy: true},
 	})
 	counts := map[string]int{}
 	for range 100 {
-		addr, ok := s.pick()
-		if !ok {
+		h := v.pick(0, false)
+		if h == nil {
 			t.Fatal("no pick")
 		}
-		counts[addr]++
+		counts[h.addr]++
 	}
 	if counts["b"] != 0 || counts["a"] != 50 || counts["c"] != 50 {
 		t.Fatalf("counts = %v", counts)
 	}
-	if _, ok := newEndpointSet([]Endpoint{{Addr: "x"}}).pick(); ok {
+	if v, _ := view(t, policyRoundRobin, []Endpoint{{Addr: "x"}}); v.pick(0, false) != nil {
 		t.Fatal("picked from an all-unhealthy set")
 	}
 }

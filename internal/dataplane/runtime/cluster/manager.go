@@ -12,7 +12,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/internal/xdsutil"
@@ -55,7 +54,7 @@ func NewManager(store *stats.Store, secrets *secret.Store) *Manager {
 type Plan struct {
 	m         *Manager
 	clusters  map[string]*Cluster
-	endpoints map[*Cluster]*endpointSet
+	endpoints map[*Cluster][]Endpoint
 }
 
 // Get returns the planned cluster with the given name, or nil when the
@@ -84,7 +83,7 @@ func (m *Manager) Prepare(defs map[string]*clusterv3.Cluster, clas map[string]*e
 	m.mu.Lock()
 	current := m.clusters
 	m.mu.Unlock()
-	p := &Plan{m: m, clusters: make(map[string]*Cluster, len(defs)), endpoints: make(map[*Cluster]*endpointSet, len(defs))}
+	p := &Plan{m: m, clusters: make(map[string]*Cluster, len(defs)), endpoints: make(map[*Cluster][]Endpoint, len(defs))}
 	for _, name := range slices.Sorted(maps.Keys(defs)) {
 		def := defs[name]
 		c := current[name]
@@ -106,7 +105,7 @@ func (m *Manager) Prepare(defs map[string]*clusterv3.Cluster, clas map[string]*e
 			}
 		}
 		p.clusters[name] = c
-		p.endpoints[c] = newEndpointSet(eps)
+		p.endpoints[c] = eps
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -139,23 +138,34 @@ func (p *Plan) Commit(drain time.Duration) {
 			retired = append(retired, c)
 		}
 	}
+	for name, c := range p.clusters {
+		if old[name] != c {
+			c.start()
+		}
+	}
 	retire(retired, drain)
 }
 
-// Close releases the idle connections of every cluster.
+// Close stops the health checking and outlier detection of every cluster
+// and releases their idle connections.
 func (m *Manager) Close() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, c := range m.clusters {
+		c.stop()
 		c.closeIdle()
 	}
 }
 
+// retire stops the health checking and outlier detection of clusters that
+// left the configuration (at once: their hosts' health no longer matters)
+// and releases their connections.
 func retire(cs []*Cluster, drain time.Duration) {
 	if len(cs) == 0 {
 		return
 	}
 	for _, c := range cs {
+		c.stop()
 		c.closeIdle()
 	}
 	time.AfterFunc(drain, func() {
@@ -171,11 +181,14 @@ func newCluster(name string, def *clusterv3.Cluster, reg stats.Registry, secrets
 	if def.GetName() != name {
 		return nil, fmt.Errorf("name %q differs from the resource name", def.GetName())
 	}
-	if def.GetLbPolicy() != clusterv3.Cluster_ROUND_ROBIN {
-		return nil, fmt.Errorf("lb_policy %s is not supported (ROUND_ROBIN only)", def.GetLbPolicy())
-	}
-	c := &Cluster{name: name, def: def}
+	c := &Cluster{name: name, def: def, trafficCh: make(chan struct{})}
 	var err error
+	if c.lb.cfg, err = parseLB(def); err != nil {
+		return nil, err
+	}
+	if c.breaker, err = parseBreaker(def.GetCircuitBreakers()); err != nil {
+		return nil, err
+	}
 	if c.connectTimeout, err = xdsutil.Duration(def.GetConnectTimeout(), defaultConnectTimeout); err != nil {
 		return nil, fmt.Errorf("connect_timeout: %w", err)
 	}
@@ -205,49 +218,34 @@ func newCluster(name string, def *clusterv3.Cluster, reg stats.Registry, secrets
 	default:
 		return nil, fmt.Errorf("type %s is not supported (STATIC or EDS only)", def.GetType())
 	}
-	if c.http2, err = upstreamHTTP2(def); err != nil {
+	if c.http2, c.protocol, err = upstreamHTTP(def); err != nil {
 		return nil, err
 	}
 	c.stats = newStats(reg, name)
+	if od := def.GetOutlierDetection(); od != nil {
+		if c.outlier, err = newOutlierDetector(c, od, reg); err != nil {
+			return nil, fmt.Errorf("outlier_detection: %w", err)
+		}
+	}
 	if ts := def.GetTransportSocket(); ts != nil {
 		if c.tls, err = upstreamTLS(ts, secrets, tlsctx.NewStats(reg, "cluster."+name)); err != nil {
 			return nil, fmt.Errorf("transport_socket: %w", err)
 		}
 	}
 	c.transport = c.newTransport()
+	c.h1.idleTimeout, c.h1.maxAge = c.protocol.idleTimeout, c.protocol.maxConnectionDuration
 	if c.tls != nil {
 		c.h1TLS = c.tls.WithDefaultALPN([]string{"http/1.1"})
 	}
-	return c, nil
-}
-
-// upstreamHTTP2 reads typed_extension_protocol_options: true for
-// explicit_http_config.http2_protocol_options.
-func upstreamHTTP2(def *clusterv3.Cluster) (bool, error) {
-	for _, key := range slices.Sorted(maps.Keys(def.GetTypedExtensionProtocolOptions())) {
-		if key != httpProtocolOptionsKey {
-			return false, fmt.Errorf("typed_extension_protocol_options[%q] is not supported", key)
+	if hcs := def.GetHealthChecks(); len(hcs) > 0 {
+		if len(hcs) > 1 {
+			return nil, errors.New("health_checks: only one health check is supported")
+		}
+		if c.hc, err = newHealthChecker(c, hcs[0], reg); err != nil {
+			return nil, fmt.Errorf("health_checks[0]: %w", err)
 		}
 	}
-	a := def.GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey]
-	if a == nil {
-		return false, nil
-	}
-	var opts upstreamhttpv3.HttpProtocolOptions
-	if err := a.UnmarshalTo(&opts); err != nil {
-		return false, fmt.Errorf("typed_extension_protocol_options[%q]: %w", httpProtocolOptionsKey, err)
-	}
-	explicit := opts.GetExplicitHttpConfig()
-	switch {
-	case explicit == nil:
-		return false, fmt.Errorf("typed_extension_protocol_options[%q]: explicit_http_config is required", httpProtocolOptionsKey)
-	case explicit.GetHttp2ProtocolOptions() != nil:
-		return true, nil
-	case explicit.GetHttpProtocolOptions() != nil:
-		return false, nil
-	default:
-		return false, fmt.Errorf("typed_extension_protocol_options[%q]: explicit_http_config needs http_protocol_options or http2_protocol_options", httpProtocolOptionsKey)
-	}
+	return c, nil
 }
 
 // TLSTransportSocketName is the name of the TLS transport socket.
@@ -296,10 +294,11 @@ func ParseLoadAssignment(cla *endpointv3.ClusterLoadAssignment) ([]Endpoint, err
 			}
 			hs := lbe.GetHealthStatus()
 			out = append(out, Endpoint{
-				Addr:    ap.String(),
-				Weight:  w,
-				Zone:    lle.GetLocality().GetZone(),
-				Healthy: hs == corev3.HealthStatus_HEALTHY || hs == corev3.HealthStatus_UNKNOWN,
+				Addr:     ap.String(),
+				Weight:   w,
+				Zone:     lle.GetLocality().GetZone(),
+				Priority: lle.GetPriority(),
+				Healthy:  hs == corev3.HealthStatus_HEALTHY || hs == corev3.HealthStatus_UNKNOWN,
 			})
 		}
 	}

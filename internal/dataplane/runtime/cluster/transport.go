@@ -29,7 +29,7 @@ func (c *Cluster) newTransport() *http.Transport {
 		DisableCompression:  true,
 		MaxIdleConns:        0,
 		MaxIdleConnsPerHost: maxIdleConnsPerHost,
-		IdleConnTimeout:     idleConnTimeout,
+		IdleConnTimeout:     c.protocol.idleTimeout,
 		Protocols:           new(http.Protocols),
 	}
 	switch {
@@ -71,7 +71,7 @@ func (c *Cluster) dialTLS(ctx context.Context, tc *tlsctx.Client, addr string) (
 	if err != nil {
 		return nil, err
 	}
-	counted := &countedConn{Conn: conn, stats: c.stats}
+	counted := c.countConn(conn)
 	out, err := c.handshake(ctx, tc, counted, addr)
 	if err != nil {
 		_ = counted.Close()
@@ -89,30 +89,65 @@ func (c *Cluster) dialCounted(ctx context.Context, network, addr string) (net.Co
 	if err != nil {
 		return nil, err
 	}
-	return &countedConn{Conn: conn, stats: c.stats}, nil
+	return c.countConn(conn), nil
+}
+
+// countConn wraps a new connection of the net/http transport. Under
+// max_connection_duration it is closed once expired and idle: at expiry
+// the transport's idle connections are closed (other idle connections of
+// the cluster go too, and are dialed again when needed), then again each
+// second until this one, busy at expiry, has closed.
+func (c *Cluster) countConn(conn net.Conn) *countedConn {
+	cc := &countedConn{Conn: conn, c: c}
+	if d := c.protocol.maxConnectionDuration; d > 0 {
+		cc.mu.Lock()
+		cc.expiry = time.AfterFunc(d, func() {
+			c.transport.CloseIdleConnections()
+			cc.mu.Lock()
+			if !cc.closed {
+				cc.expiry.Reset(time.Second)
+			}
+			cc.mu.Unlock()
+		})
+		cc.mu.Unlock()
+	}
+	return cc
 }
 
 // countedConn counts the bytes of an upstream HTTP connection and
 // decrements upstream_cx_active once when it closes.
 type countedConn struct {
 	net.Conn
-	stats *Stats
-	once  sync.Once
+	c *Cluster
+
+	mu     sync.Mutex
+	closed bool
+	expiry *time.Timer // max_connection_duration (net/http transport)
 }
 
 func (c *countedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	c.stats.CxRxBytes.Add(uint64(n))
+	c.c.stats.CxRxBytes.Add(uint64(n))
 	return n, err
 }
 
 func (c *countedConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	c.stats.CxTxBytes.Add(uint64(n))
+	c.c.stats.CxTxBytes.Add(uint64(n))
 	return n, err
 }
 
 func (c *countedConn) Close() error {
-	c.once.Do(c.stats.CxActive.Dec)
+	c.mu.Lock()
+	first := !c.closed
+	c.closed = true
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.mu.Unlock()
+	if first {
+		c.c.stats.CxActive.Dec()
+		c.c.connClosed()
+	}
 	return c.Conn.Close()
 }

@@ -1,0 +1,92 @@
+package allowlist
+
+// The cluster behaviour of the traffic policies (MeshCircuitBreaker,
+// MeshHealthCheck, MeshLoadBalancingStrategy and the cluster side of
+// MeshTimeout), implemented in runtime/cluster.
+func init() {
+	allow(
+		// MeshCircuitBreaker: circuit breakers.
+		"envoy.config.cluster.v3.Cluster.circuit_breakers",
+		"envoy.config.cluster.v3.CircuitBreakers.thresholds",
+		"envoy.config.cluster.v3.CircuitBreakers.Thresholds.max_connections",
+		"envoy.config.cluster.v3.CircuitBreakers.Thresholds.max_pending_requests",
+		"envoy.config.cluster.v3.CircuitBreakers.Thresholds.max_requests",
+		"envoy.config.cluster.v3.CircuitBreakers.Thresholds.max_retries",
+
+		// MeshCircuitBreaker: outlier detection.
+		"envoy.config.cluster.v3.Cluster.outlier_detection",
+		"envoy.config.cluster.v3.OutlierDetection.interval",
+		"envoy.config.cluster.v3.OutlierDetection.base_ejection_time",
+		"envoy.config.cluster.v3.OutlierDetection.max_ejection_percent",
+		"envoy.config.cluster.v3.OutlierDetection.split_external_local_origin_errors",
+		"envoy.config.cluster.v3.OutlierDetection.consecutive_5xx",
+		"envoy.config.cluster.v3.OutlierDetection.enforcing_consecutive_5xx",
+		"envoy.config.cluster.v3.OutlierDetection.consecutive_gateway_failure",
+		"envoy.config.cluster.v3.OutlierDetection.enforcing_consecutive_gateway_failure",
+		"envoy.config.cluster.v3.OutlierDetection.consecutive_local_origin_failure",
+		"envoy.config.cluster.v3.OutlierDetection.enforcing_consecutive_local_origin_failure",
+		"envoy.config.cluster.v3.OutlierDetection.success_rate_minimum_hosts",
+		"envoy.config.cluster.v3.OutlierDetection.success_rate_request_volume",
+		"envoy.config.cluster.v3.OutlierDetection.success_rate_stdev_factor",
+		"envoy.config.cluster.v3.OutlierDetection.enforcing_success_rate",
+		"envoy.config.cluster.v3.OutlierDetection.failure_percentage_threshold",
+		"envoy.config.cluster.v3.OutlierDetection.failure_percentage_minimum_hosts",
+		"envoy.config.cluster.v3.OutlierDetection.failure_percentage_request_volume",
+		"envoy.config.cluster.v3.OutlierDetection.enforcing_failure_percentage",
+		"envoy.config.cluster.v3.OutlierDetection.enforcing_failure_percentage_local_origin",
+
+		// MeshHealthCheck: active health checks and the panic threshold.
+		"envoy.config.cluster.v3.Cluster.health_checks",
+		"envoy.config.core.v3.HealthCheck.timeout",
+		"envoy.config.core.v3.HealthCheck.interval",
+		"envoy.config.core.v3.HealthCheck.healthy_threshold",
+		"envoy.config.core.v3.HealthCheck.unhealthy_threshold",
+		"envoy.config.core.v3.HealthCheck.interval_jitter",
+		"envoy.config.core.v3.HealthCheck.interval_jitter_percent",
+		"envoy.config.core.v3.HealthCheck.initial_jitter",
+		"envoy.config.core.v3.HealthCheck.no_traffic_interval",
+		"envoy.config.core.v3.HealthCheck.reuse_connection",
+		"envoy.config.core.v3.HealthCheck.http_health_check",
+		"envoy.config.core.v3.HealthCheck.tcp_health_check",
+		"envoy.config.core.v3.HealthCheck.grpc_health_check",
+		"envoy.config.core.v3.HealthCheck.HttpHealthCheck.path",
+		"envoy.config.core.v3.HealthCheck.HttpHealthCheck.expected_statuses",
+		"envoy.config.core.v3.HealthCheck.HttpHealthCheck.request_headers_to_add",
+		"envoy.type.v3.Int64Range.start",
+		"envoy.type.v3.Int64Range.end",
+		"envoy.config.core.v3.HeaderValueOption.header",
+		"envoy.config.core.v3.HeaderValueOption.append",
+		"envoy.config.core.v3.HeaderValueOption.append_action",
+		"envoy.config.core.v3.HeaderValue.key",
+		"envoy.config.core.v3.HeaderValue.value",
+		"envoy.config.core.v3.HealthCheck.TcpHealthCheck.send",
+		"envoy.config.core.v3.HealthCheck.TcpHealthCheck.receive",
+		"envoy.config.core.v3.HealthCheck.Payload.text",
+		"envoy.config.core.v3.HealthCheck.GrpcHealthCheck.service_name",
+		"envoy.config.core.v3.HealthCheck.GrpcHealthCheck.authority",
+		"envoy.config.cluster.v3.Cluster.common_lb_config",
+		"envoy.config.cluster.v3.Cluster.CommonLbConfig.healthy_panic_threshold",
+		"envoy.type.v3.Percent.value",
+
+		// MeshLoadBalancingStrategy.
+		"envoy.config.cluster.v3.Cluster.least_request_lb_config",
+		"envoy.config.cluster.v3.Cluster.LeastRequestLbConfig.choice_count",
+		"envoy.config.cluster.v3.Cluster.LeastRequestLbConfig.active_request_bias",
+		"envoy.config.core.v3.RuntimeDouble.default_value",
+		"envoy.config.core.v3.RuntimeDouble.runtime_key",
+		"envoy.config.cluster.v3.Cluster.ring_hash_lb_config",
+		"envoy.config.cluster.v3.Cluster.RingHashLbConfig.minimum_ring_size",
+		"envoy.config.cluster.v3.Cluster.RingHashLbConfig.maximum_ring_size",
+		"envoy.config.cluster.v3.Cluster.RingHashLbConfig.hash_function",
+		"envoy.config.cluster.v3.Cluster.maglev_lb_config",
+		"envoy.config.cluster.v3.Cluster.MaglevLbConfig.table_size",
+		"google.protobuf.UInt64Value.value",
+		"envoy.config.endpoint.v3.LocalityLbEndpoints.priority",
+
+		// MeshTimeout (cluster side): the upstream HTTP protocol options.
+		"envoy.extensions.upstreams.http.v3.HttpProtocolOptions.common_http_protocol_options",
+		"envoy.config.core.v3.HttpProtocolOptions.idle_timeout",
+		"envoy.config.core.v3.HttpProtocolOptions.max_connection_duration",
+		"envoy.config.core.v3.HttpProtocolOptions.max_stream_duration",
+	)
+}
