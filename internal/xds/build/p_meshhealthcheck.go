@@ -140,13 +140,16 @@ func httpHealthChecker(h *meshhealthcheck.HTTPHealthCheck) *corev3.HealthCheck_H
 	}
 	if m := h.RequestHeadersToAdd; m != nil {
 		// As Kuma: comma-separated values are separate header values.
-		add := func(kvs []meshhealthcheck.HeaderKeyValue, action corev3.HeaderValueOption_HeaderAppendAction) {
+		// A set value's first part replaces, the others are appended.
+		add := func(kvs []meshhealthcheck.HeaderKeyValue, first corev3.HeaderValueOption_HeaderAppendAction) {
 			for _, kv := range kvs {
+				action := first
 				for _, v := range strings.Split(kv.Value, ",") {
 					hh.RequestHeadersToAdd = append(hh.RequestHeadersToAdd, &corev3.HeaderValueOption{
 						Header:       &corev3.HeaderValue{Key: kv.Name, Value: v},
 						AppendAction: action,
 					})
+					action = corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD
 				}
 			}
 		}
