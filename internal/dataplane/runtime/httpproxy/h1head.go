@@ -61,10 +61,16 @@ func (r *h1Request) method() string    { return r.meth }
 // header returns the values of the header named name (any case), joined
 // by commas.
 func (r *h1Request) header(name string) (string, bool) {
+	return joinFields(r.fields, name)
+}
+
+// joinFields returns the values of the fields named name (any case),
+// joined by commas.
+func joinFields(fields []field, name string) (string, bool) {
 	var out string
 	found := false
-	for i := range r.fields {
-		f := &r.fields[i]
+	for i := range fields {
+		f := &fields[i]
 		if !strings.EqualFold(f.name, name) {
 			continue
 		}
@@ -484,4 +490,15 @@ func (r *h1Response) bodyMode(method string) bodyMode {
 		return bodyLength
 	}
 	return bodyToClose
+}
+
+var _ request = (*h1Response)(nil)
+
+func (r *h1Response) authority() string { return "" }
+func (r *h1Response) method() string    { return "" }
+
+// header returns the values of the response header named name (any
+// case), joined by commas.
+func (r *h1Response) header(name string) (string, bool) {
+	return joinFields(r.fields, name)
 }

@@ -47,6 +47,16 @@ type Downstream interface {
 	Fallback(conn net.Conn)
 }
 
+// InitialHandler is optionally implemented by a Downstream: the handler
+// of the connection's filter chain when it was set up, whose connection
+// timeouts (idle_timeout, max_connection_duration,
+// request_headers_timeout) apply before the first request. Without it,
+// they apply from the second request on (each request's handler sets
+// them for the next wait).
+type InitialHandler interface {
+	InitialHandler() *Handler
+}
+
 // Buffer sizes of a downstream connection.
 const (
 	downReadBufSize  = 4 << 10
@@ -61,9 +71,15 @@ type h1Conn struct {
 	bw   *bufio.Writer
 	req  h1Request
 	resp h1Response
+	out  downWriter // what bw writes to
 
-	idleTimeout  time.Duration
-	idleDeadline time.Time // read deadline set for the idle wait; zero: none
+	idleTimeout    time.Duration
+	idleDeadline   time.Time // read deadline set for the idle wait; zero: none
+	headersTimeout time.Duration
+	expires        time.Time // max_connection_duration reached; zero: never
+	started        time.Time
+	defaultIdle    time.Duration // the listener's idle timeout
+	readDeadline   bool          // a request's read deadline may be left on conn
 }
 
 var h1Conns = sync.Pool{New: func() any {
@@ -78,9 +94,16 @@ var h1Conns = sync.Pool{New: func() any {
 // waits that long for its next request.
 func ServeHTTP1(conn net.Conn, id *peer.Identity, d Downstream, idleTimeout time.Duration) {
 	c := h1Conns.Get().(*h1Conn)
-	c.conn, c.peer, c.idleTimeout = conn, id, idleTimeout
+	c.conn, c.peer, c.idleTimeout, c.defaultIdle = conn, id, idleTimeout, idleTimeout
+	c.started = time.Now()
+	c.out.conn = conn
 	c.br.Reset(conn)
-	c.bw.Reset(conn)
+	c.bw.Reset(&c.out)
+	if ih, ok := d.(InitialHandler); ok {
+		if h := ih.InitialHandler(); h != nil {
+			c.applyTimeouts(h)
+		}
+	}
 	handedOver := c.serve(d)
 	if !handedOver {
 		_ = conn.Close()
@@ -90,9 +113,10 @@ func ServeHTTP1(conn net.Conn, id *peer.Identity, d Downstream, idleTimeout time
 
 func (c *h1Conn) release() {
 	c.conn, c.peer = nil, nil
+	c.out = downWriter{}
 	c.br.Reset(nil)
 	c.bw.Reset(nil)
-	c.idleDeadline = time.Time{}
+	c.idleDeadline, c.expires, c.headersTimeout, c.readDeadline = time.Time{}, time.Time{}, 0, false
 	if cap(c.req.head) > 16<<10 || cap(c.resp.head) > 16<<10 {
 		return // keep no big buffers in the pool
 	}
@@ -107,6 +131,11 @@ func (c *h1Conn) release() {
 func (c *h1Conn) serve(d Downstream) bool {
 	for {
 		c.armIdleDeadline()
+		if c.headersTimeout > 0 {
+			if !c.startHeadersTimeout() {
+				return false
+			}
+		}
 		var err error
 		c.req.head, err = readHead(c.br, c.req.head[:0], maxRequestHead)
 		if err == nil {
@@ -117,12 +146,16 @@ func (c *h1Conn) serve(d Downstream) bool {
 			d.Fallback(c.replay())
 			return true
 		case err != nil:
+			if c.headersTimeout > 0 && isTimeout(err) && len(c.req.head) > 0 {
+				c.headersTimedOut()
+			}
 			return false // closed, reset or idle timeout
 		}
 		h, closeAfter, ok := d.Begin()
 		if !ok {
 			return false
 		}
+		c.applyTimeouts(h)
 		switch h.serveH1(c, closeAfter) {
 		case h1Fallback:
 			d.Fallback(c.replay())
@@ -138,18 +171,84 @@ func (c *h1Conn) serve(d Downstream) bool {
 }
 
 // armIdleDeadline bounds the wait for the next request by the idle
-// timeout. The deadline is moved at most once a minute (a timer update
-// per request would cost more than the precision is worth).
+// timeout and the connection's max duration. The deadline is moved at
+// most every eighth of the idle timeout, at most once a minute (a timer
+// update per request would cost more than the precision is worth).
 func (c *h1Conn) armIdleDeadline() {
 	if c.idleTimeout <= 0 {
+		switch {
+		case !c.expires.IsZero() && c.idleDeadline.IsZero():
+			c.idleDeadline = c.expires
+			_ = c.conn.SetReadDeadline(c.idleDeadline)
+		case c.expires.IsZero() && c.readDeadline:
+			_ = c.conn.SetReadDeadline(time.Time{})
+		}
+		c.readDeadline = false
 		return
 	}
 	now := time.Now()
-	if !c.idleDeadline.IsZero() && c.idleDeadline.Sub(now) > c.idleTimeout-time.Minute {
+	slack := min(time.Minute, c.idleTimeout/8)
+	if !c.idleDeadline.IsZero() && c.idleDeadline.Sub(now) > c.idleTimeout-slack {
 		return
 	}
 	c.idleDeadline = now.Add(c.idleTimeout)
+	if !c.expires.IsZero() && c.expires.Before(c.idleDeadline) {
+		c.idleDeadline = c.expires
+	}
 	_ = c.conn.SetReadDeadline(c.idleDeadline)
+}
+
+// applyTimeouts takes the connection timeouts of the connection manager
+// that serves the connection's requests.
+func (c *h1Conn) applyTimeouts(h *Handler) {
+	t := &h.timeouts
+	idle := c.defaultIdle
+	if t.connIdleSet {
+		idle = t.connIdle
+	}
+	if idle != c.idleTimeout {
+		c.idleTimeout, c.idleDeadline = idle, time.Time{}
+	}
+	c.headersTimeout = t.requestHeaders
+	var expires time.Time
+	if t.maxConn > 0 {
+		expires = c.started.Add(t.maxConn)
+	}
+	if !expires.Equal(c.expires) {
+		c.expires, c.idleDeadline = expires, time.Time{}
+	}
+}
+
+// expired reports whether the connection reached its max duration: it
+// closes after the current request.
+func (c *h1Conn) expired(now time.Time) bool {
+	return !c.expires.IsZero() && !now.Before(c.expires)
+}
+
+// startHeadersTimeout waits for the first byte of the next request (in
+// the idle wait), then bounds the reception of its head by the request
+// headers timeout. It returns false when the connection ended.
+func (c *h1Conn) startHeadersTimeout() bool {
+	if c.br.Buffered() == 0 {
+		if _, err := c.br.Peek(1); err != nil {
+			return false
+		}
+	}
+	c.setReadDeadline(time.Now().Add(c.headersTimeout))
+	return true
+}
+
+// headersTimedOut answers a request whose head did not arrive within the
+// request headers timeout, as Envoy: 408, and the connection closes.
+func (c *h1Conn) headersTimedOut() {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	w := c.bw
+	writeStatusLine(w, http.StatusRequestTimeout, "")
+	writeField(w, "Content-Type", "text/plain")
+	writeField(w, "Content-Length", strconv.Itoa(len(bodyRequestHeadersT)))
+	w.WriteString("Connection: close\r\n\r\n")
+	w.WriteString(bodyRequestHeadersT)
+	_ = w.Flush()
 }
 
 // setReadDeadline bounds the reading of a request body; the next idle
@@ -157,6 +256,7 @@ func (c *h1Conn) armIdleDeadline() {
 func (c *h1Conn) setReadDeadline(t time.Time) {
 	_ = c.conn.SetReadDeadline(t)
 	c.idleDeadline = time.Time{}
+	c.readDeadline = !t.IsZero()
 }
 
 // replay returns the connection for net/http: the head read so far and
@@ -196,6 +296,10 @@ const (
 
 // serveH1 serves the request in c.req, like ServeHTTP does for net/http.
 func (h *Handler) serveH1(c *h1Conn, closeAfter bool) h1Outcome {
+	if h.netHTTPOnly {
+		return h1Fallback
+	}
+	start := time.Now()
 	req := &c.req
 	path, pathOnly := req.target, req.pathOnly()
 	var rt *route
@@ -205,13 +309,14 @@ func (h *Handler) serveH1(c *h1Conn, closeAfter bool) h1Outcome {
 	if rt != nil && rt.kind == actionForward && !rt.h1 {
 		return h1Fallback
 	}
-	closeAfter = closeAfter || req.closeConn
+	closeAfter = closeAfter || req.closeConn || c.expired(start)
 	s := h.stats
 	s.rqTotal.Inc()
 	s.rqHTTP1.Inc()
-	for _, f := range h.rbac {
-		if !f.Check(c.peer) {
-			return h.localReplyH1(c, http.StatusForbidden, BodyRBACDenied, "", closeAfter)
+	var v verdict
+	if len(h.filters) > 0 {
+		if v = h.decode(c.peer); v.status != 0 {
+			return h.localReplyH1Headers(c, v.status, v.body, "", v.headers, closeAfter)
 		}
 	}
 	switch {
@@ -228,13 +333,21 @@ func (h *Handler) serveH1(c *h1Conn, closeAfter bool) h1Outcome {
 		s.rqRedirect.Inc()
 		return h.localReplyH1(c, rt.redirect.status, "", rt.redirect.location(req, rt.match.value, path, pathOnly), closeAfter)
 	}
-	return h.forwardH1(c, rt, closeAfter)
+	if v.delay > 0 {
+		time.Sleep(v.delay)
+	}
+	return h.forwardH1(c, rt, closeAfter, start)
 }
 
 // localReplyH1 writes a response generated by the proxy and counts it.
 // A request body that was not read is discarded when small, else the
 // connection closes.
 func (h *Handler) localReplyH1(c *h1Conn, status int, body, location string, closeAfter bool) h1Outcome {
+	return h.localReplyH1Headers(c, status, body, location, nil, closeAfter)
+}
+
+// localReplyH1Headers is localReplyH1 with more response headers.
+func (h *Handler) localReplyH1Headers(c *h1Conn, status int, body, location string, headers []replyHeader, closeAfter bool) h1Outcome {
 	req := &c.req
 	discard := int64(0)
 	switch {
@@ -248,6 +361,9 @@ func (h *Handler) localReplyH1(c *h1Conn, status int, body, location string, clo
 	writeStatusLine(w, status, "")
 	if location != "" {
 		writeField(w, "Location", location)
+	}
+	for _, rh := range headers {
+		writeField(w, rh.name, rh.value)
 	}
 	if body != "" {
 		writeField(w, "Content-Type", "text/plain")

@@ -18,13 +18,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
+	"time"
 
+	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	localratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 	httprbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/allowlist"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/internal/xdsutil"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/peer"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/rbac"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/stats"
 )
@@ -49,7 +54,63 @@ type Handler struct {
 	routes     *RouteTable
 	log        *slog.Logger
 	stats      *httpStats
-	rbac       []*rbac.Filter
+	reg        stats.Registry
+	// filters are the HTTP filters before the router, in order.
+	filters []httpFilter
+	// netHTTPOnly: a filter (response rate limit) needs the net/http path.
+	netHTTPOnly bool
+	timeouts    hcmTimeouts
+	retryStats  retryStatsMap // cluster name -> *retryStats
+}
+
+// httpFilter is one HTTP filter before the router: exactly one field is
+// set.
+type httpFilter struct {
+	rbac  *rbac.Filter
+	fault *faultFilter
+	rl    *localRateLimit
+}
+
+// verdict is what the HTTP filters decided for a request.
+type verdict struct {
+	// status, when not 0, answers the request locally with body and
+	// headers.
+	status  int
+	body    string
+	headers []replyHeader
+	// delay holds the request before it is forwarded (fault delay).
+	delay time.Duration
+	// limitKbps throttles the response body (fault response_rate_limit);
+	// 0: none.
+	limitKbps uint64
+}
+
+// decode runs the HTTP filters for a request from id.
+func (h *Handler) decode(id *peer.Identity) verdict {
+	var v verdict
+	for _, f := range h.filters {
+		switch {
+		case f.rbac != nil:
+			if !f.rbac.Check(id) {
+				v.status, v.body = http.StatusForbidden, BodyRBACDenied
+			}
+		case f.fault != nil:
+			f.fault.apply(&v)
+		case f.rl != nil:
+			f.rl.apply(&v)
+		}
+		if v.status != 0 {
+			break
+		}
+	}
+	return v
+}
+
+// ConnIdleTimeout returns the connection manager's idle_timeout for
+// downstream connections, and whether it sets one (else the listener's
+// default applies). Zero disables it.
+func (h *Handler) ConnIdleTimeout() (time.Duration, bool) {
+	return h.timeouts.connIdle, h.timeouts.connIdleSet
 }
 
 // StatPrefix returns the HCM's stat_prefix.
@@ -105,7 +166,11 @@ func Build(cfg *hcmv3.HttpConnectionManager, rds RouteLookup, resolve Resolver, 
 	if ct := cfg.GetCodecType(); ct != hcmv3.HttpConnectionManager_AUTO {
 		return nil, fmt.Errorf("codec_type %s is not supported (AUTO only)", ct)
 	}
-	h := &Handler{statPrefix: cfg.GetStatPrefix(), log: log}
+	h := &Handler{statPrefix: cfg.GetStatPrefix(), log: log, reg: reg}
+	var err error
+	if h.timeouts, err = compileHCMTimeouts(cfg); err != nil {
+		return nil, err
+	}
 	switch {
 	case cfg.GetRds() != nil:
 		if err := xdsutil.CheckADS(cfg.GetRds().GetConfigSource()); err != nil {
@@ -135,8 +200,9 @@ func Build(cfg *hcmv3.HttpConnectionManager, rds RouteLookup, resolve Resolver, 
 // RBACFilterName is the name of the HTTP RBAC filter.
 const RBACFilterName = "envoy.filters.http.rbac"
 
-// buildHTTPFilters checks the HTTP filter chain: RBAC filters, then the
-// router, last. The RBAC filters are built in order.
+// buildHTTPFilters checks the HTTP filter chain: RBAC, fault and local
+// rate limit filters, then the router, last. The filters are built in
+// order.
 func (h *Handler) buildHTTPFilters(cfg *hcmv3.HttpConnectionManager, reg stats.Registry) error {
 	filters := cfg.GetHttpFilters()
 	if len(filters) == 0 {
@@ -161,7 +227,34 @@ func (h *Handler) buildHTTPFilters(cfg *hcmv3.HttpConnectionManager, reg stats.R
 			if err != nil {
 				return fmt.Errorf("http_filters[%d] (%q): %w", i, f.GetName(), err)
 			}
-			h.rbac = append(h.rbac, rf)
+			h.filters = append(h.filters, httpFilter{rbac: rf})
+			if last {
+				return errors.New("http_filters must end with " + RouterFilterName)
+			}
+		case tc.GetTypeUrl() == faultTypeURL:
+			var fc faultv3.HTTPFault
+			if err := tc.UnmarshalTo(&fc); err != nil {
+				return fmt.Errorf("http_filters[%d] (%q): typed_config: %w", i, f.GetName(), err)
+			}
+			ff, err := compileFault(&fc)
+			if err != nil {
+				return fmt.Errorf("http_filters[%d] (%q): %w", i, f.GetName(), err)
+			}
+			h.filters = append(h.filters, httpFilter{fault: ff})
+			h.netHTTPOnly = h.netHTTPOnly || ff.limitKbps > 0
+			if last {
+				return errors.New("http_filters must end with " + RouterFilterName)
+			}
+		case tc.GetTypeUrl() == localRateLimitTypeURL:
+			var lc localratelimitv3.LocalRateLimit
+			if err := tc.UnmarshalTo(&lc); err != nil {
+				return fmt.Errorf("http_filters[%d] (%q): typed_config: %w", i, f.GetName(), err)
+			}
+			rl, err := compileLocalRateLimit(&lc, reg)
+			if err != nil {
+				return fmt.Errorf("http_filters[%d] (%q): %w", i, f.GetName(), err)
+			}
+			h.filters = append(h.filters, httpFilter{rl: rl})
 			if last {
 				return errors.New("http_filters must end with " + RouterFilterName)
 			}

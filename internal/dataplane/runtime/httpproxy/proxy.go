@@ -8,8 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"sync"
+	"time"
 
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/cluster"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/peer"
@@ -23,6 +23,7 @@ const (
 	bodyConnectFailure    = "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
 	bodyReset             = "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
 	bodyNoCluster         = "cluster not found"
+	bodyOverflow          = "upstream connect error or disconnect/reset before headers. reset reason: overflow"
 	// BodyRBACDenied answers a request that an RBAC filter denied.
 	BodyRBACDenied = "RBAC: access denied by MeshTrafficPermission"
 )
@@ -41,6 +42,7 @@ var (
 
 // ServeHTTP routes one request and runs its action.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	s := h.stats
 	s.rqTotal.Inc()
 	if r.ProtoMajor == 2 {
@@ -48,13 +50,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.rqHTTP1.Inc()
 	}
-	if len(h.rbac) > 0 {
-		id := peer.FromContext(r.Context())
-		for _, f := range h.rbac {
-			if !f.Check(id) {
-				h.localReply(w, http.StatusForbidden, BodyRBACDenied)
-				return
-			}
+	var v verdict
+	if len(h.filters) > 0 {
+		if v = h.decode(peer.FromContext(r.Context())); v.status != 0 {
+			h.filterReply(w, &v)
+			return
 		}
 	}
 	var rt *route
@@ -76,7 +76,35 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Location", rt.redirect.location(netRequest{r}, rt.match.value, path, pathOnly))
 		h.localReply(w, rt.redirect.status, "")
 	default:
-		h.forward(w, r, rt)
+		if v.delay > 0 && !sleepCtx(r.Context(), v.delay) {
+			return
+		}
+		h.forward(w, r, rt, start, v.limitKbps)
+	}
+}
+
+// filterReply answers a request an HTTP filter stopped.
+func (h *Handler) filterReply(w http.ResponseWriter, v *verdict) {
+	hdr := w.Header()
+	for _, rh := range v.headers {
+		if rh.replace {
+			hdr[rh.name] = []string{rh.value}
+		} else {
+			hdr[rh.name] = append(hdr[rh.name], rh.value)
+		}
+	}
+	h.localReply(w, v.status, v.body)
+}
+
+// sleepCtx waits d unless ctx ends first; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -113,9 +141,9 @@ func (rt *route) pick() target {
 	return rt.targets[len(rt.targets)-1]
 }
 
-// forward proxies the request to an endpoint of the route's cluster and
-// streams the response back.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rt *route) {
+// forward proxies the request to an endpoint of the route's cluster, with
+// the route's retries, and streams the response back.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rt *route, start time.Time, limitKbps uint64) {
 	t := rt.pick()
 	c := t.cluster
 	if c == nil {
@@ -123,89 +151,53 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rt *route) {
 		h.localReply(w, http.StatusServiceUnavailable, bodyNoCluster)
 		return
 	}
-	addr, err := c.Pick()
-	if err != nil {
-		h.localReply(w, http.StatusServiceUnavailable, bodyNoHealthyUpstream)
-		return
+	ex := netExchange{h: h, w: w, r: r, rt: rt, c: c, cs: c.Stats(), pol: rt.res.retry, limitKbps: limitKbps}
+	ex.dl = h.requestDeadlines(rt, start, time.Now())
+	if ex.pol != nil && !ex.pol.requestAllowed(netRequest{r}, r.URL.Path) {
+		ex.pol = nil
 	}
-	cs := c.Stats()
-	cs.RqTotal.Inc()
-
-	ctx := r.Context()
-	if rt.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, rt.timeout)
-		defer cancel()
+	if ex.pol != nil && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		ex.body = &replayBody{src: r.Body}
 	}
-	out := upstreamRequest(ctx, r, c.Scheme(), addr)
-	resp, err := c.Transport().RoundTrip(out)
-	if err != nil {
-		h.upstreamError(ctx, w, r, cs, err)
-		return
-	}
-	defer resp.Body.Close()
-
-	prepareResponseHeader(resp.Header)
-	dst := w.Header()
-	for k, vv := range resp.Header {
-		dst[k] = vv
-	}
-	if _, ok := resp.Header["Content-Type"]; !ok {
-		dst["Content-Type"] = nil // no content sniffing by net/http
-	}
-	announced := len(resp.Trailer)
-	if announced > 0 {
-		keys := make([]string, 0, announced)
-		for k := range resp.Trailer {
-			keys = append(keys, k)
-		}
-		dst["Trailer"] = keys
-	}
-	w.WriteHeader(resp.StatusCode)
-	h.countResponse(resp.StatusCode)
-	cs.RqCompleted.Inc()
-	if c := resp.StatusCode / 100; c >= 1 && c <= 5 {
-		cs.RqClass[c].Inc()
-	}
-	// Stream without delay when the length is unknown (chunked, gRPC,
-	// server-sent events): the client must see what the upstream sent.
-	streaming := resp.ContentLength == -1
-	if streaming {
-		flush(w)
-	}
-	if err := copyBody(w, resp.Body, streaming); err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) && r.Context().Err() == nil {
-			cs.RqTimeout.Inc()
-		}
-		// Reset the downstream stream/connection: the response is cut.
-		panic(http.ErrAbortHandler)
-	}
-	declared := dst["Trailer"]
-	for k, vv := range resp.Trailer {
-		if slices.Contains(declared, k) {
-			dst[k] = vv
-		} else {
-			dst[http.TrailerPrefix+k] = vv
-		}
-	}
+	ex.run()
 }
 
-// upstreamError answers a request whose upstream exchange failed before
-// response headers.
-func (h *Handler) upstreamError(ctx context.Context, w http.ResponseWriter, r *http.Request, cs *cluster.Stats, err error) {
-	switch {
-	case r.Context().Err() != nil:
-		// The downstream went away; nobody to answer.
-		return
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		cs.RqTimeout.Inc()
-		h.localReply(w, http.StatusGatewayTimeout, bodyTimeout)
-	case isConnectError(err):
-		h.localReply(w, http.StatusServiceUnavailable, bodyConnectFailure)
-	default:
-		h.log.Debug("upstream request failed", "error", err)
-		h.localReply(w, http.StatusServiceUnavailable, bodyReset)
+// requestDeadlines returns the bounds of a request that started at start
+// and is forwarded from now on.
+func (h *Handler) requestDeadlines(rt *route, start, now time.Time) deadlines {
+	var dl deadlines
+	if rt.timeout > 0 {
+		dl.route = now.Add(rt.timeout)
 	}
+	if h.timeouts.maxStream > 0 {
+		dl.maxStream = start.Add(h.timeouts.maxStream)
+	}
+	dl.idle = h.timeouts.streamIdle
+	if rt.res.idleSet {
+		dl.idle = rt.res.idle
+	}
+	return dl
+}
+
+// requestHashKey returns the key of the route's hash_policy for a
+// request, for hash load balancing. The routing side computes it
+// (route.hashKey); until it does, requests have none.
+func requestHashKey(rt *route, r request) (uint64, bool) { return 0, false }
+
+// pickAddr picks the endpoint of an attempt; a retry avoids the previous
+// endpoint when the cluster has another one.
+func pickAddr(c *cluster.Cluster, key uint64, hasKey bool, prev string) (string, error) {
+	addr, err := c.PickHash(key, hasKey)
+	for i := 0; err == nil && prev != "" && addr == prev && i < 2; i++ {
+		addr, err = c.PickHash(key, hasKey)
+	}
+	return addr, err
+}
+
+// overflowReply answers a request a circuit breaker refused, as Envoy.
+func (h *Handler) overflowReply(w http.ResponseWriter) {
+	w.Header()["X-Envoy-Overloaded"] = []string{"true"}
+	h.localReply(w, http.StatusServiceUnavailable, bodyOverflow)
 }
 
 func isConnectError(err error) bool {
@@ -237,19 +229,32 @@ func upstreamRequest(ctx context.Context, r *http.Request, scheme, addr string) 
 }
 
 // copyBody streams src to w with a pooled buffer. It returns the read
-// error (not EOF) or the write error that cut the copy.
-func copyBody(w http.ResponseWriter, src io.Reader, streaming bool) error {
+// error (not EOF) or the write error that cut the copy. Each write is
+// activity for wd (when not nil); limitKbps (when not 0) throttles the
+// copy to that many KiB per second.
+func copyBody(w http.ResponseWriter, src io.Reader, streaming bool, wd *watchdog, limitKbps uint64) error {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
+	var th *throttle
+	if limitKbps > 0 {
+		th = newThrottle(limitKbps)
+		buf = buf[:min(len(buf), th.piece())]
+	}
 	for {
 		n, rerr := src.Read(buf)
 		if n > 0 {
+			if th != nil {
+				th.wait(n)
+			}
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return werr
 			}
-			if streaming {
+			if streaming || th != nil {
 				flush(w)
+			}
+			if wd != nil {
+				wd.touch()
 			}
 		}
 		if rerr == io.EOF {

@@ -59,6 +59,17 @@ type route struct {
 	total   uint32
 	timeout time.Duration // 0: none
 	h1      bool          // no target is an HTTP/2 cluster: the fast path can forward it
+	res     resilience    // retry policy and stream idle timeout (retry.go)
+
+	// Request and response header edits, route level first; rewrites;
+	// mirrors; hash policies (modifiers.go, rewrite.go, mirror.go,
+	// hash.go).
+	reqMods     modLevels
+	respMods    modLevels
+	rewrite     *pathRewrite
+	hostRewrite string
+	mirrors     []mirrorPolicy
+	hash        []hashPolicy
 
 	// actionDirect
 	status int
@@ -78,9 +89,19 @@ type target struct {
 // into a RouteTable whose routes point at the resolved clusters.
 func CompileRouteConfiguration(rc *routev3.RouteConfiguration, resolve Resolver) (*RouteTable, error) {
 	t := &RouteTable{name: rc.GetName(), exact: map[string]*virtualHost{}}
+	var outer levelMods
+	rcReq, err := compileHeaderMods(rc.GetRequestHeadersToAdd(), rc.GetRequestHeadersToRemove(), "request_headers_to_add", "request_headers_to_remove")
+	if err != nil {
+		return nil, err
+	}
+	rcResp, err := compileHeaderMods(rc.GetResponseHeadersToAdd(), rc.GetResponseHeadersToRemove(), "response_headers_to_add", "response_headers_to_remove")
+	if err != nil {
+		return nil, err
+	}
+	outer.req, outer.resp = levels(rcReq), levels(rcResp)
 	seen := map[string]string{}
 	for i, vhc := range rc.GetVirtualHosts() {
-		vh, err := compileVirtualHost(vhc, resolve)
+		vh, err := compileVirtualHost(vhc, resolve, &outer)
 		if err != nil {
 			return nil, fmt.Errorf("virtual_hosts[%d] (%q): %w", i, vhc.GetName(), err)
 		}
@@ -110,12 +131,26 @@ func CompileRouteConfiguration(rc *routev3.RouteConfiguration, resolve Resolver)
 	return t, nil
 }
 
-func compileVirtualHost(vhc *routev3.VirtualHost, resolve Resolver) (*virtualHost, error) {
+// levelMods are the header edits of an enclosing level (a virtual host,
+// the route configuration) for the routes inside it.
+type levelMods struct {
+	req, resp modLevels
+}
+
+func compileVirtualHost(vhc *routev3.VirtualHost, resolve Resolver, rcMods *levelMods) (*virtualHost, error) {
 	if vhc.GetName() == "" {
 		return nil, errors.New("name is required")
 	}
 	if len(vhc.GetDomains()) == 0 {
 		return nil, errors.New("domains is empty")
+	}
+	vhReq, err := compileHeaderMods(vhc.GetRequestHeadersToAdd(), vhc.GetRequestHeadersToRemove(), "request_headers_to_add", "request_headers_to_remove")
+	if err != nil {
+		return nil, err
+	}
+	vhResp, err := compileHeaderMods(vhc.GetResponseHeadersToAdd(), vhc.GetResponseHeadersToRemove(), "response_headers_to_add", "response_headers_to_remove")
+	if err != nil {
+		return nil, err
 	}
 	vh := &virtualHost{name: vhc.GetName()}
 	for i, rc := range vhc.GetRoutes() {
@@ -123,6 +158,10 @@ func compileVirtualHost(vhc *routev3.VirtualHost, resolve Resolver) (*virtualHos
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
+		// Envoy applies the route's edits, then the virtual host's, then
+		// the route configuration's.
+		r.reqMods = appendLevels(r.reqMods, levels(vhReq), rcMods.req)
+		r.respMods = appendLevels(r.respMods, levels(vhResp), rcMods.resp)
 		vh.routes = append(vh.routes, r)
 	}
 	return vh, nil
@@ -137,6 +176,15 @@ func compileRoute(rc *routev3.Route, resolve Resolver) (route, error) {
 	if r.match, err = compileRouteMatch(rc.GetMatch()); err != nil {
 		return r, fmt.Errorf("match: %w", err)
 	}
+	req, err := compileHeaderMods(rc.GetRequestHeadersToAdd(), rc.GetRequestHeadersToRemove(), "request_headers_to_add", "request_headers_to_remove")
+	if err != nil {
+		return r, err
+	}
+	resp, err := compileHeaderMods(rc.GetResponseHeadersToAdd(), rc.GetResponseHeadersToRemove(), "response_headers_to_add", "response_headers_to_remove")
+	if err != nil {
+		return r, err
+	}
+	r.reqMods, r.respMods = levels(req), levels(resp)
 	switch a := rc.GetAction().(type) {
 	case *routev3.Route_Route:
 		r.kind = actionForward
@@ -197,7 +245,56 @@ func (r *route) compileForward(a *routev3.RouteAction, resolve Resolver) error {
 	if r.timeout, err = xdsutil.Duration(a.GetTimeout(), defaultRouteTimeout); err != nil {
 		return fmt.Errorf("timeout: %w", err)
 	}
+	if err := r.compileTraffic(a, resolve); err != nil {
+		return err
+	}
+	return r.res.compile(a)
+}
+
+// compileTraffic compiles what the traffic policies (MeshHTTPRoute,
+// MeshLoadBalancingStrategy) set on a RouteAction: rewrites, mirrors and
+// hash policies. Mirrors and hashing of the source address need the
+// net/http path.
+func (r *route) compileTraffic(a *routev3.RouteAction, resolve Resolver) error {
+	var err error
+	if r.rewrite, err = compilePathRewrite(a, &r.match); err != nil {
+		return err
+	}
+	if hr := a.GetHostRewriteLiteral(); hr != "" {
+		if !validHost(hr) {
+			return fmt.Errorf("host_rewrite_literal %q is not a valid host", hr)
+		}
+		r.hostRewrite = hr
+	}
+	if r.mirrors, err = compileMirrors(a.GetRequestMirrorPolicies(), resolve); err != nil {
+		return err
+	}
+	if r.hash, err = compileHashPolicies(a.GetHashPolicy()); err != nil {
+		return err
+	}
+	if len(r.mirrors) > 0 || needsSource(r.hash) {
+		r.h1 = false
+	}
 	return nil
+}
+
+// levels returns the levels that have edits.
+func levels(ms ...*headerMods) modLevels {
+	var l modLevels
+	for _, m := range ms {
+		if m != nil {
+			l = append(l, m)
+		}
+	}
+	return l
+}
+
+// appendLevels appends enclosing levels to a route's.
+func appendLevels(l modLevels, more ...modLevels) modLevels {
+	for _, m := range more {
+		l = append(l, m...)
+	}
+	return l
 }
 
 // virtualHost selects the virtual host for a Host/:authority value the way
