@@ -49,9 +49,9 @@ func mustAny(t *testing.T, m proto.Message) *anypb.Any {
 
 func TestCheck(t *testing.T) {
 	tcp := &tcpproxyv3.TcpProxy{
-		StatPrefix:       "x",
-		ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: "c"},
-		IdleTimeout:      durationpb.New(1),
+		StatPrefix:                      "x",
+		ClusterSpecifier:                &tcpproxyv3.TcpProxy_Cluster{Cluster: "c"},
+		MaxDownstreamConnectionDuration: durationpb.New(1),
 	}
 	l := &listenerv3.Listener{
 		Name:                          "l",
@@ -70,7 +70,7 @@ func TestCheck(t *testing.T) {
 		got = append(got, e.Error())
 	}
 	want := []string{
-		"field envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.idle_timeout is not supported by trellis-dp (at filter_chains[0].filters[0].typed_config.idle_timeout)",
+		"field envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.max_downstream_connection_duration is not supported by trellis-dp (at filter_chains[0].filters[0].typed_config.max_downstream_connection_duration)",
 		"typed_config type type.googleapis.com/foo.Bar is not supported by trellis-dp (at filter_chains[0].filters[1].typed_config)",
 		"field envoy.config.listener.v3.Listener.per_connection_buffer_limit_bytes is not supported by trellis-dp",
 	}
