@@ -47,11 +47,13 @@ type kindRulesView struct {
 		Notes []string `json:"notes"`
 	} `json:"inbounds"`
 	Outbounds []struct {
-		Address string          `json:"address"`
-		Port    uint32          `json:"port"`
-		Service string          `json:"service"`
-		Conf    json.RawMessage `json:"conf"`
-		Origins []string        `json:"origins"`
+		Address  string          `json:"address"`
+		Port     uint32          `json:"port"`
+		Service  string          `json:"service"`
+		Protocol string          `json:"protocol"`
+		Conf     json.RawMessage `json:"conf"`
+		Origins  []string        `json:"origins"`
+		Notes    []string        `json:"notes"`
 	} `json:"outbounds"`
 	ToRules []ruleView `json:"toRules"`
 	Default *ruleView  `json:"default"`
@@ -157,12 +159,18 @@ func writeInbounds(b *strings.Builder, kr *kindRulesView) error {
 func writeOutbounds(b *strings.Builder, kr *kindRulesView) error {
 	for _, out := range kr.Outbounds {
 		head := fmt.Sprintf("  outbound %s:%d to %s", out.Address, out.Port, out.Service)
+		if out.Protocol != "" {
+			head += " [" + out.Protocol + "]"
+		}
 		if len(out.Conf) == 0 || string(out.Conf) == "null" {
 			fmt.Fprintf(b, "%s: no to[] section applies\n", head)
 			continue
 		}
 		if err := writeConf(b, head+fromList(out.Origins)+":", out.Conf); err != nil {
 			return err
+		}
+		for _, note := range out.Notes {
+			fmt.Fprintf(b, "    %s\n", note)
 		}
 	}
 	if len(kr.Outbounds) > 0 || len(kr.ToRules) == 0 {

@@ -98,11 +98,11 @@ func TestInspectDataplaneRules(t *testing.T) {
   inbound 10.0.0.5:8080 (kuma.io/service=client)
     from any client (from timeout-all):
         idleTimeout: 1h
-  outbound 127.0.0.1:10001 to web (from timeout-all, timeout-web):
+  outbound 127.0.0.1:10001 to web [tcp] (from timeout-all, timeout-web):
       connectionTimeout: 5s
       http:
         requestTimeout: 500ms
-  outbound 127.0.0.1:10002 to api (from timeout-all):
+  outbound 127.0.0.1:10002 to api [tcp] (from timeout-all):
       connectionTimeout: 5s
       http:
         requestTimeout: 15s
@@ -112,10 +112,10 @@ func TestInspectDataplaneRules(t *testing.T) {
 	}
 	// MeshRetry has no from[]: no inbound lines.
 	wantRetry := `MeshRetry (policies: retry-web)
-  outbound 127.0.0.1:10001 to web (from retry-web):
+  outbound 127.0.0.1:10001 to web [tcp] (from retry-web):
       http:
         numRetries: 3
-  outbound 127.0.0.1:10002 to api: no to[] section applies
+  outbound 127.0.0.1:10002 to api [tcp]: no to[] section applies
 `
 	if got := section(r.stdout, "MeshRetry"); got != wantRetry {
 		t.Errorf("MeshRetry section:\n%s\nwant:\n%s", got, wantRetry)
@@ -157,6 +157,33 @@ func TestInspectDataplaneRules(t *testing.T) {
 	}
 	r = h.mustRun("", "inspect", "dataplane", "client-1", "--type", "rules", "-o", "yaml")
 	wantContains(t, "-o yaml", r.stdout, "dataplane: client-1", "type: MeshRetry", "service: web", "numRetries: 3")
+
+	// Route kinds show their merged rules, and why they do not apply.
+	h.mustRun(`type: MeshHTTPRoute
+mesh: default
+name: route-web
+spec:
+  targetRef:
+    kind: Mesh
+  to:
+    - targetRef:
+        kind: MeshService
+        name: web
+      rules:
+        - matches:
+            - path:
+                type: Exact
+                value: /health
+          default:
+            backendRefs:
+              - kind: MeshService
+                name: api
+`, "apply", "-f", "-")
+	r = h.mustRun("", "inspect", "dataplane", "client-1", "--type", "rules")
+	wantContains(t, "http route", section(r.stdout, "MeshHTTPRoute"),
+		"  outbound 127.0.0.1:10001 to web [tcp] (from route-web):\n      rules:\n      - matches:\n        - path:\n            value: /health\n            type: Exact\n",
+		"    not applied: the outbound's protocol is tcp; MeshHTTPRoute routes http, http2 and grpc outbounds\n",
+		"  outbound 127.0.0.1:10002 to api [tcp]: no to[] section applies\n")
 
 	r = h.mustFail("", "inspect", "dataplane", "nope", "--type", "rules")
 	wantContains(t, "missing dataplane", r.stderr, `there is no Dataplane "nope" in mesh "default"`)

@@ -98,7 +98,7 @@ func TestInspectRules(t *testing.T) {
 	out := cp.mustCtl("", "inspect", "dataplane", "client-1", "-m", "inspect", "--type", "rules")
 
 	head, conf := outboundBlock(t, out, "MeshTimeout", "backend")
-	if !strings.HasPrefix(head, "  outbound 127.0.0.1:10001 to backend (from ") || !strings.HasSuffix(head, "timeout-backend):") ||
+	if !strings.HasPrefix(head, "  outbound 127.0.0.1:10001 to backend [tcp] (from ") || !strings.HasSuffix(head, "timeout-backend):") ||
 		!strings.Contains(conf, "requestTimeout: 750ms") {
 		t.Errorf("MeshTimeout on backend:\n%s\n%s\nin:\n%s", head, conf, out)
 	}

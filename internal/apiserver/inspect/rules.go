@@ -11,6 +11,8 @@ import (
 	"github.com/trellis-mesh/trellis/internal/apiserver"
 	"github.com/trellis-mesh/trellis/internal/manager"
 	"github.com/trellis-mesh/trellis/internal/policy"
+	"github.com/trellis-mesh/trellis/internal/policy/meshhttproute"
+	"github.com/trellis-mesh/trellis/internal/policy/meshtcproute"
 	"github.com/trellis-mesh/trellis/internal/policy/meshtrafficpermission"
 	"github.com/trellis-mesh/trellis/internal/proxymodel"
 	"github.com/trellis-mesh/trellis/internal/resource"
@@ -32,14 +34,16 @@ var RuleKinds = []string{
 	"MeshRateLimit",
 	"MeshLoadBalancingStrategy",
 	"MeshTLS",
-	"MeshHTTPRoute",
-	"MeshTCPRoute",
+	meshhttproute.Kind, // before MeshTCPRoute, which yields to it
+	meshtcproute.Kind,
 }
 
 // Rules answers GET /meshes/{mesh}/dataplanes/{name}/_rules: for each
 // policy kind of RuleKinds, which policies select the proxy and what they
 // merge into, per inbound (from[] and rules[]) and per outbound (to[]).
 // Every kind is listed, with empty lists when no policy selects the proxy.
+// MeshHTTPRoute and MeshTCPRoute report the rules their own packages merge
+// per destination service (routes.go).
 // Example (a MeshTimeout for the whole mesh and one for backend):
 //
 //	{"mesh": "default", "dataplane": "web-1", "mtlsEnabled": true,
@@ -50,7 +54,7 @@ var RuleKinds = []string{
 //	     "fromRules": [{"subset": {}, "conf": {"idleTimeout": "1h"}, "origins": ["all"]}],
 //	     "rules": []}],
 //	   "outbounds": [{"address": "127.0.0.1", "port": 10001, "service": "backend",
-//	     "tags": {"kuma.io/service": "backend"}, "subset": {"kuma.io/service": "backend"},
+//	     "tags": {"kuma.io/service": "backend"}, "protocol": "http", "subset": {"kuma.io/service": "backend"},
 //	     "conf": {"connectionTimeout": "2s", "http": {"requestTimeout": "500ms"}},
 //	     "origins": ["all", "to-backend"]}],
 //	   "toRules": [...]}, ...]}
@@ -75,7 +79,8 @@ type KindRules struct {
 	// sections; it is empty for the others.
 	Outbounds []OutboundRule `json:"outbounds"`
 	// ToRules are the merged to[] sections, first match wins (a
-	// destination matches a subset when it carries all its tags).
+	// destination matches a subset when it carries all its tags); for the
+	// route kinds, one rule per destination service.
 	ToRules policy.Rules `json:"toRules"`
 	// Default is the merged top-level default, for kinds that have one.
 	Default *policy.Rule `json:"default,omitempty"`
@@ -118,13 +123,20 @@ type OutboundRule struct {
 	// outbound's tags.
 	Service string            `json:"service"`
 	Tags    map[string]string `json:"tags"`
+	// Protocol is the outbound's protocol as the control plane decides
+	// it: its kuma.io/protocol tag, else that of the service's inbounds
+	// in the mesh, else tcp.
+	Protocol string `json:"protocol"`
 	// Subset is the to[] rule that matched (absent when none did).
 	Subset policy.Subset `json:"subset,omitzero"`
-	// Conf is the merged conf, null when no to[] section applies.
+	// Conf is the merged conf, null when no to[] section applies (for
+	// the route kinds, see routes.go).
 	Conf json.RawMessage `json:"conf"`
 	// Origins name the policies merged into Conf, in merge order (the
 	// last one wins a conflict).
 	Origins []string `json:"origins"`
+	// Notes say why Conf is not applied, when it is not.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Permission is one first-match authorization rule of an inbound.
@@ -177,6 +189,11 @@ func (h *Handlers) buildRules(ctx context.Context, meshName string, dp policy.Da
 			return nil, err
 		}
 	}
+	protocol, err := h.protocols(ctx, meshName)
+	if err != nil {
+		return nil, err
+	}
+	httpRouted := map[string]bool{}
 	for _, kind := range RuleKinds {
 		d, ok := h.mgr.Registry().ByKind(kind)
 		if !ok {
@@ -191,11 +208,56 @@ func (h *Handlers) buildRules(ctx context.Context, meshName string, dp policy.Da
 			return nil, fmt.Errorf("%s rules of dataplane %s/%s: %w", kind, meshName, dp.Name, err)
 		}
 		if d.Policy != nil && d.Policy.HasTo {
-			kr.Outbounds = outboundRules(dp, kr.ToRules)
+			kr.Outbounds = outboundRules(dp, kr.ToRules, protocol)
+		}
+		if err := routeKind(kr, dp, policies, httpRouted); err != nil {
+			return nil, fmt.Errorf("%s rules of dataplane %s/%s: %w", kind, meshName, dp.Name, err)
 		}
 		out.Rules = append(out.Rules, *kr)
 	}
 	return out, nil
+}
+
+// routeKind replaces what policy.Match says about the to[] sections of a
+// route kind with the route packages' merge (routes.go); other kinds are
+// left alone. httpRouted collects the services MeshHTTPRoutes route, for
+// the MeshTCPRoute that comes after.
+func routeKind(kr *KindRules, dp policy.Dataplane, policies []policy.Policy, httpRouted map[string]bool) error {
+	var rr *routeRules
+	var err error
+	switch kr.Type {
+	case meshhttproute.Kind:
+		if rr, err = httpRouteRules(dp, policies); err != nil {
+			return err
+		}
+		for svc := range rr.conf {
+			httpRouted[svc] = true
+		}
+	case meshtcproute.Kind:
+		if rr, err = tcpRouteRules(dp, policies); err != nil {
+			return err
+		}
+	default:
+		return nil
+	}
+	applyRouteRules(kr, rr, httpRouted)
+	return nil
+}
+
+// protocols returns the protocol of each service of the mesh as the
+// control plane's proxy model decides it (proxymodel.Index.Protocol).
+func (h *Handlers) protocols(ctx context.Context, meshName string) (func(string) string, error) {
+	items, _, err := h.mgr.List(ctx, h.dp, manager.ListOptions{Mesh: meshName})
+	if err != nil {
+		return nil, fmt.Errorf("listing the dataplanes of mesh %q: %w", meshName, err)
+	}
+	snap := &proxymodel.MeshSnapshot{Mesh: meshName}
+	for _, it := range items {
+		if spec, ok := it.Spec.(*mesh.Dataplane); ok {
+			snap.Dataplanes = append(snap.Dataplanes, proxymodel.NamedDataplane{Name: it.Meta.Name, Labels: it.Meta.Labels, Spec: spec})
+		}
+	}
+	return proxymodel.NewIndex(snap).Protocol, nil
 }
 
 // listPolicies returns every policy of kind d in the mesh.
@@ -259,7 +321,7 @@ func kindRules(kind, meshName string, dp policy.Dataplane, policies []policy.Pol
 // (proxymodel.Proxy.OutboundRule). Outbounds without a kuma.io/service
 // (backendRef outbounds) are not built by the control plane and are left
 // out.
-func outboundRules(dp policy.Dataplane, to policy.Rules) []OutboundRule {
+func outboundRules(dp policy.Dataplane, to policy.Rules, protocol func(string) string) []OutboundRule {
 	out := []OutboundRule{}
 	if dp.Spec == nil || dp.Spec.Networking == nil {
 		return out
@@ -274,7 +336,11 @@ func outboundRules(dp policy.Dataplane, to policy.Rules) []OutboundRule {
 		if addr == "" {
 			addr = proxymodel.DefaultOutboundAddress
 		}
-		or := OutboundRule{Address: addr, Port: ob.Port, Service: svc, Tags: ob.Tags, Conf: json.RawMessage("null"), Origins: []string{}}
+		proto := protocol(svc)
+		if tagged := ob.Tags[mesh.ProtocolTag]; tagged != "" {
+			proto = tagged
+		}
+		or := OutboundRule{Address: addr, Port: ob.Port, Service: svc, Tags: ob.Tags, Protocol: proto, Conf: json.RawMessage("null"), Origins: []string{}}
 		if r := m.Outbound(svc); r != nil {
 			or.Subset, or.Conf, or.Origins = r.Subset, r.Conf, r.Origins
 			if or.Subset == nil {
