@@ -105,10 +105,13 @@ type viewStats struct{ total, healthy int }
 // buildView chooses the hosts that get traffic: among the endpoints the
 // control plane marks healthy, those of the lowest priority that has a
 // usable host (simple failover; Envoy's overprovisioning factor is not
-// applied). In panic mode (the usable share of the eligible hosts below
-// healthy_panic_threshold) health checking and outlier detection are
-// ignored and every eligible host of the lowest priority gets traffic, as
-// in Envoy.
+// applied, i.e. it is 1.0). In panic mode health checking and outlier
+// detection are ignored and every eligible host of the lowest priority
+// gets traffic, as in Envoy. Panic is when the cluster's health, the sum
+// over the priorities of their usable share of eligible hosts (at most
+// 100%), is below healthy_panic_threshold: one priority with 1 of 3 hosts
+// usable panics at the default 50%, a failed priority 0 with a healthy
+// priority 1 does not.
 func buildView(m *members, cfg *lbConfig) (*lbView, viewStats) {
 	v := &lbView{policy: cfg.policy, cfg: cfg}
 	var st viewStats
@@ -116,28 +119,38 @@ func buildView(m *members, cfg *lbConfig) (*lbView, viewStats) {
 		return v, st
 	}
 	st.total = len(m.eps)
-	eligible, usable := 0, 0
+	type level struct{ eligible, usable int }
+	levels := map[uint32]*level{}
 	minAll, minUsable := uint32(math.MaxUint32), uint32(math.MaxUint32)
 	for i, e := range m.eps {
 		if !e.Healthy {
 			continue
 		}
-		eligible++
+		l := levels[e.Priority]
+		if l == nil {
+			l = &level{}
+			levels[e.Priority] = l
+		}
+		l.eligible++
 		minAll = min(minAll, e.Priority)
 		if m.hosts[i].usable() {
-			usable++
+			l.usable++
+			st.healthy++
 			minUsable = min(minUsable, e.Priority)
 		}
 	}
-	st.healthy = usable
-	if eligible == 0 {
+	if len(levels) == 0 {
 		return v, st
 	}
-	panicMode := cfg.panicThreshold > 0 && float64(usable)*100 < cfg.panicThreshold*float64(eligible)
+	var health float64
+	for _, l := range levels {
+		health += 100 * float64(l.usable) / float64(l.eligible)
+	}
+	panicMode := cfg.panicThreshold > 0 && min(health, 100) < cfg.panicThreshold
 	prio := minUsable
 	if panicMode {
 		prio = minAll
-	} else if usable == 0 {
+	} else if st.healthy == 0 {
 		return v, st
 	}
 	for i, e := range m.eps {
