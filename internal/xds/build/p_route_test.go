@@ -3,6 +3,9 @@ package build_test
 import (
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/allowlist"
 	"github.com/trellis-mesh/trellis/internal/policy/meshhttproute"
 	"github.com/trellis-mesh/trellis/internal/policy/meshtcproute"
 	"github.com/trellis-mesh/trellis/internal/proxymodel"
@@ -12,7 +15,8 @@ import (
 // routeGolden builds each proxy of testdata/routes/mesh.yaml under docs
 // with the route appliers and the traffic policy kinds matched (as the
 // control plane runs them), checks every resource passes Envoy's
-// validation and that no cluster is emitted twice, and compares the
+// validation and trellis-dp's allow-list and that no cluster is emitted
+// twice, and compares the
 // resources (secrets left out) with testdata/routes/<name>-<proxy>.golden.json.
 func routeGolden(t *testing.T, name, docs, mtlsMode string, proxies ...string) {
 	t.Helper()
@@ -39,6 +43,9 @@ func routeGolden(t *testing.T, name, docs, mtlsMode string, proxies ...string) {
 			for _, x := range res {
 				if err := x.(interface{ ValidateAll() error }).ValidateAll(); err != nil {
 					t.Fatalf("%s: %T does not pass Envoy's validation: %v", proxy, x, err)
+				}
+				if errs := allowlist.Check(x.(proto.Message)); len(errs) > 0 {
+					t.Fatalf("%s: trellis-dp would NACK %T: %v", proxy, x, errs)
 				}
 			}
 		}
