@@ -17,9 +17,10 @@ import (
 type pathKind uint8
 
 const (
-	matchPrefix pathKind = iota // :path starts with value (query included, as Envoy)
-	matchPath                   // path without query equals value
-	matchRegex                  // path without query fully matches re
+	matchPrefix    pathKind = iota // :path starts with value (query included, as Envoy)
+	matchPath                      // path without query equals value
+	matchRegex                     // path without query fully matches re
+	matchSeparated                 // path without query is value or starts with value + "/"
 )
 
 // routeMatch is a compiled RouteMatch.
@@ -28,6 +29,7 @@ type routeMatch struct {
 	value   string
 	re      *regexp.Regexp
 	headers []headerMatch
+	query   []queryMatch
 }
 
 func compileRouteMatch(m *routev3.RouteMatch) (routeMatch, error) {
@@ -43,8 +45,14 @@ func compileRouteMatch(m *routev3.RouteMatch) (routeMatch, error) {
 			return rm, fmt.Errorf("safe_regex: %w", err)
 		}
 		rm.kind, rm.re = matchRegex, re
+	case *routev3.RouteMatch_PathSeparatedPrefix:
+		v := ps.PathSeparatedPrefix
+		if v == "" || strings.HasSuffix(v, "/") || strings.ContainsAny(v, "?#") {
+			return rm, fmt.Errorf("path_separated_prefix %q must not be empty, end with '/' or contain '?' or '#'", v)
+		}
+		rm.kind, rm.value = matchSeparated, v
 	default:
-		return rm, errors.New("one of prefix, path or safe_regex is required")
+		return rm, errors.New("one of prefix, path, path_separated_prefix or safe_regex is required")
 	}
 	for i, h := range m.GetHeaders() {
 		hm, err := compileHeaderMatch(h)
@@ -52,6 +60,13 @@ func compileRouteMatch(m *routev3.RouteMatch) (routeMatch, error) {
 			return rm, fmt.Errorf("headers[%d]: %w", i, err)
 		}
 		rm.headers = append(rm.headers, hm)
+	}
+	for i, q := range m.GetQueryParameters() {
+		qm, err := compileQueryMatch(q)
+		if err != nil {
+			return rm, fmt.Errorf("query_parameters[%d]: %w", i, err)
+		}
+		rm.query = append(rm.query, qm)
 	}
 	return rm, nil
 }
@@ -104,10 +119,22 @@ func (m *routeMatch) matches(r request, path, pathOnly string) bool {
 		if !m.re.MatchString(pathOnly) {
 			return false
 		}
+	case matchSeparated:
+		if !strings.HasPrefix(pathOnly, m.value) || len(pathOnly) > len(m.value) && pathOnly[len(m.value)] != '/' {
+			return false
+		}
 	}
 	for i := range m.headers {
 		if !m.headers[i].matches(r, path) {
 			return false
+		}
+	}
+	if len(m.query) > 0 {
+		query := queryOf(path)
+		for i := range m.query {
+			if !m.query[i].matches(query) {
+				return false
+			}
 		}
 	}
 	return true
