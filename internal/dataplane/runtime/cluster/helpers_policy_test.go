@@ -164,3 +164,15 @@ func picks(c *Cluster, n int) map[string]int {
 }
 
 func errContains(err error, sub string) bool { return err != nil && strings.Contains(err.Error(), sub) }
+
+// freePort returns a loopback address where nothing listens.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
