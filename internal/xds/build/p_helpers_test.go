@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/allowlist"
 	"github.com/trellis-mesh/trellis/internal/proxymodel"
 	"github.com/trellis-mesh/trellis/internal/resource/kinds"
 	"github.com/trellis-mesh/trellis/internal/xds/build"
@@ -64,7 +67,7 @@ func buildPolicies(t *testing.T, docs, proxy, mtlsMode string) (*build.Resources
 }
 
 // policyGolden builds each proxy under docs, checks every resource
-// passes Envoy's validation and compares the resources (secrets left
+// (checkResources) and compares the resources (secrets left
 // out) with testdata/policies/<name>-<proxy>.golden.json.
 func policyGolden(t *testing.T, name, docs, mtlsMode string, proxies ...string) {
 	t.Helper()
@@ -73,13 +76,7 @@ func policyGolden(t *testing.T, name, docs, mtlsMode string, proxies ...string) 
 		if err != nil {
 			t.Fatalf("%s: %v", proxy, err)
 		}
-		for _, res := range r.ByType() {
-			for _, x := range res {
-				if err := x.(interface{ ValidateAll() error }).ValidateAll(); err != nil {
-					t.Fatalf("%s: %T does not pass Envoy's validation: %v", proxy, x, err)
-				}
-			}
-		}
+		checkResources(t, proxy, r)
 		r.Secrets = nil
 		golden(t, "policies/"+name+"-"+proxy, dump(t, r))
 	}
@@ -91,5 +88,22 @@ func policyError(t *testing.T, docs, proxy, want string) {
 	_, err := buildPolicies(t, docs, proxy, "")
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("error = %v, want one containing %q", err, want)
+	}
+}
+
+// checkResources fails the test when a resource does not pass Envoy's
+// validation or holds a field trellis-dp does not implement (it would
+// NACK it).
+func checkResources(t *testing.T, proxy string, r *build.Resources) {
+	t.Helper()
+	for _, res := range r.ByType() {
+		for _, x := range res {
+			if err := x.(interface{ ValidateAll() error }).ValidateAll(); err != nil {
+				t.Fatalf("%s: %T does not pass Envoy's validation: %v", proxy, x, err)
+			}
+			if errs := allowlist.Check(x.(proto.Message)); len(errs) > 0 {
+				t.Errorf("%s: trellis-dp would NACK %T: %v", proxy, x, errs)
+			}
+		}
 	}
 }

@@ -62,6 +62,7 @@ func TestMeshTLSGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkResources(t, "web-1", r)
 	r.Secrets = nil
 	golden(t, "policies/meshtls-web-1", dump(t, r))
 }
