@@ -43,6 +43,7 @@ func (h *Handler) forwardH1(c *h1Conn, rt *route, closeAfter bool, start time.Ti
 		h.stats.noCluster.Inc()
 		return h.localReplyH1(c, http.StatusServiceUnavailable, bodyNoCluster, "", closeAfter)
 	}
+	rt.applyRequestH1(&c.req) // rewrites and header edits (rewrite.go)
 	ex := exchange{h: h, c: c, rt: rt, cl: cl, cs: cl.Stats(), closeAfter: closeAfter}
 	ex.dl = h.requestDeadlines(rt, start, start)
 	req := &c.req
@@ -386,6 +387,7 @@ func (ex *exchange) waitBody(bodyDone chan copyErr) {
 func (ex *exchange) respond(uc *cluster.H1Conn, bodyDone chan copyErr, writeFailed bool) h1Outcome {
 	c, resp, cs := ex.c, &ex.c.resp, ex.cs
 	mode := resp.bodyMode(c.req.meth)
+	ex.rt.applyResponseH1(resp)
 	writeResponseHead(c.bw, resp, mode, ex.closeAfter)
 	ex.h.countResponse(resp.code)
 	cs.RqCompleted.Inc()

@@ -180,6 +180,7 @@ func (ex *netExchange) respond(resp *http.Response, wd *watchdog) {
 	defer resp.Body.Close()
 	w, cs := ex.w, ex.cs
 	prepareResponseHeader(resp.Header)
+	ex.rt.applyResponse(resp.Header)
 	dst := w.Header()
 	for k, vv := range resp.Header {
 		dst[k] = vv

@@ -151,6 +151,10 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rt *route, sta
 		h.localReply(w, http.StatusServiceUnavailable, bodyNoCluster)
 		return
 	}
+	rt.applyRequest(r) // rewrites and header edits (rewrite.go)
+	if len(rt.mirrors) > 0 {
+		h.mirror(r, rt)
+	}
 	ex := netExchange{h: h, w: w, r: r, rt: rt, c: c, cs: c.Stats(), pol: rt.res.retry, limitKbps: limitKbps}
 	ex.dl = h.requestDeadlines(rt, start, time.Now())
 	if ex.pol != nil && !ex.pol.requestAllowed(netRequest{r}, r.URL.Path) {
@@ -182,7 +186,7 @@ func (h *Handler) requestDeadlines(rt *route, start, now time.Time) deadlines {
 // requestHashKey returns the key of the route's hash_policy for a
 // request, for hash load balancing. The routing side computes it
 // (route.hashKey); until it does, requests have none.
-func requestHashKey(rt *route, r request) (uint64, bool) { return 0, false }
+func requestHashKey(rt *route, r request) (uint64, bool) { return rt.hashKey(r) }
 
 // pickAddr picks the endpoint of an attempt; a retry avoids the previous
 // endpoint when the cluster has another one.
