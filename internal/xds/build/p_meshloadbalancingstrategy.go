@@ -8,6 +8,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/trellis-mesh/trellis/api/policy/meshloadbalancingstrategy"
@@ -58,7 +59,10 @@ func init() {
 				return err
 			}
 			return routeActions(rc, func(a *routev3.RouteAction) error {
-				a.HashPolicy = hp
+				a.HashPolicy = make([]*routev3.RouteAction_HashPolicy, len(hp))
+				for i, h := range hp {
+					a.HashPolicy[i] = proto.Clone(h).(*routev3.RouteAction_HashPolicy)
+				}
 				return nil
 			})
 		},

@@ -9,6 +9,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -86,7 +87,7 @@ func retryOutboundRoute(p *proxymodel.Proxy, out *proxymodel.Outbound, rc *route
 		return nil
 	}
 	return routeActions(rc, func(a *routev3.RouteAction) error {
-		a.RetryPolicy = rp
+		a.RetryPolicy = proto.Clone(rp).(*routev3.RetryPolicy)
 		return nil
 	})
 }
