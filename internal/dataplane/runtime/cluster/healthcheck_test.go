@@ -123,7 +123,7 @@ func TestHealthCheckTCP(t *testing.T) {
 	good, bad := tcpBackend(t, "pong"), tcpBackend(t, "nope")
 	m, st := testManager(t)
 	c := install(t, m, st, withHealthCheck(staticCluster("t", []string{good, bad}), healthCheck(&corev3.HealthCheck_TcpHealthCheck{
-		Send:    &corev3.HealthCheck_Payload{Payload: &corev3.HealthCheck_Payload_Text{Text: "70696e67"}},          // ping
+		Send:    &corev3.HealthCheck_Payload{Payload: &corev3.HealthCheck_Payload_Text{Text: "70696e67"}},     // ping
 		Receive: []*corev3.HealthCheck_Payload{{Payload: &corev3.HealthCheck_Payload_Text{Text: "706F6E67"}}}, // pong
 	}))).Get("t")
 	waitFor(t, 5*time.Second, "only the pong backend", func() bool {
