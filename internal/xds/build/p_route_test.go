@@ -210,3 +210,48 @@ spec:
         backendRefs: [{kind: MeshServiceSubset, name: backend, tags: {version: v2}}]
 `, "", "web-1")
 }
+
+// The route plugin respects plugin.go's read rules: a proxy's inbound and
+// outbound parts, built apart, give exactly the whole build.
+func TestRoutesBuildSharedParts(t *testing.T) {
+	snap := loadSnapshot(t, "testdata/routes/mesh.yaml")
+	snap.Policies = policyItems(t, httpRoutes)
+	ix := proxymodel.NewIndex(snap, meshhttproute.Applier{}, meshtcproute.Applier{}, proxymodel.MatchApplier{Kind: "MeshTimeout"})
+	for _, mode := range []string{"", proxymodel.MTLSStrict} {
+		for _, name := range []string{"web-1", "edge-1"} {
+			p, err := ix.Build(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mode != "" {
+				p.MTLS = testMTLS(t, mode, p.Services)
+			}
+			whole, err := build.Sidecar(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, out := *p, *p
+			in.Outbounds, in.Policies = nil, policiesHalf(p.Policies, true)
+			out.Inbounds, out.Name, out.Policies = nil, "", policiesHalf(p.Policies, false)
+			got := map[string]proto.Message{}
+			for _, part := range []*proxymodel.Proxy{&in, &out} {
+				res, err := build.Sidecar(part)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for k, v := range resourcesByName(res) {
+					got[k] = v
+				}
+			}
+			want := resourcesByName(whole)
+			if len(got) != len(want) {
+				t.Fatalf("%s %s: the parts have %d resources, the whole build %d", mode, name, len(got), len(want))
+			}
+			for k, w := range want {
+				if !proto.Equal(got[k], w) {
+					t.Errorf("%s %s: %s differs between the parts and the whole build", mode, name, k)
+				}
+			}
+		}
+	}
+}
