@@ -143,15 +143,24 @@ func literalValue(v string) (string, error) {
 	return b.String(), nil
 }
 
+// noValues is a header present without values (see applyHeader).
+var noValues = []string{}
+
 // applyHeader edits a net/http header map.
 func (l modLevels) applyHeader(h http.Header) {
 	for _, m := range l {
 		for _, name := range m.remove {
+			if name == "X-Request-Id" || name == "X-Forwarded-Proto" {
+				// Present without a value: prepareRequestHeader does not
+				// generate it again, nothing is sent.
+				h[name] = noValues
+				continue
+			}
 			delete(h, name)
 		}
 		for i := range m.add {
 			a := &m.add[i]
-			_, exists := h[a.name]
+			exists := len(h[a.name]) > 0
 			switch a.mode {
 			case corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD:
 				h[a.name] = append(h[a.name][:len(h[a.name]):len(h[a.name])], a.value)
