@@ -127,9 +127,8 @@ func (ex *exchange) run() h1Outcome {
 	if err != nil {
 		return ex.reply(http.StatusServiceUnavailable, bodyOverflow, overloaded)
 	}
-	prev := ""
 	for {
-		addr, err := pickAddr(ex.cl, key, hasKey, prev)
+		addr, err := pickAddr(ex.cl, key, hasKey)
 		if err != nil {
 			ar.Done("", cluster.Outcome{})
 			return ex.reply(http.StatusServiceUnavailable, bodyNoHealthyUpstream, nil)
@@ -138,7 +137,7 @@ func (ex *exchange) run() h1Outcome {
 		if next == nil {
 			return out
 		}
-		ar, prev = next, addr
+		ar = next
 	}
 }
 
@@ -162,6 +161,9 @@ func (ex *exchange) attempt(ar *cluster.Request, addr string) (h1Outcome, *clust
 	began := time.Now()
 	if ex.pol != nil && ex.pol.perTry > 0 {
 		ex.dl.perTry = began.Add(ex.pol.perTry)
+	}
+	if d := ex.cl.MaxStreamDuration(); d > 0 {
+		ex.dl.upMax = began.Add(d)
 	}
 	ex.at, ex.atKind = ex.dl.next(began)
 	var hr headResult
@@ -206,6 +208,10 @@ func (ex *exchange) attempt(ar *cluster.Request, addr string) (h1Outcome, *clust
 // failed handles an attempt that ended without a response head: a retry
 // when the policy says so, else the local reply.
 func (ex *exchange) failed(err error) (h1Outcome, *cluster.Request) {
+	if errors.Is(err, cluster.ErrOverflow) {
+		// max_pending_requests: no retry, as Envoy.
+		return ex.reply(http.StatusServiceUnavailable, bodyOverflow, overloaded), nil
+	}
 	now := time.Now()
 	kind := dlNone
 	if isTimeout(err) || !ex.at.IsZero() && !now.Before(ex.at) {
@@ -241,13 +247,13 @@ func (ex *exchange) canRetry() bool {
 	return at.IsZero() || time.Now().Before(at)
 }
 
-// admit admits the next attempt as a retry, or counts an overflow.
+// admit admits the next attempt as a retry; nil when a circuit breaker
+// refuses it (the last answer stands, as Envoy).
 func (ex *exchange) admit() *cluster.Request {
 	rs := ex.h.retryStatsFor(ex.cl.Name())
 	ar, err := ex.cl.Begin(true)
 	if err != nil {
-		rs.overflow.Inc()
-		return nil
+		return nil // counted by Begin
 	}
 	ex.retries++
 	rs.retry.Inc()

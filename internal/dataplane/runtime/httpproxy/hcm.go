@@ -60,7 +60,7 @@ type Handler struct {
 	// netHTTPOnly: a filter (response rate limit) needs the net/http path.
 	netHTTPOnly bool
 	timeouts    hcmTimeouts
-	retryStats  retryStatsMap // cluster name -> *retryStats
+	retryStats  map[string]*retryStats // by cluster name; immutable once built
 }
 
 // httpFilter is one HTTP filter before the router: exactly one field is
@@ -194,6 +194,7 @@ func Build(cfg *hcmv3.HttpConnectionManager, rds RouteLookup, resolve Resolver, 
 		return nil, err
 	}
 	h.stats = newHTTPStats(reg, h.statPrefix)
+	h.registerRetryStats()
 	return h, nil
 }
 

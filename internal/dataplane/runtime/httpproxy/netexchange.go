@@ -40,9 +40,8 @@ func (ex *netExchange) run() {
 		ex.h.overflowReply(ex.w)
 		return
 	}
-	prev := ""
 	for {
-		addr, err := pickAddr(ex.c, key, hasKey, prev)
+		addr, err := pickAddr(ex.c, key, hasKey)
 		if err != nil {
 			ar.Done("", cluster.Outcome{})
 			ex.h.localReply(ex.w, http.StatusServiceUnavailable, bodyNoHealthyUpstream)
@@ -52,7 +51,7 @@ func (ex *netExchange) run() {
 		if !retry {
 			return
 		}
-		ar, prev = next, addr
+		ar = next
 	}
 }
 
@@ -65,6 +64,9 @@ func (ex *netExchange) attempt(ar *cluster.Request, addr string) (*cluster.Reque
 	began := time.Now()
 	if ex.pol != nil && ex.pol.perTry > 0 {
 		ex.dl.perTry = began.Add(ex.pol.perTry)
+	}
+	if d := ex.c.MaxStreamDuration(); d > 0 {
+		ex.dl.upMax = began.Add(d)
 	}
 	ctx, wd := startWatchdog(r.Context(), &ex.dl)
 	defer wd.stop()
@@ -79,6 +81,10 @@ func (ex *netExchange) attempt(ar *cluster.Request, addr string) (*cluster.Reque
 		if r.Context().Err() != nil {
 			return nil, false // the downstream went away; nobody to answer
 		}
+		if errors.Is(err, cluster.ErrOverflow) {
+			ex.h.overflowReply(ex.w) // max_pending_requests: no retry, as Envoy
+			return nil, false
+		}
 		kind := wd.fired()
 		fail := failReset
 		switch {
@@ -91,7 +97,7 @@ func (ex *netExchange) attempt(ar *cluster.Request, addr string) (*cluster.Reque
 		case strings.Contains(err.Error(), "REFUSED_STREAM"):
 			fail = failRefusedStream
 		}
-		if (kind == dlNone || kind == dlPerTry) && ex.canRetry() && ex.pol.retriableFailure(fail) {
+		if (kind == dlNone || kind == dlPerTry || kind == dlUpstreamMax) && ex.canRetry() && ex.pol.retriableFailure(fail) {
 			if next, ok := ex.next(nil); ok {
 				return next, true
 			}
@@ -134,8 +140,7 @@ func (ex *netExchange) next(h request) (*cluster.Request, bool) {
 	rs := ex.h.retryStatsFor(ex.c.Name())
 	ar, err := ex.c.Begin(true)
 	if err != nil {
-		rs.overflow.Inc()
-		return nil, false
+		return nil, false // counted by Begin
 	}
 	ex.retries++
 	rs.retry.Inc()
@@ -251,7 +256,8 @@ func (n netHeader) header(name string) (string, bool) {
 // that a retry can send it again: bodies up to retryBodyMax that were
 // read to their end are replayable.
 type replayBody struct {
-	src io.ReadCloser
+	src  io.ReadCloser
+	size int64 // the Content-Length, -1: unknown
 
 	mu       sync.Mutex
 	buf      []byte
@@ -274,10 +280,27 @@ func (b *replayBody) reader() io.ReadCloser {
 	return recording{b}
 }
 
-// replayable reports whether the whole body was recorded.
+// replayable reports whether the whole body was recorded. A body of
+// known length that the attempt did not read to its end (the upstream
+// answered first) is read to its end now, up to retryBodyMax.
 func (b *replayBody) replayable() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.size >= 0 && !b.eof && !b.overflow && b.err == nil && b.buf != nil {
+		if b.size > retryBodyMax {
+			return false
+		}
+		rest := b.size - int64(len(b.buf))
+		if rest > 0 {
+			n := len(b.buf)
+			b.buf = append(b.buf, make([]byte, rest)...)
+			if _, err := io.ReadFull(b.src, b.buf[n:]); err != nil {
+				b.err = err
+				return false
+			}
+		}
+		b.eof = true
+	}
 	return b.eof && !b.overflow && b.err == nil
 }
 

@@ -161,7 +161,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rt *route, sta
 		ex.pol = nil
 	}
 	if ex.pol != nil && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
-		ex.body = &replayBody{src: r.Body}
+		ex.body = &replayBody{src: r.Body, size: r.ContentLength}
 	}
 	ex.run()
 }
@@ -188,14 +188,12 @@ func (h *Handler) requestDeadlines(rt *route, start, now time.Time) deadlines {
 // (route.hashKey); until it does, requests have none.
 func requestHashKey(rt *route, r request) (uint64, bool) { return rt.hashKey(r) }
 
-// pickAddr picks the endpoint of an attempt; a retry avoids the previous
-// endpoint when the cluster has another one.
-func pickAddr(c *cluster.Cluster, key uint64, hasKey bool, prev string) (string, error) {
-	addr, err := c.PickHash(key, hasKey)
-	for i := 0; err == nil && prev != "" && addr == prev && i < 2; i++ {
-		addr, err = c.PickHash(key, hasKey)
-	}
-	return addr, err
+// pickAddr picks the endpoint of an attempt. A retry picks again: the
+// load balancer moves on to another endpoint (round robin, least request
+// with the failed attempt still counted, random); a hash policy keeps the
+// same one, as Envoy without a retry host predicate.
+func pickAddr(c *cluster.Cluster, key uint64, hasKey bool) (string, error) {
+	return c.PickHash(key, hasKey)
 }
 
 // overflowReply answers a request a circuit breaker refused, as Envoy.

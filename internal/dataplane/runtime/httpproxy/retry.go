@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -287,30 +286,74 @@ func (p *retryPolicy) backOff(n int, h request) time.Duration {
 	return rand.N(ceiling)
 }
 
-// retryStats are the retry counters of a cluster, named as Envoy's.
+// retryStats are the retry counters of a cluster, named as Envoy's
+// (upstream_rq_retry_overflow is the cluster's: Begin counts it).
 type retryStats struct {
-	retry, success, overflow, perTryTimeout *stats.Counter
+	retry, success, perTryTimeout *stats.Counter
 }
 
-// retryStatsFor returns the retry counters of the named cluster, made on
-// first use (only requests that retry need them).
-func (h *Handler) retryStatsFor(cluster string) *retryStats {
-	if v, ok := h.retryStats.Load(cluster); ok {
-		return v.(*retryStats)
-	}
-	sc := stats.NewScope(h.reg, "cluster."+cluster)
-	rs := &retryStats{
+func newRetryStats(reg stats.Registry, cluster string) *retryStats {
+	sc := stats.NewScope(reg, "cluster."+cluster)
+	return &retryStats{
 		retry:         sc.Counter("upstream_rq_retry"),
 		success:       sc.Counter("upstream_rq_retry_success"),
-		overflow:      sc.Counter("upstream_rq_retry_overflow"),
 		perTryTimeout: sc.Counter("upstream_rq_per_try_timeout"),
 	}
-	v, _ := h.retryStats.LoadOrStore(cluster, rs)
-	return v.(*retryStats)
 }
 
-// retryStatsMap is the type of Handler.retryStats.
-type retryStatsMap = sync.Map
+// registerRetryStats makes the retry counters of the clusters that routes
+// with a retry policy or a per-try timeout forward to, while the
+// configuration's metrics are being registered.
+func (h *Handler) registerRetryStats() {
+	if h.routes == nil {
+		return
+	}
+	h.retryStats = map[string]*retryStats{}
+	h.routes.eachRoute(func(r *route) {
+		if r.kind != actionForward || r.res.retry == nil {
+			return
+		}
+		for _, t := range r.targets {
+			if _, ok := h.retryStats[t.name]; !ok {
+				h.retryStats[t.name] = newRetryStats(h.reg, t.name)
+			}
+		}
+	})
+}
+
+// retryStatsFor returns the retry counters of the named cluster.
+func (h *Handler) retryStatsFor(cluster string) *retryStats {
+	if rs := h.retryStats[cluster]; rs != nil {
+		return rs
+	}
+	return &unregisteredRetryStats // cannot happen: every route's clusters are registered
+}
+
+var unregisteredRetryStats = retryStats{retry: new(stats.Counter), success: new(stats.Counter), perTryTimeout: new(stats.Counter)}
+
+// eachRoute calls fn for every route of the table.
+func (t *RouteTable) eachRoute(fn func(*route)) {
+	seen := map[*virtualHost]bool{}
+	visit := func(vh *virtualHost) {
+		if vh == nil || seen[vh] {
+			return
+		}
+		seen[vh] = true
+		for i := range vh.routes {
+			fn(&vh.routes[i])
+		}
+	}
+	for _, vh := range t.exact {
+		visit(vh)
+	}
+	for _, w := range t.suffixes {
+		visit(w.vh)
+	}
+	for _, w := range t.prefixes {
+		visit(w.vh)
+	}
+	visit(t.fallback)
+}
 
 // resilience is what a forwarding route adds to its exchange: the retry
 // policy and the route's stream idle timeout.

@@ -34,7 +34,7 @@ type hcmTimeouts struct {
 	// maxConn closes a downstream connection gracefully once it is that
 	// old (max_connection_duration).
 	maxConn time.Duration
-	// maxStream caps each request, answered 408 when no response started
+	// maxStream caps each request, answered 504 when no response started
 	// (max_stream_duration).
 	maxStream time.Duration
 	// streamIdle ends a request with no activity for that long
@@ -76,9 +76,9 @@ const (
 	dlNone        deadlineKind = iota
 	dlRoute                    // route timeout: 504 upstream request timeout
 	dlPerTry                   // per_try_timeout: 504, or a retry
-	dlIdle                     // stream idle: 408 stream timeout
-	dlMaxStream                // HCM max_stream_duration: 408 downstream duration timeout
-	dlUpstreamMax              // cluster max_stream_duration: 408
+	dlIdle                     // stream idle: 504 stream timeout
+	dlMaxStream                // HCM max_stream_duration: 504 downstream duration timeout
+	dlUpstreamMax              // cluster max_stream_duration: 504, or a retry
 )
 
 // deadlines are the bounds of one request on its way upstream.
@@ -140,15 +140,17 @@ func (d *deadlines) fired(k deadlineKind, now time.Time) deadlineKind {
 }
 
 // timeoutReply is the local reply to a request whose deadline of kind k
-// fired before its response started.
+// fired before its response started. Envoy answers 504 when the request
+// was received whole (always so when these timeouts run: after the
+// request), 408 otherwise.
 func timeoutReply(k deadlineKind) (int, string) {
 	switch k {
 	case dlIdle:
-		return 408, bodyStreamTimeout
+		return 504, bodyStreamTimeout
 	case dlMaxStream:
-		return 408, bodyStreamDuration
+		return 504, bodyStreamDuration
 	case dlUpstreamMax:
-		return 408, bodyUpstreamMaxDur
+		return 504, bodyUpstreamMaxDur
 	}
 	return 504, bodyTimeout
 }
