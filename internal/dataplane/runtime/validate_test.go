@@ -16,6 +16,7 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/trellis-mesh/trellis/internal/dataplane/xdsconfig"
 )
@@ -125,14 +126,19 @@ func TestApplyRejects(t *testing.T) {
 		{"rds not over ads", withHCM(func(h *hcmv3.HttpConnectionManager) {
 			h.RouteSpecifier = &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{RouteConfigName: "x", ConfigSource: &corev3.ConfigSource{ResourceApiVersion: corev3.ApiVersion_V3}}}
 		}), "rds: config_source must be ads"},
-		{"lb policy", withCluster(func(c *clusterv3.Cluster) { c.LbPolicy = clusterv3.Cluster_LEAST_REQUEST }),
-			`cluster "web": lb_policy LEAST_REQUEST is not supported (ROUND_ROBIN only)`},
+		{"lb policy", withCluster(func(c *clusterv3.Cluster) { c.LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED }),
+			`cluster "web": lb_policy CLUSTER_PROVIDED is not supported`},
+		{"ring size", withCluster(func(c *clusterv3.Cluster) {
+			c.LbPolicy = clusterv3.Cluster_RING_HASH
+			c.LbConfig = &clusterv3.Cluster_RingHashLbConfig_{RingHashLbConfig: &clusterv3.Cluster_RingHashLbConfig{
+				MinimumRingSize: wrapperspb.UInt64(2048), MaximumRingSize: wrapperspb.UInt64(1024)}}
+		}), `cluster "web": ring_hash_lb_config.minimum_ring_size 2048 is larger than maximum_ring_size 1024`},
 		{"cluster type", withCluster(func(c *clusterv3.Cluster) {
 			c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
 			c.EdsClusterConfig = nil
 		}), `cluster "web": type STRICT_DNS is not supported (STATIC or EDS only)`},
-		{"cluster field", withCluster(func(c *clusterv3.Cluster) { c.CircuitBreakers = &clusterv3.CircuitBreakers{} }),
-			`cluster "web": field envoy.config.cluster.v3.Cluster.circuit_breakers is not supported by trellis-dp`},
+		{"cluster field", withCluster(func(c *clusterv3.Cluster) { c.PerConnectionBufferLimitBytes = wrapperspb.UInt32(1024) }),
+			`cluster "web": field envoy.config.cluster.v3.Cluster.per_connection_buffer_limit_bytes is not supported by trellis-dp`},
 		{"endpoint hostname", func() *xdsconfig.Config {
 			cfg := valid()
 			c := cla("web", "127.0.0.1:8080")
