@@ -28,6 +28,9 @@ func compilePathRewrite(a *routev3.RouteAction, m *routeMatch) (*pathRewrite, er
 	case pr != "" && rr != nil:
 		return nil, errors.New("prefix_rewrite and regex_rewrite are mutually exclusive")
 	case pr != "":
+		if !validTargetChars(pr) {
+			return nil, fmt.Errorf("prefix_rewrite %q has characters a request target cannot carry", pr)
+		}
 		if m.kind == matchRegex {
 			return nil, errors.New("prefix_rewrite needs a prefix, path or path_separated_prefix match")
 		}
@@ -43,6 +46,9 @@ func compilePathRewrite(a *routev3.RouteAction, m *routeMatch) (*pathRewrite, er
 		re, err := regexp.Compile(rr.GetPattern().GetRegex())
 		if err != nil {
 			return nil, fmt.Errorf("regex_rewrite.pattern: %w", err)
+		}
+		if !validTargetChars(rr.GetSubstitution()) {
+			return nil, fmt.Errorf("regex_rewrite.substitution %q has characters a request target cannot carry", rr.GetSubstitution())
 		}
 		sub, err := goSubstitution(rr.GetSubstitution())
 		if err != nil {
@@ -92,18 +98,32 @@ func (p *pathRewrite) apply(path string) string {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		pathOnly, query = path[:i], path[i:]
 	}
-	if p.re != nil {
-		return p.re.ReplaceAllString(pathOnly, p.sub) + query
-	}
-	switch p.matchKind {
-	case matchPath:
-		return p.prefix + query
+	var out string
+	switch {
+	case p.re != nil:
+		out = p.re.ReplaceAllString(pathOnly, p.sub) + query
+	case p.matchKind == matchPath:
+		out = p.prefix + query
+	case strings.HasPrefix(path, p.matched):
+		out = p.prefix + path[len(p.matched):]
 	default:
-		if strings.HasPrefix(path, p.matched) {
-			return p.prefix + path[len(p.matched):]
-		}
 		return path
 	}
+	if out == "" || out[0] != '/' {
+		out = "/" + out
+	}
+	return out
+}
+
+// validTargetChars reports whether s has no space, control or non-ASCII
+// byte, which a request line cannot carry.
+func validTargetChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // applyRequest applies the route's rewrites and request header edits to
