@@ -50,3 +50,39 @@ func TestNetworkLocalRateLimit(t *testing.T) {
 		t.Fatalf("first connection after the limit: echo = %q", got)
 	}
 }
+
+// TestNetworkLocalRateLimitHTTP: on an HTTP listener (served from the
+// accept loop), the second connection within the interval is closed
+// before any request is read; the first keeps working.
+func TestNetworkLocalRateLimitHTTP(t *testing.T) {
+	backend := idBackend(t, "a")
+	rt := newRuntime(t)
+	addr := freeAddr(t)
+	l := httpListener(t, addr, "web")
+	rl := &listenerv3.Filter{
+		Name: "envoy.filters.network.local_ratelimit",
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(t, &netlocalratelimitv3.LocalRateLimit{
+			StatPrefix:  "inbound_web",
+			TokenBucket: &typev3.TokenBucket{MaxTokens: 1, FillInterval: durationpb.New(time.Minute)},
+		})},
+	}
+	fc := l.GetFilterChains()[0]
+	fc.Filters = append([]*listenerv3.Filter{rl}, fc.Filters...)
+	apply(t, rt, configOf(l, routeConfig("web", nil), edsCluster(t, "web", false), cla("web", backend)))
+
+	first := h1Client(t)
+	if _, got := get(t, first, "http://"+addr+"/"); got != "a" {
+		t.Fatalf("first connection: %q", got)
+	}
+	second := h1Client(t)
+	if resp, err := second.Get("http://" + addr + "/"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("second connection: status %d, want the connection closed", resp.StatusCode)
+	}
+	if _, got := get(t, first, "http://"+addr+"/"); got != "a" {
+		t.Fatalf("first connection again: %q", got)
+	}
+	if got := rt.Stats()["local_ratelimit.inbound_web.rate_limited"]; got < 1 {
+		t.Errorf("local_ratelimit.inbound_web.rate_limited = %d", got)
+	}
+}
