@@ -126,6 +126,7 @@ func (r *Request) Done(addr string, o Outcome) {
 // others ignore key. Each picked address must be reported with
 // Request.Done (least request counts it as active until then).
 func (c *Cluster) PickHash(key uint64, hasKey bool) (string, error) {
+	c.sawTraffic()
 	if v := c.lb.view.Load(); v != nil {
 		if h := v.pick(key, hasKey); h != nil {
 			h.active.Add(1)
@@ -141,3 +142,10 @@ func (c *Cluster) PickHash(key uint64, hasKey bool) (string, error) {
 // policies), or ErrNoHealthyUpstream (and counts it). Like PickHash, its
 // result is to be reported with Request.Done.
 func (c *Cluster) Pick() (string, error) { return c.PickHash(0, false) }
+
+// HashBased reports whether the cluster's lb_policy (RING_HASH or MAGLEV)
+// uses the key given to PickHash; the proxy may skip computing a route's
+// hash_policy for the other clusters.
+func (c *Cluster) HashBased() bool {
+	return c.lb.cfg.policy == policyRingHash || c.lb.cfg.policy == policyMaglev
+}
