@@ -21,6 +21,11 @@ const (
 	defaultMaxRetries         = 3
 )
 
+// errNoSlot marks an attempt that got no connection slot under
+// max_connections: the breaker's doing, not the host's (outlier detection
+// ignores it, as it ignores ErrOverflow).
+var errNoSlot = errors.New("no connection slot")
+
 // slotPoll bounds how long an attempt waiting for a connection slot sleeps
 // between looks: slots freed by a TCP proxy connection closing are not
 // signalled (the proxy decrements upstream_cx_active itself).
@@ -146,9 +151,9 @@ func (c *Cluster) acquireConn(ctx context.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			if timedOut(ctx) {
-				return fmt.Errorf("cluster %s: no connection slot under max_connections %d: %w", c.name, b.maxCx, ErrConnectTimeout)
+				return fmt.Errorf("cluster %s: %w under max_connections %d: %w", c.name, errNoSlot, b.maxCx, ErrConnectTimeout)
 			}
-			return fmt.Errorf("cluster %s: waiting for a connection slot: %w", c.name, context.Cause(ctx))
+			return fmt.Errorf("cluster %s: %w: %w", c.name, errNoSlot, context.Cause(ctx))
 		}
 		t.Stop()
 	}

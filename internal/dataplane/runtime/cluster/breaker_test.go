@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -131,5 +132,27 @@ func TestBreakerConnectionSlotTimeout(t *testing.T) {
 	defer held.Close()
 	if _, err := c.DialTCP(t.Context()); !errors.Is(err, ErrConnectTimeout) {
 		t.Fatalf("err = %v, want a connect timeout", err)
+	}
+}
+
+// TestBreakerErrorsAreNotOutliers: attempts stopped by a circuit breaker
+// do not count against the host.
+func TestBreakerErrorsAreNotOutliers(t *testing.T) {
+	m, st := testManager(t)
+	def := withOutlier(staticCluster("n", addrs(2)), &clusterv3.OutlierDetection{Consecutive_5Xx: wrapperspb.UInt32(1)})
+	c := install(t, m, st, def).Get("n")
+	for range 5 {
+		r, _ := c.Begin(false)
+		r.Done(addrs(2)[0], Outcome{Err: fmt.Errorf("cluster n: %w", ErrOverflow), LocalOrigin: true})
+		r, _ = c.Begin(false)
+		r.Done(addrs(2)[0], Outcome{Err: fmt.Errorf("x: %w: %w", errNoSlot, ErrConnectTimeout), LocalOrigin: true})
+	}
+	if c.lb.host(addrs(2)[0]).ejected.Load() {
+		t.Fatal("ejected for circuit breaker overflows")
+	}
+	r, _ := c.Begin(false)
+	r.Done(addrs(2)[0], Outcome{Err: errors.New("connection refused"), LocalOrigin: true})
+	if !c.lb.host(addrs(2)[0]).ejected.Load() {
+		t.Fatal("a real connect failure did not count")
 	}
 }

@@ -90,7 +90,9 @@ func (c *Cluster) Begin(retry bool) (*Request, error) {
 
 // Done reports the outcome of the attempt sent to addr ("" when none was
 // picked) and releases it: the host's active request count (least
-// request) goes down, and outlier detection records the outcome.
+// request) goes down, and outlier detection records the outcome (not that
+// of an attempt a circuit breaker stopped: GetH1, DialTCP or Transport
+// failing with ErrOverflow or for want of a connection slot).
 func (r *Request) Done(addr string, o Outcome) {
 	if !r.done.CompareAndSwap(false, true) {
 		return
@@ -114,9 +116,15 @@ func (r *Request) Done(addr string, o Outcome) {
 			break
 		}
 	}
-	if c.outlier != nil {
+	if c.outlier != nil && !breakerError(o.Err) {
 		c.outlier.record(h, o)
 	}
+}
+
+// breakerError reports whether an attempt failed on a circuit breaker of
+// this side, which says nothing about the host.
+func breakerError(err error) bool {
+	return err != nil && (errors.Is(err, ErrOverflow) || errors.Is(err, errNoSlot))
 }
 
 // PickHash picks an endpoint for a request whose hash_policy produced key
