@@ -77,6 +77,10 @@ type Inbound struct {
 	// Permissions is the merged MeshTrafficPermission of this inbound;
 	// it is enforced only when the proxy has MTLS.
 	Permissions *Permissions
+	// MTLSMode overrides the mesh's mTLS mode (MTLSStrict or
+	// MTLSPermissive) for this inbound, as a MeshTLS policy says; empty
+	// keeps the mesh's. It matters only when the proxy has MTLS.
+	MTLSMode string
 }
 
 // Outbound is one service the proxy offers the application on a local

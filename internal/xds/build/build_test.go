@@ -209,3 +209,38 @@ func TestSidecarMTLSWithoutIdentity(t *testing.T) {
 		t.Fatal("built an mTLS config without an identity")
 	}
 }
+
+// An inbound's own mode (from a MeshTLS policy) overrides the mesh's:
+// STRICT gives one TLS chain, PERMISSIVE a TLS and a plaintext chain.
+func TestSidecarInboundMTLSMode(t *testing.T) {
+	ix := proxymodel.NewIndex(loadSnapshot(t, "testdata/mesh.yaml"))
+	for _, c := range []struct {
+		mesh, inbound string
+		chains        int
+	}{
+		{proxymodel.MTLSStrict, "", 1},
+		{proxymodel.MTLSStrict, proxymodel.MTLSPermissive, 2},
+		{proxymodel.MTLSPermissive, proxymodel.MTLSStrict, 1},
+	} {
+		p, err := ix.Build("backend-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.MTLS = testMTLS(t, c.mesh, p.Services)
+		p.Inbounds[0].MTLSMode = c.inbound
+		r, err := build.Sidecar(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		for _, l := range r.Listeners {
+			if strings.HasPrefix(l.GetName(), "inbound:") {
+				got = len(l.GetFilterChains())
+				break
+			}
+		}
+		if got != c.chains {
+			t.Errorf("mesh %s, inbound %q: %d filter chains, want %d", c.mesh, c.inbound, got, c.chains)
+		}
+	}
+}

@@ -42,7 +42,11 @@ func inboundListener(p *proxymodel.Proxy, in *proxymodel.Inbound, cluster string
 	if secure.TransportSocket, err = downstreamTLS(p, in); err != nil {
 		return nil, err
 	}
-	if p.MTLS.Mode != proxymodel.MTLSPermissive {
+	mode := p.MTLS.Mode
+	if in.MTLSMode != "" {
+		mode = in.MTLSMode // a MeshTLS policy's mode for this inbound
+	}
+	if mode != proxymodel.MTLSPermissive {
 		l.FilterChains = []*listenerv3.FilterChain{secure}
 		return l, nil
 	}

@@ -28,7 +28,7 @@ import (
 // The control plane builds a proxy's inbound and outbound resources
 // separately and shares the outbound ones between proxies with the same
 // outbounds (internal/xds/server/share.go), so outbound hooks may read of
-// the proxy only Mesh, Services, MTLS and, in Policies, To and Single;
+// the proxy only Mesh, Zone, Services, MTLS and, in Policies, To and Single;
 // inbound hooks only the inbounds, Name, Mesh, Services, MTLS and, in
 // Policies, Inbounds and Single.
 //

@@ -7,6 +7,7 @@ import (
 	"github.com/trellis-mesh/trellis/internal/manager"
 	"github.com/trellis-mesh/trellis/internal/policy/meshhttproute"
 	"github.com/trellis-mesh/trellis/internal/policy/meshtcproute"
+	"github.com/trellis-mesh/trellis/internal/policy/meshtls"
 	"github.com/trellis-mesh/trellis/internal/policy/meshtrafficpermission"
 	"github.com/trellis-mesh/trellis/internal/proxymodel"
 )
@@ -24,7 +25,7 @@ var policyAppliers = []policyApplier{
 	matched("MeshFaultInjection"),
 	matched("MeshRateLimit"),
 	matched("MeshLoadBalancingStrategy"),
-	matched("MeshTLS"),
+	{meshtls.Kind, meshtls.Applier{}},
 	{meshhttproute.Kind, meshhttproute.Applier{}}, // before MeshTCPRoute, which yields to it
 	{meshtcproute.Kind, meshtcproute.Applier{}},
 }
