@@ -37,7 +37,8 @@ const slotPoll = 20 * time.Millisecond
 // Pending, for trellis-dp's pools, is an upstream attempt that has no
 // connection to go on yet: it found no idle pooled connection and is
 // waiting for a connection slot (max_connections reached) or for its new
-// connection to be established. An attempt that takes an idle pooled
+// connection to be ready (TCP connect and, for a TLS cluster, the TLS
+// handshake). An attempt that takes an idle pooled
 // connection is never pending. This is Envoy's meaning: a request queued
 // in the connection pool until a connection is ready for it.
 type breaker struct {

@@ -223,6 +223,10 @@ func (c *Cluster) DialTCP(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.beginPending(); err != nil {
+		return nil, err
+	}
+	defer c.endPending()
 	ctx, cancel := c.connectContext(ctx)
 	defer cancel()
 	conn, err := c.dial(ctx, addr)
@@ -241,13 +245,10 @@ func (c *Cluster) DialTCP(ctx context.Context) (net.Conn, error) {
 // dial connects to addr before ctx ends, counting upstream_cx_total,
 // upstream_cx_active and the failures.
 //
-// The attempt is pending meanwhile (max_pending_requests), and waits for a
-// slot under max_connections (see breaker.go).
+// It waits for a slot under max_connections first (see breaker.go). The
+// callers hold the attempt pending (beginPending) until the connection is
+// ready, TLS handshake included.
 func (c *Cluster) dial(ctx context.Context, addr string) (net.Conn, error) {
-	if err := c.beginPending(); err != nil {
-		return nil, err
-	}
-	defer c.endPending()
 	if err := c.acquireConn(ctx); err != nil {
 		return nil, err
 	}

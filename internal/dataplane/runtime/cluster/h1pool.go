@@ -256,6 +256,10 @@ func (p *h1Pool) close() {
 // the cluster's TLS context names protocols), counting the connection as
 // the HTTP transport's are.
 func (c *Cluster) dialH1(addr string, deadline time.Time) (*H1Conn, error) {
+	if err := c.beginPending(); err != nil {
+		return nil, err
+	}
+	defer c.endPending()
 	parent := context.Background()
 	if !deadline.IsZero() {
 		var cancel context.CancelFunc

@@ -65,6 +65,10 @@ func (c *Cluster) newTransport() *http.Transport {
 // dialTLS dials and handshakes for the HTTP transport within the connect
 // timeout. Bytes are counted under TLS, as they go on the wire.
 func (c *Cluster) dialTLS(ctx context.Context, tc *tlsctx.Client, addr string) (net.Conn, error) {
+	if err := c.beginPending(); err != nil {
+		return nil, err
+	}
+	defer c.endPending()
 	ctx, cancel := c.connectContext(ctx)
 	defer cancel()
 	conn, err := c.dial(ctx, addr)
@@ -83,6 +87,10 @@ func (c *Cluster) dialTLS(ctx context.Context, tc *tlsctx.Client, addr string) (
 // dialCounted dials for the HTTP transport and wraps the connection so
 // that bytes and its closing are counted.
 func (c *Cluster) dialCounted(ctx context.Context, network, addr string) (net.Conn, error) {
+	if err := c.beginPending(); err != nil {
+		return nil, err
+	}
+	defer c.endPending()
 	ctx, cancel := c.connectContext(ctx)
 	defer cancel()
 	conn, err := c.dial(ctx, addr)
