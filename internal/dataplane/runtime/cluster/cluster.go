@@ -223,23 +223,7 @@ func (c *Cluster) DialTCP(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.beginPending(); err != nil {
-		return nil, err
-	}
-	defer c.endPending()
-	ctx, cancel := c.connectContext(ctx)
-	defer cancel()
-	conn, err := c.dial(ctx, addr)
-	if err != nil || c.tls == nil {
-		return conn, err
-	}
-	tc, err := c.handshake(ctx, c.tls, conn, addr)
-	if err != nil {
-		_ = conn.Close()
-		c.stats.CxActive.Dec()
-		return nil, err
-	}
-	return tc, nil
+	return c.DialTCPAddr(ctx, addr)
 }
 
 // dial connects to addr before ctx ends, counting upstream_cx_total,

@@ -10,6 +10,10 @@ import (
 // report the attempt's outcome (Request.Done) and to try another endpoint
 // after a failed connect.
 func (c *Cluster) DialTCPAddr(ctx context.Context, addr string) (net.Conn, error) {
+	if err := c.beginPending(); err != nil {
+		return nil, err
+	}
+	defer c.endPending()
 	ctx, cancel := c.connectContext(ctx)
 	defer cancel()
 	conn, err := c.dial(ctx, addr)
