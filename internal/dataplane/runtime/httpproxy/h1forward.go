@@ -330,15 +330,16 @@ func (ex *exchange) send(uc *cluster.H1Conn, mayResend bool) headResult {
 			_ = uc.Close()
 			return headResult{err: err, resend: mayResend && uc.Reused()}
 		}
-		bodyDone = make(chan copyErr, 1)
+		done := make(chan copyErr, 1) // not bodyDone: a captured variable would live on the heap
 		buf := *ex.buffered
 		go func() {
 			_, err := uc.W.Write(buf)
 			if err == nil {
 				err = uc.W.Flush()
 			}
-			bodyDone <- copyErr{write: err}
+			done <- copyErr{write: err}
 		}()
+		bodyDone = done
 	case !req.hasBody():
 		ex.body = bodyRead
 		writeFailed = uc.W.Flush() != nil
@@ -363,8 +364,9 @@ func (ex *exchange) send(uc *cluster.H1Conn, mayResend bool) headResult {
 		}
 		at, _ := ex.dl.overall()
 		c.setReadDeadline(at)
-		bodyDone = make(chan copyErr, 1)
-		go func() { bodyDone <- sendBody(uc, c.br, req) }()
+		done := make(chan copyErr, 1)
+		go func() { done <- sendBody(uc, c.br, req) }()
+		bodyDone = done
 	}
 
 	gotBytes, err := readResponse(uc.R, &c.resp)

@@ -184,8 +184,7 @@ func (h *Handler) requestDeadlines(rt *route, start, now time.Time) deadlines {
 }
 
 // requestHashKey returns the key of the route's hash_policy for a
-// request, for hash load balancing. The routing side computes it
-// (route.hashKey); until it does, requests have none.
+// request, for hash load balancing (route.hashKey, hash.go).
 func requestHashKey(rt *route, r request) (uint64, bool) { return rt.hashKey(r) }
 
 // pickAddr picks the endpoint of an attempt. A retry picks again: the

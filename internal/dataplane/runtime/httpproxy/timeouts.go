@@ -162,7 +162,7 @@ type downWriter struct {
 	conn net.Conn
 	// The upstream connection whose deadline moves; nil: none.
 	up       net.Conn
-	dl       *deadlines
+	dl       deadlines // a copy: the exchange stays on its goroutine's stack
 	lastMove time.Time
 }
 
@@ -191,7 +191,7 @@ func (w *downWriter) watch(up net.Conn, dl *deadlines) {
 	if dl.idle <= 0 {
 		return
 	}
-	w.up, w.dl, w.lastMove = up, dl, time.Now()
+	w.up, w.dl, w.lastMove = up, *dl, time.Now()
 }
 
-func (w *downWriter) unwatch() { w.up, w.dl = nil, nil }
+func (w *downWriter) unwatch() { w.up = nil }
