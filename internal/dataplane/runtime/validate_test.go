@@ -58,8 +58,8 @@ func TestApplyRejects(t *testing.T) {
 		want string
 	}{
 		{"field inside typed_config", withListener(listenerWith(t, "outbound:"+addr, addr, "envoy.filters.network.tcp_proxy", &tcpproxyv3.TcpProxy{
-			StatPrefix: "x", ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: "web"}, IdleTimeout: durationpb.New(0),
-		})), lname + "field envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.idle_timeout is not supported by trellis-dp (at filter_chains[0].filters[0].typed_config.idle_timeout)"},
+			StatPrefix: "x", ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: "web"}, MaxDownstreamConnectionDuration: durationpb.New(0),
+		})), lname + "field envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.max_downstream_connection_duration is not supported by trellis-dp (at filter_chains[0].filters[0].typed_config.max_downstream_connection_duration)"},
 		{"unknown network filter type", func() *xdsconfig.Config {
 			l := httpListener(t, addr, "web")
 			l.FilterChains[0].Filters[0].ConfigType = &listenerv3.Filter_TypedConfig{TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy"}}
@@ -100,13 +100,13 @@ func TestApplyRejects(t *testing.T) {
 		{"route without action", withRoute(func(r *routev3.Route) { r.Action = nil }),
 			`route_configuration "outbound:web": virtual_hosts[0] ("web"): routes[0]: an action is required`},
 		{"route without path match", withRoute(func(r *routev3.Route) { r.Match = &routev3.RouteMatch{} }),
-			"routes[0]: match: one of prefix, path or safe_regex is required"},
+			"routes[0]: match: one of prefix, path, path_separated_prefix or safe_regex is required"},
 		{"bad regex", withRoute(func(r *routev3.Route) {
 			r.Match = &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: "(("}}}
 		}), "match: safe_regex: regex \"((\""},
 		{"unsupported route field", withRoute(func(r *routev3.Route) {
-			r.GetRoute().PrefixRewrite = "/x"
-		}), `route_configuration "outbound:web": field envoy.config.route.v3.RouteAction.prefix_rewrite is not supported by trellis-dp (at virtual_hosts[0].routes[0].route.prefix_rewrite)`},
+			r.GetRoute().HostRewriteSpecifier = &routev3.RouteAction_AutoHostRewrite{AutoHostRewrite: wrapperspb.Bool(true)}
+		}), `route_configuration "outbound:web": field envoy.config.route.v3.RouteAction.auto_host_rewrite is not supported by trellis-dp (at virtual_hosts[0].routes[0].route.auto_host_rewrite)`},
 		{"duplicate domain", func() *xdsconfig.Config {
 			cfg := valid()
 			rc := routeConfig("web", nil)

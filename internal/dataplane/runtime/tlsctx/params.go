@@ -27,11 +27,11 @@ type params struct {
 func parseParams(p *tlsv3.TlsParameters) (params, error) {
 	var out params
 	var err error
-	if out.minVersion, err = protocolVersion(p.GetTlsMinimumProtocolVersion(), tls.VersionTLS12); err != nil {
-		return out, fmt.Errorf("tls_params.tls_minimum_protocol_version: %w", err)
+	if out.minVersion, err = protocolVersion("tls_minimum_protocol_version", p.GetTlsMinimumProtocolVersion(), tls.VersionTLS12); err != nil {
+		return out, err
 	}
-	if out.maxVersion, err = protocolVersion(p.GetTlsMaximumProtocolVersion(), tls.VersionTLS13); err != nil {
-		return out, fmt.Errorf("tls_params.tls_maximum_protocol_version: %w", err)
+	if out.maxVersion, err = protocolVersion("tls_maximum_protocol_version", p.GetTlsMaximumProtocolVersion(), tls.VersionTLS13); err != nil {
+		return out, err
 	}
 	if out.maxVersion < out.minVersion {
 		return out, fmt.Errorf("tls_params: tls_maximum_protocol_version %s is below tls_minimum_protocol_version %s",
@@ -50,7 +50,7 @@ func parseParams(p *tlsv3.TlsParameters) (params, error) {
 	return out, nil
 }
 
-func protocolVersion(v tlsv3.TlsParameters_TlsProtocol, auto uint16) (uint16, error) {
+func protocolVersion(field string, v tlsv3.TlsParameters_TlsProtocol, auto uint16) (uint16, error) {
 	switch v {
 	case tlsv3.TlsParameters_TLS_AUTO:
 		return auto, nil
@@ -59,7 +59,7 @@ func protocolVersion(v tlsv3.TlsParameters_TlsProtocol, auto uint16) (uint16, er
 	case tlsv3.TlsParameters_TLSv1_3:
 		return tls.VersionTLS13, nil
 	default:
-		return 0, fmt.Errorf("%s is not supported (TLSv1_2 or TLSv1_3)", v)
+		return 0, fmt.Errorf("tls_params.%s %s is not supported (TLSv1_2 or TLSv1_3)", field, v)
 	}
 }
 

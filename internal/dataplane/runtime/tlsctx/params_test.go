@@ -156,7 +156,7 @@ func TestTLSParamsRejected(t *testing.T) {
 	}{
 		{&tlsv3.TlsParameters{CipherSuites: []string{"ECDHE-ECDSA-AES128-GCM-SHA256", "NOPE-CIPHER"}}, `tls_params.cipher_suites[1]: "NOPE-CIPHER"`},
 		{&tlsv3.TlsParameters{CipherSuites: []string{"TLS_AES_128_GCM_SHA256"}}, "TLS 1.3 suites cannot be configured"},
-		{&tlsv3.TlsParameters{TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_1}, "tls_params.tls_maximum_protocol_version: TLSv1_1 is not supported"},
+		{&tlsv3.TlsParameters{TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_1}, "tls_params.tls_maximum_protocol_version TLSv1_1 is not supported"},
 		{&tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_3, TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_2}, "is below tls_minimum_protocol_version"},
 	} {
 		_, err := tlsctx.NewClient(&tlsv3.UpstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{TlsParams: tc.p}}, store, st)
