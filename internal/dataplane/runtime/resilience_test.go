@@ -435,17 +435,22 @@ func TestResilienceRequestHeadersTimeout(t *testing.T) {
 	addr, _ := resilientProxy(t, nil, func(h *hcmv3.HttpConnectionManager) {
 		h.RequestHeadersTimeout = durationpb.New(300 * time.Millisecond)
 	}, backend)
-	c := dialRaw(t, addr)
-	// The first request sets the connection manager's timeouts (the
-	// listener may not tell them before it).
-	c.send(t, "GET / HTTP/1.1\r\nHost: web\r\n\r\n")
-	if resp, _ := c.read(t, "GET"); resp.StatusCode != 200 {
-		t.Fatalf("got %d", resp.StatusCode)
-	}
-	c.send(t, "GET / HTTP/1.1\r\nHost: web\r\n")
-	resp, body := c.read(t, "GET")
-	if resp.StatusCode != 408 || body != "request headers timeout" {
-		t.Fatalf("got %d %q", resp.StatusCode, body)
+	for _, first := range []bool{true, false} {
+		c := dialRaw(t, addr)
+		if !first {
+			c.send(t, "GET / HTTP/1.1\r\nHost: web\r\n\r\n")
+			if resp, _ := c.read(t, "GET"); resp.StatusCode != 200 {
+				t.Fatalf("got %d", resp.StatusCode)
+			}
+		}
+		c.send(t, "GET / HTTP/1.1\r\nHost: web\r\n")
+		resp, body := c.read(t, "GET")
+		if resp.StatusCode != 408 || body != "request headers timeout" {
+			t.Fatalf("first request %v: got %d %q", first, resp.StatusCode, body)
+		}
+		if !c.closed() {
+			t.Errorf("first request %v: the connection stayed open", first)
+		}
 	}
 }
 

@@ -28,7 +28,14 @@ type fastConn struct {
 	handedOver bool // to net/http
 }
 
-var _ httpproxy.Downstream = (*fastConn)(nil)
+var (
+	_ httpproxy.Downstream     = (*fastConn)(nil)
+	_ httpproxy.InitialHandler = (*fastConn)(nil)
+)
+
+// InitialHandler returns the HTTP handler of the chain the connection was
+// set up with: its connection timeouts apply from the first request on.
+func (f *fastConn) InitialHandler() *httpproxy.Handler { return f.hc.chain.HTTP }
 
 // serveFast serves an HTTP connection on the fast path, unless TLS chose
 // HTTP/2 for it, which net/http serves.
