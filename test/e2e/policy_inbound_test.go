@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -14,17 +16,20 @@ func TestPolicyInbound(t *testing.T) {
 
 	faulty := startTestApp(t, "faulty-1")
 	limited := startTestApp(t, "limited-1")
+	delayed := startTestApp(t, "delayed-1")
 	startDP(t, cp, "faulty-1", serviceDP(t, "faulty-1", "faulty", "http", faulty.port))
 	startDP(t, cp, "limited-1", serviceDP(t, "limited-1", "limited", "http", limited.port))
-	toFaulty, toLimited := freePort(t), freePort(t)
-	startDP(t, cp, "client-1", clientDP(t, "client-1", map[int]string{toFaulty: "faulty", toLimited: "limited"}))
+	startDP(t, cp, "delayed-1", serviceDP(t, "delayed-1", "delayed", "http", delayed.port))
+	startDP(t, cp, "conns-1", serviceDP(t, "conns-1", "conns", "tcp", startEchoApp(t, "conns-1")))
+	toFaulty, toLimited, toDelayed, toConns := freePort(t), freePort(t), freePort(t), freePort(t)
+	startDP(t, cp, "client-1", clientDP(t, "client-1", map[int]string{toFaulty: "faulty", toLimited: "limited", toDelayed: "delayed", toConns: "conns"}))
 	c := newClient()
 	url := func(port int) string { return fmt.Sprintf("http://127.0.0.1:%d/", port) }
-	for _, port := range []int{toFaulty, toLimited} {
+	for _, port := range []int{toFaulty, toLimited, toDelayed} {
 		eventually(t, 10*time.Second, "traffic through the mesh", func() error { _, err := get(c, url(port)); return err })
 	}
 
-	t.Run("MeshFaultInjection", func(t *testing.T) {
+	t.Run("MeshFaultInjection/Abort", func(t *testing.T) {
 		applyYAML(t, cp, `type: MeshFaultInjection
 name: faulty-abort
 mesh: default
@@ -60,7 +65,42 @@ spec:
 		}
 	})
 
-	t.Run("MeshRateLimit", func(t *testing.T) {
+	t.Run("MeshFaultInjection/Delay", func(t *testing.T) {
+		applyYAML(t, cp, `type: MeshFaultInjection
+name: delayed-1s
+mesh: default
+spec:
+  targetRef:
+    kind: MeshService
+    name: delayed
+  from:
+  - targetRef:
+      kind: Mesh
+    default:
+      http:
+      - delay:
+          value: 1s
+          percentage: 100
+`)
+		check := func() error {
+			a, err := request(c, http.MethodGet, url(toDelayed))
+			if err != nil {
+				return err
+			}
+			if a.status != http.StatusOK || a.instance != "delayed-1" || a.took < time.Second {
+				return fmt.Errorf("status %d from %q after %s, want 200 from delayed-1 after at least 1 s", a.status, a.instance, a.took.Round(time.Millisecond))
+			}
+			return nil
+		}
+		within(t, cp, "delayed-1", 15*time.Second, "answers delayed by 1 s", check)
+		for range 2 {
+			if err := check(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+
+	t.Run("MeshRateLimit/HTTP", func(t *testing.T) {
 		applyYAML(t, cp, `type: MeshRateLimit
 name: limited-10rps
 mesh: default
@@ -124,5 +164,57 @@ spec:
 		if a, err := request(c, http.MethodGet, url(toLimited)); err != nil || a.status != http.StatusOK {
 			t.Fatalf("after a second's rest: status %d %v", a.status, err)
 		}
+	})
+
+	t.Run("MeshRateLimit/TCP", func(t *testing.T) {
+		// Each connection sends a line and waits for its echo; a connection
+		// the backend's sidecar refuses closes without one.
+		echoes := func(n int) (ok, closed int) {
+			for range n {
+				conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", toConns), 3*time.Second)
+				if err != nil {
+					closed++
+					continue
+				}
+				conn.SetDeadline(time.Now().Add(3 * time.Second))
+				fmt.Fprintf(conn, "hi\n")
+				if line, err := bufio.NewReader(conn).ReadString('\n'); err == nil && line == "conns-1:hi\n" {
+					ok++
+				} else {
+					closed++
+				}
+				conn.Close()
+			}
+			return ok, closed
+		}
+		if ok, closed := echoes(10); ok != 10 {
+			t.Fatalf("before the policy: %d echoed, %d closed", ok, closed)
+		}
+		applyYAML(t, cp, `type: MeshRateLimit
+name: conns-3-per-second
+mesh: default
+spec:
+  targetRef:
+    kind: MeshService
+    name: conns
+  from:
+  - targetRef:
+      kind: Mesh
+    default:
+      local:
+        tcp:
+          connectionRate:
+            num: 3
+            interval: 1s
+`)
+		within(t, cp, "conns-1", 15*time.Second, "connections beyond 3/s refused", func() error {
+			start := time.Now()
+			ok, closed := echoes(12)
+			allowed := 3 + int(time.Since(start).Seconds()*3) + 1
+			if ok == 0 || closed == 0 || ok > allowed {
+				return fmt.Errorf("%d echoed and %d closed (at most %d may pass)", ok, closed, allowed)
+			}
+			return nil
+		})
 	})
 }

@@ -18,17 +18,21 @@ func TestPolicyResilience(t *testing.T) {
 	flaky := startTestApp(t, "flaky-1")
 	busy := startTestApp(t, "busy-1")
 	hc := []*testApp{startTestApp(t, "hc-1"), startTestApp(t, "hc-2"), startTestApp(t, "hc-3")}
+	outlier := []*testApp{startTestApp(t, "outlier-1"), startTestApp(t, "outlier-2")}
 	startDP(t, cp, "slow-1", serviceDP(t, "slow-1", "slow", "http", slow.port))
 	startDP(t, cp, "flaky-1", serviceDP(t, "flaky-1", "flaky", "http", flaky.port))
 	startDP(t, cp, "busy-1", serviceDP(t, "busy-1", "busy", "http", busy.port))
 	for _, app := range hc {
 		startDP(t, cp, app.instance, serviceDP(t, app.instance, "hc", "http", app.port))
 	}
-	toSlow, toFlaky, toBusy, toHC := freePort(t), freePort(t), freePort(t), freePort(t)
-	startDP(t, cp, "client-1", clientDP(t, "client-1", map[int]string{toSlow: "slow", toFlaky: "flaky", toBusy: "busy", toHC: "hc"}))
+	for _, app := range outlier {
+		startDP(t, cp, app.instance, serviceDP(t, app.instance, "outlier", "http", app.port))
+	}
+	toSlow, toFlaky, toBusy, toHC, toOutlier := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
+	startDP(t, cp, "client-1", clientDP(t, "client-1", map[int]string{toSlow: "slow", toFlaky: "flaky", toBusy: "busy", toHC: "hc", toOutlier: "outlier"}))
 	c := newClient()
 	url := func(port int) string { return fmt.Sprintf("http://127.0.0.1:%d/", port) }
-	for _, port := range []int{toSlow, toFlaky, toBusy, toHC} {
+	for _, port := range []int{toSlow, toFlaky, toBusy, toHC, toOutlier} {
 		eventually(t, 10*time.Second, "traffic through the mesh", func() error { _, err := get(c, url(port)); return err })
 	}
 
@@ -132,7 +136,7 @@ spec:
 		}
 	})
 
-	t.Run("MeshCircuitBreaker", func(t *testing.T) {
+	t.Run("MeshCircuitBreaker/ConnectionLimits", func(t *testing.T) {
 		// 8 concurrent requests of 400 ms each: the default limits
 		// (1024) let them all through.
 		burst := func() (ok, overflow, other int, sample string) {
@@ -185,6 +189,57 @@ spec:
 			}
 			return nil
 		})
+	})
+
+	t.Run("MeshCircuitBreaker/OutlierDetection", func(t *testing.T) {
+		// outlier-2 answers every request with 500: round robin sends it
+		// half the requests until outlier detection ejects it.
+		outlier[1].setFailures(1, 1)
+		failures := func(n int) (int, error) {
+			failed := 0
+			for range n {
+				a, err := request(c, http.MethodGet, url(toOutlier))
+				if err != nil {
+					return failed, err
+				}
+				if a.status != http.StatusOK {
+					failed++
+				}
+			}
+			return failed, nil
+		}
+		if failed, err := failures(10); err != nil || failed == 0 {
+			t.Fatalf("before the policy: %d of 10 failed, %v", failed, err)
+		}
+		applyYAML(t, cp, `type: MeshCircuitBreaker
+name: outlier-ejection
+mesh: default
+spec:
+  targetRef:
+    kind: Mesh
+  to:
+  - targetRef:
+      kind: MeshService
+      name: outlier
+    default:
+      outlierDetection:
+        interval: 1s
+        baseEjectionTime: 30s
+        maxEjectionPercent: 50
+        detectors:
+          totalFailures:
+            consecutive: 3
+`)
+		within(t, cp, "client-1", 15*time.Second, "the failing endpoint ejected", func() error {
+			if failed, err := failures(20); err != nil || failed > 0 {
+				return fmt.Errorf("%d of 20 failed, %v", failed, err)
+			}
+			return nil
+		})
+		seen, err := count(c, url(toOutlier), 50, 2)
+		if err != nil || seen["outlier-1"] != 50 {
+			t.Fatalf("after the ejection: answers %v, %v", seen, err)
+		}
 	})
 
 	t.Run("MeshHealthCheck", func(t *testing.T) {

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -31,13 +33,21 @@ func TestPolicyRouting(t *testing.T) {
 		app := startTestApp(t, name)
 		startDP(t, cp, name, serviceDP(t, name, "hash", "http", app.port))
 	}
+	filt := startTestApp(t, "filt-1")
+	startDP(t, cp, "filt-1", serviceDP(t, "filt-1", "filt", "http", filt.port))
+	zonedDPs := map[string]*proxy{}
+	for _, zone := range []string{"east", "west"} {
+		name := "zoned-" + zone
+		app := startTestApp(t, name)
+		zonedDPs[zone] = startDP(t, cp, name, taggedDP(t, name, "zoned", "http", app.port, map[string]string{"kuma.io/zone": zone}))
+	}
 	startDP(t, cp, "tcp-a-1", serviceDP(t, "tcp-a-1", "tcp-a", "tcp", startEchoApp(t, "tcp-a-1")))
 	startDP(t, cp, "tcp-b-1", serviceDP(t, "tcp-b-1", "tcp-b", "tcp", startEchoApp(t, "tcp-b-1")))
-	toHdr, toSplit, toHash, toTCP := freePort(t), freePort(t), freePort(t), freePort(t)
-	startDP(t, cp, "client-1", clientDP(t, "client-1", map[int]string{toHdr: "hdr", toSplit: "split", toHash: "hash", toTCP: "tcp-a"}))
+	toHdr, toSplit, toHash, toTCP, toFilt := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
+	startDP(t, cp, "client-1", clientDP(t, "client-1", map[int]string{toHdr: "hdr", toSplit: "split", toHash: "hash", toTCP: "tcp-a", toFilt: "filt"}))
 	c := newClient()
 	url := func(port int) string { return fmt.Sprintf("http://127.0.0.1:%d/", port) }
-	for _, port := range []int{toHdr, toSplit, toHash} {
+	for _, port := range []int{toHdr, toSplit, toHash, toFilt} {
 		eventually(t, 10*time.Second, "traffic through the mesh", func() error { _, err := get(c, url(port)); return err })
 	}
 
@@ -129,6 +139,153 @@ spec:
 		if s := float64(seen["split-v1"]) / n; s < 0.85 || s > 0.95 || seen["split-v1"]+seen["split-v2"] != n {
 			t.Fatalf("a 90/10 split answered %v: v1 share %.3f, want 0.90 ± 0.05", seen, s)
 		}
+	})
+
+	t.Run("MeshHTTPRoute/Filters", func(t *testing.T) {
+		applyYAML(t, cp, `type: MeshHTTPRoute
+name: filt-filters
+mesh: default
+spec:
+  targetRef:
+    kind: Mesh
+  to:
+  - targetRef:
+      kind: MeshService
+      name: filt
+    rules:
+    - matches:
+      - path:
+          type: PathPrefix
+          value: /v1
+      default:
+        filters:
+        - type: RequestHeaderModifier
+          requestHeaderModifier:
+            set:
+            - name: x-added
+              value: "yes"
+            remove:
+            - x-drop
+        - type: ResponseHeaderModifier
+          responseHeaderModifier:
+            add:
+            - name: x-resp
+              value: "yes"
+        - type: URLRewrite
+          urlRewrite:
+            hostname: filt.internal
+            path:
+              type: ReplacePrefixMatch
+              replacePrefixMatch: /api
+        backendRefs:
+        - kind: MeshService
+          name: filt
+    - matches:
+      - path:
+          type: PathPrefix
+          value: /old
+      default:
+        filters:
+        - type: RequestRedirect
+          requestRedirect:
+            scheme: https
+            hostname: new.example.com
+            port: 8443
+            statusCode: 301
+            path:
+              type: ReplacePrefixMatch
+              replacePrefixMatch: /new
+`)
+		within(t, cp, "client-1", 15*time.Second, "header edits and the rewrite", func() error {
+			a, err := request(c, http.MethodGet, url(toFilt)+"v1/items", "x-drop", "1", "x-keep", "1")
+			if err != nil {
+				return err
+			}
+			var got appAnswer
+			if err := json.Unmarshal([]byte(a.body), &got); err != nil || a.status != http.StatusOK {
+				return fmt.Errorf("status %d: %s", a.status, a.body)
+			}
+			h := http.Header(got.Headers)
+			if got.Path != "/api/items" || got.Host != "filt.internal" || h.Get("X-Added") != "yes" || h.Get("X-Drop") != "" || h.Get("X-Keep") != "1" || a.header.Get("X-Resp") != "yes" {
+				return fmt.Errorf("the app saw %s %s with headers %v; the client got x-resp %q", got.Host, got.Path, got.Headers, a.header.Get("X-Resp"))
+			}
+			return nil
+		})
+		noFollow := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		within(t, cp, "client-1", 15*time.Second, "the redirect", func() error {
+			a, err := request(noFollow, http.MethodGet, url(toFilt)+"old/page")
+			if err != nil {
+				return err
+			}
+			if loc := a.header.Get("Location"); a.status != http.StatusMovedPermanently || loc != "https://new.example.com:8443/new/page" {
+				return fmt.Errorf("status %d, location %q", a.status, loc)
+			}
+			return nil
+		})
+		// Paths no rule matches still reach the service unchanged.
+		a, err := request(c, http.MethodGet, url(toFilt)+"other")
+		if err != nil || a.status != http.StatusOK || !strings.Contains(a.body, `"path":"/other"`) {
+			t.Fatalf("an unmatched path: %d %s %v", a.status, a.body, err)
+		}
+	})
+
+	t.Run("MeshLoadBalancingStrategy/LocalityAwareness", func(t *testing.T) {
+		out := freePort(t)
+		east := startDP(t, cp, "client-east", fmt.Sprintf(`type: Dataplane
+mesh: default
+name: client-east
+networking:
+  address: 127.0.0.1
+  inbound:
+  - port: %d
+    servicePort: %d
+    tags:
+      kuma.io/service: client-east
+      kuma.io/zone: east
+  outbound:
+  - port: %d
+    tags:
+      kuma.io/service: zoned
+`, freePort(t), freePort(t), out))
+		zoned := fmt.Sprintf("http://127.0.0.1:%d/", out)
+		// No policy: both zones answer.
+		within(t, cp, east.name, 10*time.Second, "both zones before the policy", func() error {
+			seen, err := count(c, zoned, 20, 1)
+			if err == nil && (seen["zoned-east"] == 0 || seen["zoned-west"] == 0) {
+				err = fmt.Errorf("answers %v", seen)
+			}
+			return err
+		})
+		applyYAML(t, cp, `type: MeshLoadBalancingStrategy
+name: zoned-local
+mesh: default
+spec:
+  targetRef:
+    kind: Mesh
+  to:
+  - targetRef:
+      kind: MeshService
+      name: zoned
+    default:
+      localityAwareness:
+        disabled: false
+`)
+		within(t, cp, east.name, 15*time.Second, "traffic kept in the proxy's zone", func() error {
+			seen, err := count(c, zoned, 30, 2)
+			if err == nil && seen["zoned-east"] != 30 {
+				err = fmt.Errorf("answers %v", seen)
+			}
+			return err
+		})
+		// The zone's only instance leaves: traffic fails over to the other zone.
+		zonedDPs["east"].Stop()
+		within(t, cp, east.name, 15*time.Second, "failover to the other zone", func() error {
+			seen, err := count(c, zoned, 20, 1)
+			if err == nil && seen["zoned-west"] != 20 {
+				err = fmt.Errorf("answers %v", seen)
+			}
+			return err
+		})
 	})
 
 	t.Run("MeshLoadBalancingStrategy/RingHash", func(t *testing.T) {

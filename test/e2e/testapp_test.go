@@ -38,6 +38,7 @@ type testApp struct {
 // appAnswer is the JSON a testApp answers with.
 type appAnswer struct {
 	Instance string              `json:"instance"`
+	Host     string              `json:"host"`
 	Path     string              `json:"path"`
 	Headers  map[string][]string `json:"headers"`
 }
@@ -81,7 +82,7 @@ func (a *testApp) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(appAnswer{Instance: a.instance, Path: r.URL.Path, Headers: r.Header})
+	json.NewEncoder(w).Encode(appAnswer{Instance: a.instance, Host: r.Host, Path: r.URL.Path, Headers: r.Header})
 }
 
 // setHealthy flips what /health answers.
