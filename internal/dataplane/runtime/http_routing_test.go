@@ -14,6 +14,7 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 func forwardTo(cluster string) *routev3.Route_Route {
@@ -261,5 +262,39 @@ func TestRouteHashPolicy(t *testing.T) {
 	}
 	if len(backends) < 2 {
 		t.Errorf("8 users all went to %v", backends)
+	}
+}
+
+// TestRouteHashCookieGenerated: a cookie hash policy with a ttl sets the
+// cookie on a request without it, and requests carrying that cookie reach
+// the endpoint the first one did.
+func TestRouteHashCookieGenerated(t *testing.T) {
+	rt := newRuntime(t)
+	addr := freeAddr(t)
+	rc := routeConfig("ring", nil)
+	rc.VirtualHosts[0].Routes[0].GetRoute().HashPolicy = []*routev3.RouteAction_HashPolicy{{
+		PolicySpecifier: &routev3.RouteAction_HashPolicy_Cookie_{Cookie: &routev3.RouteAction_HashPolicy_Cookie{
+			Name: "sticky", Ttl: durationpb.New(time.Hour), Path: "/"}},
+	}}
+	cl := edsCluster(t, "ring", false)
+	cl.LbPolicy = clusterv3.Cluster_RING_HASH
+	apply(t, rt, configOf(httpListener(t, addr, "ring"), rc, cl,
+		cla("ring", idBackend(t, "a"), idBackend(t, "b"), idBackend(t, "c"), idBackend(t, "d"))))
+	for name, c := range clients(t) {
+		resp, first := do(t, c, "GET", "http://"+addr+"/")
+		sc := resp.Header.Get("Set-Cookie")
+		if !strings.HasPrefix(sc, `sticky="`) || !strings.Contains(sc, "; Max-Age=3600; Path=/; HttpOnly") {
+			t.Fatalf("%s: Set-Cookie %q", name, sc)
+		}
+		value := strings.Trim(strings.TrimPrefix(strings.Split(sc, ";")[0], "sticky="), `"`)
+		for range 10 {
+			resp, got := do(t, c, "GET", "http://"+addr+"/", "Cookie", "sticky="+value)
+			if got != first {
+				t.Fatalf("%s: with the cookie: endpoint %s, first request %s", name, got, first)
+			}
+			if resp.Header.Get("Set-Cookie") != "" {
+				t.Fatalf("%s: a request with the cookie got Set-Cookie %q", name, resp.Header.Get("Set-Cookie"))
+			}
+		}
 	}
 }

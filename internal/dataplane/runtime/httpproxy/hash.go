@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"strings"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -29,6 +31,11 @@ type hashPolicy struct {
 	kind     hashKind
 	name     string // header (canonical), cookie or query parameter name
 	terminal bool
+	// A cookie policy with a ttl generates the cookie when the request
+	// has none (cookies.go).
+	ttl      time.Duration
+	path     string
+	generate bool
 }
 
 func compileHashPolicies(list []*routev3.RouteAction_HashPolicy) ([]hashPolicy, error) {
@@ -62,13 +69,20 @@ func compileHashPolicy(p *routev3.RouteAction_HashPolicy) (hashPolicy, error) {
 		if len(c.GetAttributes()) > 0 {
 			return hp, errors.New("cookie.attributes is not supported")
 		}
-		// ttl and path only matter to the cookie Envoy generates when the
-		// request has none; trellis-dp generates none (the policy gives no
-		// key then), so they are only checked.
-		if _, err := xdsutil.Duration(c.GetTtl(), 0); err != nil {
+		ttl, err := xdsutil.Duration(c.GetTtl(), 0)
+		if err != nil {
 			return hp, fmt.Errorf("cookie.ttl: %w", err)
 		}
-		hp.kind, hp.name = hashCookie, c.GetName()
+		if !validCookieToken(c.GetName()) || strings.ContainsAny(c.GetPath(), ";\r\n") {
+			return hp, fmt.Errorf("cookie: name %q or path %q cannot be sent in a Set-Cookie header", c.GetName(), c.GetPath())
+		}
+		hp.kind, hp.name, hp.path = hashCookie, c.GetName(), c.GetPath()
+		if c.GetTtl() != nil {
+			// Envoy generates the cookie whenever ttl is set, with
+			// Max-Age 0 (a session cookie) for a zero ttl.
+			hp.ttl = max(ttl, 0)
+			hp.generate = true
+		}
 	case *routev3.RouteAction_HashPolicy_ConnectionProperties_:
 		if !ps.ConnectionProperties.GetSourceIp() {
 			return hp, errors.New("connection_properties.source_ip must be true")
@@ -92,11 +106,12 @@ func compileHashPolicy(p *routev3.RouteAction_HashPolicy) (hashPolicy, error) {
 	return hp, nil
 }
 
-// needsSource reports whether a policy hashes the downstream address,
-// which only the net/http path knows.
+// needsSource reports whether a policy hashes the downstream address or
+// generates a cookie (from the connection's addresses), which only the
+// net/http path knows.
 func needsSource(ps []hashPolicy) bool {
 	for _, p := range ps {
-		if p.kind == hashSourceIP {
+		if p.kind == hashSourceIP || p.generate {
 			return true
 		}
 	}
@@ -160,11 +175,22 @@ func (p *hashPolicy) input(req request, src hashSource) (string, bool) {
 	case hashHeader:
 		return req.header(p.name)
 	case hashCookie:
-		v, ok := req.header("Cookie")
-		if !ok {
-			return "", false
+		if n, ok := req.(netRequest); ok {
+			// HTTP/2 may split cookies over several fields.
+			if c, ok := cookieValue(strings.Join(n.r.Header["Cookie"], "; "), p.name); ok {
+				return c, true
+			}
+		} else if v, ok := req.header("Cookie"); ok {
+			if c, ok := cookieValue(v, p.name); ok {
+				return c, true
+			}
 		}
-		return cookieValue(v, p.name)
+		if p.generate {
+			if n, ok := req.(netRequest); ok {
+				return generatedCookie(n.r, p.name)
+			}
+		}
+		return "", false
 	case hashSourceIP:
 		if src == nil {
 			return "", false

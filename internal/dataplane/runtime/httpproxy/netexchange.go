@@ -185,7 +185,7 @@ func (ex *netExchange) respond(resp *http.Response, wd *watchdog) {
 	defer resp.Body.Close()
 	w, cs := ex.w, ex.cs
 	prepareResponseHeader(resp.Header)
-	ex.rt.applyResponse(resp.Header)
+	ex.rt.applyResponse(ex.r, resp.Header)
 	dst := w.Header()
 	for k, vv := range resp.Header {
 		dst[k] = vv

@@ -152,6 +152,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rt *route, sta
 		return
 	}
 	rt.applyRequest(r) // rewrites and header edits (rewrite.go)
+	r = rt.generateCookies(r)
 	if len(rt.mirrors) > 0 {
 		h.mirror(r, rt)
 	}

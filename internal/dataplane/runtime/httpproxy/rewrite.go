@@ -153,9 +153,12 @@ func setPath(u *url.URL, path string) {
 	}
 }
 
-// applyResponse applies the route's response header edits (net/http
-// path).
-func (r *route) applyResponse(h http.Header) { r.respMods.applyHeader(h) }
+// applyResponse applies the route's response header edits and sets the
+// cookies its hash policies generated for req (net/http path).
+func (r *route) applyResponse(req *http.Request, h http.Header) {
+	r.respMods.applyHeader(h)
+	setGeneratedCookies(req, h)
+}
 
 // applyRequestH1 applies the route's rewrites and request header edits to
 // a request of the fast path, in place, before it is forwarded.
