@@ -9,6 +9,7 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -220,5 +221,48 @@ func TestHealthCheckValidation(t *testing.T) {
 		if !errContains(err, `cluster "v": `+tc.want) {
 			t.Errorf("err = %v, want %q", err, tc.want)
 		}
+	}
+}
+
+// TestHealthCheckMembershipUpdates: an EDS update keeps the health of the
+// hosts that stay, checks the new ones before they get traffic, and stops
+// checking the ones that left.
+func TestHealthCheckMembershipUpdates(t *testing.T) {
+	a, a2, b, c := newBackend(t, "a"), newBackend(t, "a2"), newBackend(t, "b"), newBackend(t, "c")
+	b.status.Store(500)
+	m, st := testManager(t)
+	def := withHealthCheck(staticCluster("e", nil), healthCheck(&corev3.HealthCheck_HttpHealthCheck{Path: "/health"}))
+	def.LoadAssignment = nil
+	def.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
+	def.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: &corev3.ConfigSource{
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}}, ResourceApiVersion: corev3.ApiVersion_V3,
+	}}
+	apply := func(addrs ...string) *Cluster {
+		t.Helper()
+		cla := staticCluster("e", addrs).GetLoadAssignment()
+		p, err := m.Prepare(map[string]*clusterv3.Cluster{"e": def}, map[string]*endpointv3.ClusterLoadAssignment{"e": cla}, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Commit(time.Second)
+		return p.Get("e")
+	}
+	cl := apply(a.addr, a2.addr, b.addr)
+	waitFor(t, 5*time.Second, "b out", func() bool { return b.checks.Load() >= 2 && picks(cl, 30)[b.addr] == 0 })
+	// c is new: unhealthy until its first check, counted for the panic
+	// threshold as in Envoy (2 of 4 usable is not below 50%).
+	if apply(a.addr, a2.addr, b.addr, c.addr) != cl {
+		t.Fatal("an EDS update replaced the cluster")
+	}
+	if got := picks(cl, 30); got[b.addr] != 0 {
+		t.Fatalf("b got traffic right after the update: %v", got)
+	}
+	waitFor(t, 5*time.Second, "c in after its first check", func() bool { return picks(cl, 30)[c.addr] > 0 })
+	apply(a.addr, a2.addr, c.addr)
+	time.Sleep(150 * time.Millisecond) // a check in flight may still land
+	n := b.checks.Load()
+	time.Sleep(400 * time.Millisecond)
+	if b.checks.Load() != n {
+		t.Fatal("b is still checked after it left")
 	}
 }
