@@ -66,6 +66,8 @@ func init() {
 		"envoy.config.core.v3.HealthCheck.GrpcHealthCheck.authority",
 		"envoy.config.cluster.v3.Cluster.common_lb_config",
 		"envoy.config.cluster.v3.Cluster.CommonLbConfig.healthy_panic_threshold",
+		"envoy.config.cluster.v3.Cluster.CommonLbConfig.zone_aware_lb_config",
+		"envoy.config.cluster.v3.Cluster.CommonLbConfig.ZoneAwareLbConfig.fail_traffic_on_panic",
 		"envoy.type.v3.Percent.value",
 
 		// MeshLoadBalancingStrategy.

@@ -111,7 +111,8 @@ type viewStats struct{ total, healthy int }
 // over the priorities of their usable share of eligible hosts (at most
 // 100%), is below healthy_panic_threshold: one priority with 1 of 3 hosts
 // usable panics at the default 50%, a failed priority 0 with a healthy
-// priority 1 does not.
+// priority 1 does not. With zone_aware_lb_config.fail_traffic_on_panic no
+// host gets traffic in panic mode.
 func buildView(m *members, cfg *lbConfig) (*lbView, viewStats) {
 	v := &lbView{policy: cfg.policy, cfg: cfg}
 	var st viewStats
@@ -148,9 +149,12 @@ func buildView(m *members, cfg *lbConfig) (*lbView, viewStats) {
 	}
 	panicMode := cfg.panicThreshold > 0 && min(health, 100) < cfg.panicThreshold
 	prio := minUsable
-	if panicMode {
+	switch {
+	case panicMode && cfg.failOnPanic:
+		return v, st // zone_aware_lb_config.fail_traffic_on_panic
+	case panicMode:
 		prio = minAll
-	} else if st.healthy == 0 {
+	case st.healthy == 0:
 		return v, st
 	}
 	for i, e := range m.eps {

@@ -40,6 +40,7 @@ type lbConfig struct {
 	murmur         bool // RING_HASH hash_function MURMUR_HASH_2
 	maglevSize     uint64
 	panicThreshold float64 // percent; 0 disables panic mode
+	failOnPanic    bool    // zone_aware_lb_config.fail_traffic_on_panic
 }
 
 // parseLB validates lb_policy, its *_lb_config and common_lb_config. A
@@ -131,6 +132,7 @@ func parseLB(def *clusterv3.Cluster) (*lbConfig, error) {
 			}
 			cfg.panicThreshold = v
 		}
+		cfg.failOnPanic = cl.GetZoneAwareLbConfig().GetFailTrafficOnPanic()
 	}
 	return cfg, nil
 }

@@ -211,9 +211,20 @@ func TestPriorityFailoverAndPanic(t *testing.T) {
 	if _, err := c0.Pick(); err != ErrNoHealthyUpstream {
 		t.Fatalf("no panic mode: Pick err = %v", err)
 	}
+	// fail_traffic_on_panic: no traffic in panic mode.
+	deff := staticCluster("pf", a[:2])
+	deff.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{LocalityConfigSpecifier: &clusterv3.Cluster_CommonLbConfig_ZoneAwareLbConfig_{
+		ZoneAwareLbConfig: &clusterv3.Cluster_CommonLbConfig_ZoneAwareLbConfig{FailTrafficOnPanic: true}}}
+	cf := install(t, m, st, def, def0, deff).Get("pf")
+	cf.lb.host(a[0]).hcFailed.Store(true)
+	cf.lb.host(a[1]).ejected.Store(true)
+	cf.healthChanged()
+	if _, err := cf.Pick(); err != ErrNoHealthyUpstream {
+		t.Fatalf("fail_traffic_on_panic: Pick err = %v", err)
+	}
 	// A single level with 1 of 3 usable panics at the default 50%.
 	def3 := staticCluster("p3", a[:3])
-	c3 := install(t, m, st, def, def0, def3).Get("p3")
+	c3 := install(t, m, st, def, def0, deff, def3).Get("p3")
 	c3.lb.host(a[0]).hcFailed.Store(true)
 	c3.lb.host(a[1]).hcFailed.Store(true)
 	c3.healthChanged()
