@@ -29,6 +29,7 @@ func init() {
 		"envoy.config.cluster.v3.OutlierDetection.success_rate_request_volume",
 		"envoy.config.cluster.v3.OutlierDetection.success_rate_stdev_factor",
 		"envoy.config.cluster.v3.OutlierDetection.enforcing_success_rate",
+		"envoy.config.cluster.v3.OutlierDetection.enforcing_local_origin_success_rate",
 		"envoy.config.cluster.v3.OutlierDetection.failure_percentage_threshold",
 		"envoy.config.cluster.v3.OutlierDetection.failure_percentage_minimum_hosts",
 		"envoy.config.cluster.v3.OutlierDetection.failure_percentage_request_volume",

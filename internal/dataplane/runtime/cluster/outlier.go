@@ -32,6 +32,7 @@ type outlierConfig struct {
 	consecutiveLocal, enforcingLocal     uint32
 
 	srMinHosts, srVolume, enforcingSR uint32
+	enforcingLocalSR                  uint32
 	srStdevFactor                     float64 // success_rate_stdev_factor / 1000
 
 	fpThreshold, fpMinHosts, fpVolume uint32
@@ -69,6 +70,7 @@ func parseOutlier(od *clusterv3.OutlierDetection) (*outlierConfig, error) {
 	cfg.srVolume = u(od.GetSuccessRateRequestVolume(), 100)
 	cfg.srStdevFactor = float64(u(od.GetSuccessRateStdevFactor(), 1900)) / 1000
 	cfg.enforcingSR = u(od.GetEnforcingSuccessRate(), 100)
+	cfg.enforcingLocalSR = u(od.GetEnforcingLocalOriginSuccessRate(), 100)
 	cfg.fpThreshold = u(od.GetFailurePercentageThreshold(), 85)
 	cfg.fpMinHosts = u(od.GetFailurePercentageMinimumHosts(), 5)
 	cfg.fpVolume = u(od.GetFailurePercentageRequestVolume(), 50)
@@ -83,6 +85,7 @@ func parseOutlier(od *clusterv3.OutlierDetection) (*outlierConfig, error) {
 		{"enforcing_consecutive_gateway_failure", cfg.enforcingGateway},
 		{"enforcing_consecutive_local_origin_failure", cfg.enforcingLocal},
 		{"enforcing_success_rate", cfg.enforcingSR},
+		{"enforcing_local_origin_success_rate", cfg.enforcingLocalSR},
 		{"failure_percentage_threshold", cfg.fpThreshold},
 		{"enforcing_failure_percentage", cfg.enforcingFP},
 		{"enforcing_failure_percentage_local_origin", cfg.enforcingFPLocal},
@@ -285,6 +288,7 @@ const (
 	reasonGateway
 	reasonLocal
 	reasonSuccessRate
+	reasonSuccessRateLocal
 	reasonFailurePct
 	reasonFailurePctLocal
 )
@@ -306,6 +310,8 @@ func (d *outlierDetector) detected(h *host, reason int) {
 		enforcing, enforced = d.cfg.enforcingLocal, d.stats.enforcedLocal
 	case reasonSuccessRate:
 		enforcing, enforced = d.cfg.enforcingSR, d.stats.enforcedSuccessRate
+	case reasonSuccessRateLocal:
+		enforcing, enforced = d.cfg.enforcingLocalSR, d.stats.enforcedSuccessRate
 	case reasonFailurePct:
 		enforcing, enforced = d.cfg.enforcingFP, d.stats.enforcedFailurePct
 	case reasonFailurePctLocal:
@@ -411,7 +417,7 @@ func (d *outlierDetector) tick(now time.Time) {
 	}
 	if d.cfg.split {
 		for _, h := range d.successRateOutliers(loc) {
-			d.detected(h, reasonSuccessRate)
+			d.detected(h, reasonSuccessRateLocal)
 		}
 		for _, h := range d.failurePctOutliers(loc) {
 			d.detected(h, reasonFailurePctLocal)
