@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 )
@@ -21,11 +22,15 @@ func TestPolicyInbound(t *testing.T) {
 	startDP(t, cp, "limited-1", serviceDP(t, "limited-1", "limited", "http", limited.port))
 	startDP(t, cp, "delayed-1", serviceDP(t, "delayed-1", "delayed", "http", delayed.port))
 	startDP(t, cp, "conns-1", serviceDP(t, "conns-1", "conns", "tcp", startEchoApp(t, "conns-1")))
-	toFaulty, toLimited, toDelayed, toConns := freePort(t), freePort(t), freePort(t), freePort(t)
-	startDP(t, cp, "client-1", clientDP(t, "client-1", map[int]string{toFaulty: "faulty", toLimited: "limited", toDelayed: "delayed", toConns: "conns"}))
+	inslow := startTestApp(t, "inslow-1")
+	startDP(t, cp, "inslow-1", "labels:\n  app: inslow\n"+serviceDP(t, "inslow-1", "inslow", "http", inslow.port))
+	inbusy := startTestApp(t, "inbusy-1")
+	startDP(t, cp, "inbusy-1", serviceDP(t, "inbusy-1", "inbusy", "http", inbusy.port))
+	toFaulty, toLimited, toDelayed, toConns, toInslow, toInbusy := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
+	startDP(t, cp, "client-1", clientDP(t, "client-1", map[int]string{toFaulty: "faulty", toLimited: "limited", toDelayed: "delayed", toConns: "conns", toInslow: "inslow", toInbusy: "inbusy"}))
 	c := newClient()
 	url := func(port int) string { return fmt.Sprintf("http://127.0.0.1:%d/", port) }
-	for _, port := range []int{toFaulty, toLimited, toDelayed} {
+	for _, port := range []int{toFaulty, toLimited, toDelayed, toInslow, toInbusy} {
 		eventually(t, 10*time.Second, "traffic through the mesh", func() error { _, err := get(c, url(port)); return err })
 	}
 
@@ -213,6 +218,100 @@ spec:
 			allowed := 3 + int(time.Since(start).Seconds()*3) + 1
 			if ok == 0 || closed == 0 || ok > allowed {
 				return fmt.Errorf("%d echoed and %d closed (at most %d may pass)", ok, closed, allowed)
+			}
+			return nil
+		})
+	})
+
+	t.Run("MeshTimeout/Inbound", func(t *testing.T) {
+		// The backend's own sidecar times the request out; the client's
+		// retries of gateway errors (the default MeshRetry) are turned
+		// off for this service so the 504 comes back at once.
+		applyYAML(t, cp, `type: MeshRetry
+name: inslow-no-retries
+mesh: default
+spec:
+  targetRef:
+    kind: Mesh
+  to:
+  - targetRef:
+      kind: MeshService
+      name: inslow
+    default:
+      http:
+        numRetries: 0
+`)
+		applyYAML(t, cp, `type: MeshTimeout
+name: inslow-inbound
+mesh: default
+spec:
+  targetRef:
+    kind: Dataplane
+    labels:
+      app: inslow
+  rules:
+  - default:
+      http:
+        requestTimeout: 500ms
+`)
+		check := func() error {
+			a, err := request(c, http.MethodGet, url(toInslow)+"?delay=2s")
+			if err != nil {
+				return err
+			}
+			if a.status != http.StatusGatewayTimeout || a.took >= 1500*time.Millisecond {
+				return fmt.Errorf("status %d after %s, want 504 in about 0.5 s", a.status, a.took.Round(time.Millisecond))
+			}
+			return nil
+		}
+		within(t, cp, "inslow-1", 15*time.Second, "a 504 from the backend's sidecar after 500 ms", check)
+		if err := check(); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("MeshCircuitBreaker/Inbound", func(t *testing.T) {
+		applyYAML(t, cp, `type: MeshCircuitBreaker
+name: inbusy-inbound
+mesh: default
+spec:
+  targetRef:
+    kind: MeshService
+    name: inbusy
+  from:
+  - targetRef:
+      kind: Mesh
+    default:
+      connectionLimits:
+        maxConnections: 1
+        maxPendingRequests: 1
+        maxRequests: 1
+`)
+		within(t, cp, "inbusy-1", 15*time.Second, "overflow 503s from the backend's sidecar next to successes", func() error {
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			ok, overflow := 0, 0
+			var other []string
+			for range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					a, err := request(c, http.MethodGet, url(toInbusy)+"?delay=400ms")
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case err == nil && a.status == http.StatusOK:
+						ok++
+					case err == nil && a.status == http.StatusServiceUnavailable:
+						overflow++
+					default:
+						other = append(other, fmt.Sprintf("%d %v", a.status, err))
+					}
+				}()
+			}
+			wg.Wait()
+			if ok == 0 || overflow == 0 || len(other) > 0 {
+				return fmt.Errorf("%d ok, %d overflowed, other: %v", ok, overflow, other)
 			}
 			return nil
 		})

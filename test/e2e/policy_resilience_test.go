@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -28,15 +30,16 @@ func TestPolicyResilience(t *testing.T) {
 	for _, app := range outlier {
 		startDP(t, cp, app.instance, serviceDP(t, app.instance, "outlier", "http", app.port))
 	}
-	toSlow, toFlaky, toBusy, toHC, toOutlier := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
-	startDP(t, cp, "client-1", clientDP(t, "client-1", map[int]string{toSlow: "slow", toFlaky: "flaky", toBusy: "busy", toHC: "hc", toOutlier: "outlier"}))
+	startDP(t, cp, "idle-1", serviceDP(t, "idle-1", "idle", "tcp", startEchoApp(t, "idle-1")))
+	toSlow, toFlaky, toBusy, toHC, toOutlier, toIdle := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
+	startDP(t, cp, "client-1", clientDP(t, "client-1", map[int]string{toSlow: "slow", toFlaky: "flaky", toBusy: "busy", toHC: "hc", toOutlier: "outlier", toIdle: "idle"}))
 	c := newClient()
 	url := func(port int) string { return fmt.Sprintf("http://127.0.0.1:%d/", port) }
 	for _, port := range []int{toSlow, toFlaky, toBusy, toHC, toOutlier} {
 		eventually(t, 10*time.Second, "traffic through the mesh", func() error { _, err := get(c, url(port)); return err })
 	}
 
-	t.Run("MeshTimeout", func(t *testing.T) {
+	t.Run("MeshTimeout/HTTPRequest", func(t *testing.T) {
 		// Under the default policy (15 s) a 2 s answer gets through.
 		a, err := request(c, http.MethodGet, url(toSlow)+"?delay=2s")
 		if err != nil || a.status != http.StatusOK {
@@ -78,7 +81,55 @@ spec:
 		}
 	})
 
-	t.Run("MeshRetry", func(t *testing.T) {
+	t.Run("MeshTimeout/TCPIdle", func(t *testing.T) {
+		// How long an echoed connection stays open after its last byte.
+		openFor := func(wait time.Duration) (time.Duration, error) {
+			conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", toIdle), 3*time.Second)
+			if err != nil {
+				return 0, err
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(3 * time.Second))
+			r := bufio.NewReader(conn)
+			fmt.Fprintf(conn, "hi\n")
+			if line, err := r.ReadString('\n'); err != nil || line != "idle-1:hi\n" {
+				return 0, fmt.Errorf("echo %q %v", line, err)
+			}
+			start := time.Now()
+			conn.SetDeadline(start.Add(wait))
+			if _, err := r.ReadByte(); err == nil {
+				return 0, fmt.Errorf("unexpected data")
+			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				return wait, nil // still open
+			}
+			return time.Since(start), nil
+		}
+		if open, err := openFor(1500 * time.Millisecond); err != nil || open < 1500*time.Millisecond {
+			t.Fatalf("under the default (1 h) idle timeout the connection closed after %s: %v", open, err)
+		}
+		applyYAML(t, cp, `type: MeshTimeout
+name: idle-tcp
+mesh: default
+spec:
+  targetRef:
+    kind: Mesh
+  to:
+  - targetRef:
+      kind: MeshService
+      name: idle
+    default:
+      idleTimeout: 500ms
+`)
+		within(t, cp, "client-1", 15*time.Second, "an idle connection closed after 500 ms", func() error {
+			open, err := openFor(2500 * time.Millisecond)
+			if err == nil && (open < 250*time.Millisecond || open >= 2500*time.Millisecond) {
+				err = fmt.Errorf("closed after %s", open)
+			}
+			return err
+		})
+	})
+
+	t.Run("MeshRetry/HTTP", func(t *testing.T) {
 		// Without any retry policy two of three requests fail.
 		cp.mustCtl("", "delete", "meshretry", "mesh-retry-all-default", "-m", "default")
 		flaky.setFailures(2, 3)
@@ -242,7 +293,7 @@ spec:
 		}
 	})
 
-	t.Run("MeshHealthCheck", func(t *testing.T) {
+	t.Run("MeshHealthCheck/HTTP", func(t *testing.T) {
 		const interval, unhealthyThreshold, slack = time.Second, 2, 3 * time.Second
 		applyYAML(t, cp, fmt.Sprintf(`type: MeshHealthCheck
 name: hc-check
