@@ -26,6 +26,11 @@ const (
 // ignores it, as it ignores ErrOverflow).
 var errNoSlot = errors.New("no connection slot")
 
+// errIdleReturned ends the wait for a connection slot of an HTTP/1.1
+// attempt when a connection to its endpoint became idle in the pool: it
+// goes on that connection instead of closing it to make a new one.
+var errIdleReturned = errors.New("an idle connection was returned to the pool")
+
 // slotPoll bounds how long an attempt waiting for a connection slot sleeps
 // between looks: slots freed by a TCP proxy connection closing are not
 // signalled (the proxy decrements upstream_cx_active itself).
@@ -128,7 +133,7 @@ func (c *Cluster) endPending() {
 // closes an idle pooled connection when there is one (idle connections do
 // not hold back work), else waits until a slot frees or ctx ends. The
 // caller calls releaseDial when the dial is over (success or not).
-func (c *Cluster) acquireConn(ctx context.Context) error {
+func (c *Cluster) acquireConn(ctx context.Context, idleAddr string) error {
 	b := c.breaker
 	overflowed := false
 	for {
@@ -139,6 +144,9 @@ func (c *Cluster) acquireConn(ctx context.Context) error {
 		if !overflowed {
 			overflowed = true
 			c.stats.CxOverflow.Inc()
+		}
+		if idleAddr != "" && c.h1.hasIdle(idleAddr) {
+			return errIdleReturned
 		}
 		if c.h1.closeOldestIdle() {
 			continue

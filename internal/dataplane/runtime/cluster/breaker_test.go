@@ -101,7 +101,7 @@ func TestBreakerPendingOverflow(t *testing.T) {
 	if _, err := c.GetH1(addr, time.Time{}); !errors.Is(err, ErrOverflow) {
 		t.Fatalf("third attempt: err = %v, want overflow", err)
 	}
-	c.PutH1(first) // idle now: the waiting attempt closes it and connects
+	c.PutH1(first) // idle now: the waiting attempt takes it
 	select {
 	case err := <-second:
 		if err != nil {
@@ -111,6 +111,9 @@ func TestBreakerPendingOverflow(t *testing.T) {
 		t.Fatal("the pending attempt did not get a connection")
 	}
 	s := st.Snapshot()
+	if s["cluster.p.upstream_cx_total"] != 1 {
+		t.Fatalf("%d connections made: the returned one was not reused", s["cluster.p.upstream_cx_total"])
+	}
 	if s["cluster.p.upstream_rq_pending_overflow"] != 1 || s["cluster.p.upstream_cx_overflow"] < 1 || s["cluster.p.upstream_rq_pending_active"] != 0 {
 		t.Fatalf("stats: pending_overflow %d cx_overflow %d pending_active %d", s["cluster.p.upstream_rq_pending_overflow"],
 			s["cluster.p.upstream_cx_overflow"], s["cluster.p.upstream_rq_pending_active"])

@@ -233,7 +233,14 @@ func (c *Cluster) DialTCP(ctx context.Context) (net.Conn, error) {
 // callers hold the attempt pending (beginPending) until the connection is
 // ready, TLS handshake included.
 func (c *Cluster) dial(ctx context.Context, addr string) (net.Conn, error) {
-	if err := c.acquireConn(ctx); err != nil {
+	return c.dialPooled(ctx, addr, "")
+}
+
+// dialPooled is dial for the HTTP/1.1 pool: while it waits for a slot,
+// an idle pooled connection to idleAddr ends the wait with errIdleReturned
+// (the caller takes that connection instead).
+func (c *Cluster) dialPooled(ctx context.Context, addr, idleAddr string) (net.Conn, error) {
+	if err := c.acquireConn(ctx, idleAddr); err != nil {
 		return nil, err
 	}
 	defer c.releaseDial()

@@ -132,10 +132,23 @@ type idleConns struct{ conns []*H1Conn }
 // within the connect timeout and before deadline (the zero time: none).
 // Dial failures are errors as DialTCP's are.
 func (c *Cluster) GetH1(addr string, deadline time.Time) (*H1Conn, error) {
-	if pc := c.h1.take(addr); pc != nil {
-		return pc, nil
+	for {
+		if pc := c.h1.take(addr); pc != nil {
+			return pc, nil
+		}
+		pc, err := c.dialH1(addr, deadline)
+		if !errors.Is(err, errIdleReturned) {
+			return pc, err
+		}
 	}
-	return c.dialH1(addr, deadline)
+}
+
+// hasIdle reports whether a connection to addr is idle in the pool.
+func (p *h1Pool) hasIdle(addr string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ic := p.idle[addr]
+	return ic != nil && len(ic.conns) > 0
 }
 
 // take pops the most recently idle, still usable connection to addr.
@@ -268,7 +281,7 @@ func (c *Cluster) dialH1(addr string, deadline time.Time) (*H1Conn, error) {
 	}
 	ctx, cancel := c.connectContext(parent)
 	defer cancel()
-	raw, err := c.dial(ctx, addr)
+	raw, err := c.dialPooled(ctx, addr, addr)
 	if err != nil {
 		return nil, err
 	}
