@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -477,3 +478,74 @@ func TestResilienceMaxStreamDuration(t *testing.T) {
 }
 
 var _ = net.Dial
+
+func TestResilienceCircuitBreakerOverflow(t *testing.T) {
+	release := make(chan struct{})
+	backend := httpBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		_, _ = io.WriteString(w, "done")
+	}))
+	rt := newRuntime(t)
+	addr := freeAddr(t)
+	cl := edsCluster(t, "web", false)
+	cl.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{
+		MaxRequests: wrapperspb.UInt32(1),
+	}}}
+	apply(t, rt, configOf(httpListener(t, addr, "web"), routeConfig("web", nil), cl, cla("web", backend)))
+	for _, pc := range bothPaths {
+		c := pc.new(t)
+		first := make(chan string, 1)
+		go func() {
+			resp, err := c.Get("http://" + addr + "/")
+			if err != nil {
+				first <- err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			first <- string(b)
+		}()
+		// Wait for the first request to hold the only slot.
+		deadline := time.Now().Add(5 * time.Second)
+		for rt.Stats()["cluster.web.upstream_rq_active"] == 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		resp, body := get(t, pc.new(t), "http://"+addr+"/")
+		if resp.StatusCode != 503 || resp.Header.Get("X-Envoy-Overloaded") != "true" || !strings.Contains(body, "overflow") {
+			t.Fatalf("%s: got %d %q %v, want the 503 overflow", pc.name, resp.StatusCode, body, resp.Header)
+		}
+		release <- struct{}{}
+		if got := <-first; got != "done" {
+			t.Fatalf("%s: first request: %q", pc.name, got)
+		}
+	}
+}
+
+// TestResilienceRetriesWithinRouteTimeout: the route timeout covers the
+// retries and their back-off.
+func TestResilienceRetriesWithinRouteTimeout(t *testing.T) {
+	backend := httpBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(503)
+	}))
+	addr, _ := resilientProxy(t, func(a *routev3.RouteAction) {
+		retryPolicy("5xx", 3)(a)
+		a.Timeout = durationpb.New(500 * time.Millisecond)
+		a.RetryPolicy.RateLimitedRetryBackOff = &routev3.RetryPolicy_RateLimitedRetryBackOff{
+			ResetHeaders: []*routev3.RetryPolicy_ResetHeader{{Name: "Retry-After"}},
+		}
+	}, nil, backend)
+	for _, pc := range bothPaths {
+		start := time.Now()
+		resp, body := get(t, pc.new(t), "http://"+addr+"/")
+		if resp.StatusCode != 504 || body != "upstream request timeout" {
+			t.Fatalf("%s: got %d %q, want 504", pc.name, resp.StatusCode, body)
+		}
+		if took := time.Since(start); took < 450*time.Millisecond || took > 2*time.Second {
+			t.Errorf("%s: answered after %v, want about 0.5 s", pc.name, took)
+		}
+	}
+}

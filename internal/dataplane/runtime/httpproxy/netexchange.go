@@ -98,18 +98,26 @@ func (ex *netExchange) attempt(ar *cluster.Request, addr string) (*cluster.Reque
 			fail = failRefusedStream
 		}
 		if (kind == dlNone || kind == dlPerTry || kind == dlUpstreamMax) && ex.canRetry() && ex.pol.retriableFailure(fail) {
-			if next, ok := ex.next(nil); ok {
+			switch next, st := ex.next(nil); st {
+			case retryNow:
 				return next, true
+			case retryAnswered:
+				return nil, false
 			}
 		}
 		ex.fail(kind, fail, err)
 		return nil, false
 	}
 	if ex.canRetry() && ex.pol.retriableStatus(resp.StatusCode, netHeader(resp.Header)) {
-		if next, ok := ex.next(netHeader(resp.Header)); ok {
+		wait := ex.pol.backOff(ex.retries+1, netHeader(resp.Header))
+		next, st := ex.admit()
+		if st == retryNow {
 			drain(resp.Body)
 			ar.Done(addr, cluster.Outcome{Status: resp.StatusCode, Duration: time.Since(began)})
-			return next, true
+			if st = ex.backOff(next, wait); st == retryNow {
+				return next, true
+			}
+			return nil, false // answered by the overall deadline, or the client left
 		}
 	} else if ex.retries > 0 {
 		h.retryStatsFor(ex.c.Name()).success.Inc()
@@ -132,33 +140,53 @@ func (ex *netExchange) canRetry() bool {
 	return at.IsZero() || time.Now().Before(at)
 }
 
+// retryState is what became of a retry the policy asked for.
+type retryState uint8
+
+const (
+	retryNow      retryState = iota // admitted, back-off waited: send it
+	retryRefused                    // a circuit breaker refused it: the last answer stands
+	retryAnswered                   // the request was answered (or its client left) meanwhile
+)
+
 // next admits the next attempt as a retry and waits its back-off (h: the
-// response headers that may carry a rate-limit reset). ok is false when a
-// circuit breaker refused the retry (counted as an overflow) or the
-// request ended during the back-off.
-func (ex *netExchange) next(h request) (*cluster.Request, bool) {
-	rs := ex.h.retryStatsFor(ex.c.Name())
+// response headers that may carry a rate-limit reset).
+func (ex *netExchange) next(h request) (*cluster.Request, retryState) {
+	wait := ex.pol.backOff(ex.retries+1, h)
+	ar, st := ex.admit()
+	if st != retryNow {
+		return nil, st
+	}
+	return ar, ex.backOff(ar, wait)
+}
+
+// admit admits the next attempt as a retry.
+func (ex *netExchange) admit() (*cluster.Request, retryState) {
 	ar, err := ex.c.Begin(true)
 	if err != nil {
-		return nil, false // counted by Begin
+		return nil, retryRefused // counted by Begin
 	}
 	ex.retries++
-	rs.retry.Inc()
-	wait := ex.pol.backOff(ex.retries, h)
+	ex.h.retryStatsFor(ex.c.Name()).retry.Inc()
+	return ar, retryNow
+}
+
+// backOff waits before the admitted retry ar. When the overall deadline
+// comes first, it answers the request then.
+func (ex *netExchange) backOff(ar *cluster.Request, wait time.Duration) retryState {
 	if at, kind := ex.dl.overall(); !at.IsZero() && time.Now().Add(wait).After(at) {
-		// The overall deadline comes first: it answers the request.
 		sleepCtx(ex.r.Context(), time.Until(at))
 		ar.Done("", cluster.Outcome{})
 		if ex.r.Context().Err() == nil {
 			ex.fail(kind, failReset, context.DeadlineExceeded)
 		}
-		return nil, false
+		return retryAnswered
 	}
 	if wait > 0 && !sleepCtx(ex.r.Context(), wait) {
 		ar.Done("", cluster.Outcome{})
-		return nil, false
+		return retryAnswered
 	}
-	return ar, true
+	return retryNow
 }
 
 // fail answers a request whose last attempt failed before the response
