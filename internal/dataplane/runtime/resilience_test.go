@@ -549,3 +549,31 @@ func TestResilienceRetriesWithinRouteTimeout(t *testing.T) {
 		}
 	}
 }
+
+func TestResilienceGRPCRetryOn(t *testing.T) {
+	var calls atomic.Int64
+	backend := httpBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/grpc")
+		if calls.Add(1)%3 != 0 {
+			w.Header().Set("Grpc-Status", "14") // trailers-only UNAVAILABLE
+			return
+		}
+		w.Header().Set("Grpc-Status", "0")
+		_, _ = io.WriteString(w, "ok")
+	}))
+	addr, _ := resilientProxy(t, retryPolicy("cancelled,deadline-exceeded,internal,resource-exhausted,unavailable", 3), nil, backend)
+	for _, pc := range bothPaths {
+		for i := range 3 {
+			resp, err := pc.new(t).Post("http://"+addr+"/svc/Method", "application/grpc", strings.NewReader("\x00\x00\x00\x00\x02hi"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.Header.Get("Grpc-Status") != "0" || string(b) != "ok" {
+				t.Fatalf("%s: call %d: grpc-status %q, %q", pc.name, i, resp.Header.Get("Grpc-Status"), b)
+			}
+		}
+	}
+}

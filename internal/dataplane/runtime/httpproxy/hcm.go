@@ -12,6 +12,15 @@
 // the cluster's pooled net/http transport. Either way requests and
 // responses (trailers included, so gRPC passes through) are streamed,
 // without buffering whole bodies.
+//
+// Both paths implement the same resilience features: the HTTP filters
+// RBAC, fault injection (fault.go) and local rate limit (ratelimit.go)
+// before the router; the route's retry policy (retry.go: conditions,
+// back-off, replay of request bodies up to 1 MiB); the route, per-try,
+// stream idle, max stream duration and connection timeouts
+// (timeouts.go); and for every upstream attempt the cluster's circuit
+// breakers, hash key and outlier detection (Begin, PickHash, Done). The
+// fast path's exchange is h1forward.go, the net/http one netexchange.go.
 package httpproxy
 
 import (

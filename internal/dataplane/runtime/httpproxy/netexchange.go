@@ -75,6 +75,9 @@ func (ex *netExchange) attempt(ar *cluster.Request, addr string) (*cluster.Reque
 		out.Body = ex.body.reader()
 		out.GetBody = nil
 	}
+	if out.Body != nil && ex.dl.idle > 0 {
+		out.Body = activeBody{out.Body, wd} // the request body is activity too
+	}
 	resp, err := ex.c.Transport().RoundTrip(out)
 	if err != nil {
 		ar.Done(addr, cluster.Outcome{Err: err, LocalOrigin: true, Duration: time.Since(began)})
@@ -364,6 +367,21 @@ func (r recording) Read(p []byte) (int, error) {
 }
 
 func (r recording) Close() error { return nil }
+
+// activeBody is a request body whose reads are activity for the stream
+// idle timeout.
+type activeBody struct {
+	io.ReadCloser
+	wd *watchdog
+}
+
+func (b activeBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.wd.touch()
+	}
+	return n, err
+}
 
 // watchdog ends an attempt's context when one of its bounds passes: the
 // stream idle timeout counts from the last activity.
