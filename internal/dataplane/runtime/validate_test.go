@@ -117,9 +117,9 @@ func TestApplyRejects(t *testing.T) {
 			return cfg
 		}(), `domain "*" is also in virtual host "web"`},
 		{"HTTP filter other than router", withHCM(func(h *hcmv3.HttpConnectionManager) {
-			h.HttpFilters = append([]*hcmv3.HttpFilter{{Name: "envoy.filters.http.fault", ConfigType: &hcmv3.HttpFilter_TypedConfig{
-				TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"}}}}, h.HttpFilters...)
-		}), "typed_config type type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault is not supported by trellis-dp (at filter_chains[0].filters[0].typed_config.http_filters[0].typed_config)"},
+			h.HttpFilters = append([]*hcmv3.HttpFilter{{Name: "envoy.filters.http.cors", ConfigType: &hcmv3.HttpFilter_TypedConfig{
+				TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"}}}}, h.HttpFilters...)
+		}), "typed_config type type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors is not supported by trellis-dp (at filter_chains[0].filters[0].typed_config.http_filters[0].typed_config)"},
 		{"no router", withHCM(func(h *hcmv3.HttpConnectionManager) { h.HttpFilters = nil }), "http_filters must end with envoy.filters.http.router"},
 		{"codec HTTP1", withHCM(func(h *hcmv3.HttpConnectionManager) { h.CodecType = hcmv3.HttpConnectionManager_HTTP1 }), "codec_type HTTP1 is not supported (AUTO only)"},
 		{"no routes", withHCM(func(h *hcmv3.HttpConnectionManager) { h.RouteSpecifier = nil }), "rds or route_config is required"},

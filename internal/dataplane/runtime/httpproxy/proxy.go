@@ -158,7 +158,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rt *route, sta
 	}
 	ex := netExchange{h: h, w: w, r: r, rt: rt, c: c, cs: c.Stats(), pol: rt.res.retry, limitKbps: limitKbps}
 	ex.dl = h.requestDeadlines(rt, start, time.Now())
-	if ex.pol != nil && !ex.pol.requestAllowed(netRequest{r}, r.URL.Path) {
+	if ex.pol != nil && (ex.pol.numRetries == 0 || !ex.pol.requestAllowed(netRequest{r}, r.URL.Path)) {
 		ex.pol = nil
 	}
 	if ex.pol != nil && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
