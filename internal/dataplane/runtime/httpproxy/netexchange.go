@@ -68,7 +68,7 @@ func (ex *netExchange) attempt(ar *cluster.Request, addr string) (*cluster.Reque
 	if d := ex.c.MaxStreamDuration(); d > 0 {
 		ex.dl.upMax = began.Add(d)
 	}
-	ctx, wd := startWatchdog(r.Context(), &ex.dl)
+	ctx, wd := startWatchdog(r.Context(), ex.dl)
 	defer wd.stop()
 	out := upstreamRequest(ctx, r, ex.c.Scheme(), addr)
 	if ex.body != nil {
@@ -386,7 +386,7 @@ func (b activeBody) Read(p []byte) (int, error) {
 // watchdog ends an attempt's context when one of its bounds passes: the
 // stream idle timeout counts from the last activity.
 type watchdog struct {
-	dl     *deadlines
+	dl     deadlines // a copy: the timer reads it while the exchange goes on
 	cancel context.CancelCauseFunc
 	timer  *time.Timer
 	last   atomic.Int64 // unix nanoseconds of the last activity
@@ -396,7 +396,7 @@ type watchdog struct {
 var errWatchdog = errors.New("stream timeout")
 
 // startWatchdog returns the context of an attempt bounded by dl.
-func startWatchdog(parent context.Context, dl *deadlines) (context.Context, *watchdog) {
+func startWatchdog(parent context.Context, dl deadlines) (context.Context, *watchdog) {
 	ctx, cancel := context.WithCancelCause(parent)
 	wd := &watchdog{dl: dl, cancel: cancel}
 	now := time.Now()
