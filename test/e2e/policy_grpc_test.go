@@ -250,4 +250,5 @@ spec:
 			t.Fatalf("with ghc-2 not serving: answers %v, %v", seen, err)
 		}
 	})
+	noNacks(t, cp)
 }

@@ -316,4 +316,5 @@ spec:
 			return nil
 		})
 	})
+	noNacks(t, cp)
 }

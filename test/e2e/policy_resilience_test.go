@@ -352,4 +352,5 @@ spec:
 			return err
 		})
 	})
+	noNacks(t, cp)
 }

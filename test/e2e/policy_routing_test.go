@@ -421,4 +421,5 @@ spec:
 			t.Fatalf("a 75/25 split of connections gave %v: tcp-b share %.3f, want 0.25 ± 0.10", seen, b)
 		}
 	})
+	noNacks(t, cp)
 }

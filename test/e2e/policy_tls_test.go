@@ -77,4 +77,5 @@ spec:
 	if err != nil || seen["backend-1"] != 20 {
 		t.Fatalf("mesh traffic under TLS 1.3 only: %v, %v", seen, err)
 	}
+	noNacks(t, cp)
 }

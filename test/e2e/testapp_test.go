@@ -286,3 +286,31 @@ func within(t *testing.T, cp *controlPlane, dp string, d time.Duration, what str
 	}
 	t.Fatalf("%s: not within %s: %v%s", what, d, err, lastNack(t, cp, dp))
 }
+
+// noNacks fails the test if any proxy of the default mesh has NACKed a
+// configuration: every policy the test applied must be one trellis-dp
+// runs.
+func noNacks(t *testing.T, cp *controlPlane) {
+	t.Helper()
+	resp, err := http.Get(cp.URL + "/meshes/default/dataplanes?size=100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Items []struct {
+			Name string `json:"name"`
+		} `json:"items"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) == 0 {
+		t.Fatal("no dataplanes listed")
+	}
+	for _, dp := range page.Items {
+		if nack := lastNack(t, cp, dp.Name); nack != "" {
+			t.Errorf("%s%s", dp.Name, nack)
+		}
+	}
+}
