@@ -44,7 +44,7 @@ func TestPolicyDefaults(t *testing.T) {
 		path []any
 		want any
 	}
-	check := func(p *proxy, kind, name string, fields []field) error {
+	check := func(t *testing.T, p *proxy, kind, name string, fields []field) error {
 		res := dumpResource(configDump(t, p), kind, name)
 		if res == nil {
 			return fmt.Errorf("%s has no %s %q", p.name, kind, name)
@@ -68,7 +68,7 @@ func TestPolicyDefaults(t *testing.T) {
 
 	t.Run("outbound", func(t *testing.T) {
 		within(t, cp, "client-1", 10*time.Second, "the defaults on the outbound cluster", func() error {
-			return check(client, "cluster", "web", []field{
+			return check(t, client, "cluster", "web", []field{
 				{"connect_timeout (MeshTimeout connectionTimeout)", []any{"connect_timeout"}, "5s"},
 				{"idle_timeout (MeshTimeout idleTimeout)", cat(hpo, "idle_timeout"), "3600s"},
 				{"max_connections", cat(thresholds, "max_connections"), 1024},
@@ -78,7 +78,7 @@ func TestPolicyDefaults(t *testing.T) {
 			})
 		})
 		within(t, cp, "client-1", 10*time.Second, "the defaults on the outbound route", func() error {
-			return check(client, "route_config", "outbound:web", []field{
+			return check(t, client, "route_config", "outbound:web", []field{
 				{"timeout (MeshTimeout http.requestTimeout)", cat(route, "timeout"), "15s"},
 				{"idle_timeout (MeshTimeout http.streamIdleTimeout)", cat(route, "idle_timeout"), "1800s"},
 				{"retry num_retries", cat(route, "retry_policy", "num_retries"), 5},
@@ -96,18 +96,18 @@ func TestPolicyDefaults(t *testing.T) {
 			fmt.Sscanf(line, "    servicePort: %d", &servicePort)
 		}
 		within(t, cp, "web-1", 10*time.Second, "the defaults on the inbound cluster", func() error {
-			return check(backend, "cluster", fmt.Sprintf("localhost:%d", servicePort), []field{
+			return check(t, backend, "cluster", fmt.Sprintf("localhost:%d", servicePort), []field{
 				{"connect_timeout (MeshTimeout from connectionTimeout)", []any{"connect_timeout"}, "10s"},
 			})
 		})
 		within(t, cp, "web-1", 10*time.Second, "the defaults on the inbound route", func() error {
-			return check(backend, "route_config", "inbound:web", []field{
+			return check(t, backend, "route_config", "inbound:web", []field{
 				{"timeout (MeshTimeout from http.requestTimeout 0: disabled)", cat(route, "timeout"), "0s"},
 			})
 		})
 		hcm := []any{"filter_chains", 0, "filters", 0, "typed_config"}
 		within(t, cp, "web-1", 10*time.Second, "the defaults on the inbound listener", func() error {
-			return check(backend, "listener", fmt.Sprintf("inbound:127.0.0.1:%d", port), []field{
+			return check(t, backend, "listener", fmt.Sprintf("inbound:127.0.0.1:%d", port), []field{
 				{"HCM stream_idle_timeout", cat(hcm, "stream_idle_timeout"), "3600s"},
 				{"HCM common_http_protocol_options.idle_timeout", cat(hcm, "common_http_protocol_options", "idle_timeout"), "7200s"},
 			})
