@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -402,7 +403,9 @@ func startWatchdog(parent context.Context, dl deadlines) (context.Context, *watc
 	now := time.Now()
 	wd.last.Store(now.UnixNano())
 	if at, _ := dl.next(now); !at.IsZero() {
-		wd.timer = time.AfterFunc(at.Sub(now), wd.check)
+		// Armed once wd.timer is set: check may Reset it.
+		wd.timer = time.AfterFunc(time.Duration(math.MaxInt64), wd.check)
+		wd.timer.Reset(at.Sub(now))
 	}
 	return ctx, wd
 }
