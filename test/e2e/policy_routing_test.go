@@ -19,15 +19,17 @@ import (
 func TestPolicyRouting(t *testing.T) {
 	cp := startCP(t, map[string]string{"TRELLIS_STORE_TYPE": "memory"})
 
+	apps := map[string]*testApp{}
 	versioned := func(service string) {
 		for _, v := range []string{"v1", "v2"} {
 			name := service + "-" + v
-			app := startTestApp(t, name)
-			startDP(t, cp, name, taggedDP(t, name, service, "http", app.port, map[string]string{"version": v}))
+			apps[name] = startTestApp(t, name)
+			startDP(t, cp, name, taggedDP(t, name, service, "http", apps[name].port, map[string]string{"version": v}))
 		}
 	}
 	versioned("hdr")
 	versioned("split")
+	versioned("mir")
 	for i := 1; i <= 3; i++ {
 		name := fmt.Sprintf("hash-%d", i)
 		app := startTestApp(t, name)
@@ -43,11 +45,11 @@ func TestPolicyRouting(t *testing.T) {
 	}
 	startDP(t, cp, "tcp-a-1", serviceDP(t, "tcp-a-1", "tcp-a", "tcp", startEchoApp(t, "tcp-a-1")))
 	startDP(t, cp, "tcp-b-1", serviceDP(t, "tcp-b-1", "tcp-b", "tcp", startEchoApp(t, "tcp-b-1")))
-	toHdr, toSplit, toHash, toTCP, toFilt := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
-	startDP(t, cp, "client-1", clientDP(t, "client-1", map[int]string{toHdr: "hdr", toSplit: "split", toHash: "hash", toTCP: "tcp-a", toFilt: "filt"}))
+	toHdr, toSplit, toHash, toTCP, toFilt, toMir := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
+	startDP(t, cp, "client-1", clientDP(t, "client-1", map[int]string{toHdr: "hdr", toSplit: "split", toHash: "hash", toTCP: "tcp-a", toFilt: "filt", toMir: "mir"}))
 	c := newClient()
 	url := func(port int) string { return fmt.Sprintf("http://127.0.0.1:%d/", port) }
-	for _, port := range []int{toHdr, toSplit, toHash, toFilt} {
+	for _, port := range []int{toHdr, toSplit, toHash, toFilt, toMir} {
 		eventually(t, 10*time.Second, "traffic through the mesh", func() error { _, err := get(c, url(port)); return err })
 	}
 
@@ -226,6 +228,78 @@ spec:
 		a, err := request(c, http.MethodGet, url(toFilt)+"other")
 		if err != nil || a.status != http.StatusOK || !strings.Contains(a.body, `"path":"/other"`) {
 			t.Fatalf("an unmatched path: %d %s %v", a.status, a.body, err)
+		}
+	})
+
+	t.Run("MeshHTTPRoute/MirrorMethodQuery", func(t *testing.T) {
+		applyYAML(t, cp, `type: MeshHTTPRoute
+name: mir-routes
+mesh: default
+spec:
+  targetRef:
+    kind: Mesh
+  to:
+  - targetRef:
+      kind: MeshService
+      name: mir
+    rules:
+    - matches:
+      - path:
+          type: Exact
+          value: /mirror
+        method: POST
+      default:
+        filters:
+        - type: RequestMirror
+          requestMirror:
+            percentage: 100
+            backendRef:
+              kind: MeshServiceSubset
+              name: mir
+              tags:
+                version: v2
+        backendRefs:
+        - kind: MeshServiceSubset
+          name: mir
+          tags:
+            version: v1
+    - matches:
+      - queryParams:
+        - type: Exact
+          name: pick
+          value: v2
+      default:
+        backendRefs:
+        - kind: MeshServiceSubset
+          name: mir
+          tags:
+            version: v2
+`)
+		within(t, cp, "client-1", 15*time.Second, "?pick=v2 routed to the v2 subset only", func() error {
+			seen, err := count(c, url(toMir)+"any?pick=v2", 20, 1)
+			if err == nil && seen["mir-v2"] != 20 {
+				err = fmt.Errorf("answers %v", seen)
+			}
+			return err
+		})
+		v1, v2 := apps["mir-v1"], apps["mir-v2"]
+		before1, before2 := v1.requests.Load(), v2.requests.Load()
+		for i := range 10 {
+			a, err := request(c, http.MethodPost, url(toMir)+"mirror")
+			if err != nil || a.status != http.StatusOK || a.instance != "mir-v1" {
+				t.Fatalf("POST /mirror %d: status %d from %q, %v", i+1, a.status, a.instance, err)
+			}
+		}
+		within(t, cp, "client-1", 5*time.Second, "the mirrored copies to reach v2", func() error {
+			if n1, n2 := v1.requests.Load()-before1, v2.requests.Load()-before2; n1 != 10 || n2 != 10 {
+				return fmt.Errorf("v1 got %d requests, v2 %d copies; want 10 and 10", n1, n2)
+			}
+			return nil
+		})
+		// GET /mirror matches neither rule: the whole service answers.
+		seen, err := count(c, url(toMir)+"mirror", 20, 1)
+		if err != nil || seen["mir-v1"] == 0 || seen["mir-v2"] == 0 {
+			t.Fatalf("GET /mirror: answers %v, %v", seen, err)
 		}
 	})
 
