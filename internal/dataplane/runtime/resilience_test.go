@@ -577,3 +577,19 @@ func TestResilienceGRPCRetryOn(t *testing.T) {
 		}
 	}
 }
+
+// TestResilienceRetryPicksAgain: a retry picks an endpoint again, so a
+// failing endpoint next to a healthy one costs no request.
+func TestResilienceRetryPicksAgain(t *testing.T) {
+	bad := httpBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(502) }))
+	addr, _ := resilientProxy(t, retryPolicy("gateway-error", 1), nil, bad, idBackend(t, "good"))
+	for _, pc := range bothPaths {
+		c := pc.new(t)
+		for i := range 8 {
+			resp, body := get(t, c, "http://"+addr+"/")
+			if resp.StatusCode != 200 || body != "good" {
+				t.Fatalf("%s: request %d: got %d %q", pc.name, i, resp.StatusCode, body)
+			}
+		}
+	}
+}
