@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -157,8 +158,8 @@ spec:
 			if err != nil {
 				return err
 			}
-			// Tokens refill at 10/s while the burst runs.
-			allowed := 10 + int(took.Seconds()*10) + 1
+			// A full bucket, plus one refill of 10 per started second.
+			allowed := 10 * (1 + int(math.Ceil(took.Seconds())))
 			if ok == 0 || limitedN == 0 || ok > allowed {
 				return fmt.Errorf("%d passed and %d were limited in %s (at most %d may pass)", ok, limitedN, took.Round(time.Millisecond), allowed)
 			}
@@ -215,7 +216,7 @@ spec:
 		within(t, cp, "conns-1", 15*time.Second, "connections beyond 3/s refused", func() error {
 			start := time.Now()
 			ok, closed := echoes(12)
-			allowed := 3 + int(time.Since(start).Seconds()*3) + 1
+			allowed := 3 * (1 + int(math.Ceil(time.Since(start).Seconds())))
 			if ok == 0 || closed == 0 || ok > allowed {
 				return fmt.Errorf("%d echoed and %d closed (at most %d may pass)", ok, closed, allowed)
 			}
