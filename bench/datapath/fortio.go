@@ -47,6 +47,10 @@ type load struct {
 	qps   float64 // 0: as fast as possible (closed loop)
 	conns int
 	dur   time.Duration
+	// grpc sends fortio's gRPC pings of payload bytes (echoed back) to
+	// url, a host:port, over conns connections of one stream each.
+	grpc    bool
+	payload int
 }
 
 // runFortio runs "fortio load" as its own process and returns its JSON
@@ -61,6 +65,9 @@ func runFortio(ctx context.Context, bin, dir, tag string, l load) (*fortioRun, e
 		"-p", "50,90,99,99.9",
 		"-json", jsonPath,
 		"-loglevel", "Warning",
+	}
+	if l.grpc {
+		args = append(args, "-grpc", "-ping", "-s", "1", "-payload-size", strconv.Itoa(l.payload))
 	}
 	if l.qps > 0 {
 		// Spread the connections' timetables over the period instead of
@@ -87,7 +94,8 @@ func runFortio(ctx context.Context, bin, dir, tag string, l load) (*fortioRun, e
 }
 
 // problems lists what was wrong with the run's requests: any error or
-// status other than 200, or a response shorter than a 1 KiB body.
+// status other than 200 (gRPC: SERVING, fortio's code for an answered
+// ping), or a response shorter than minSize.
 func (r *fortioRun) problems(minSize int) []string {
 	var p []string
 	if r.DurationHistogram.Count == 0 {
@@ -102,7 +110,7 @@ func (r *fortioRun) problems(minSize int) []string {
 	}
 	sort.Strings(codes)
 	for _, c := range codes {
-		if c != "200" && r.RetCodes[c] > 0 {
+		if c != "200" && c != "SERVING" && r.RetCodes[c] > 0 {
 			p = append(p, fmt.Sprintf("%d responses with status %s", r.RetCodes[c], c))
 		}
 	}

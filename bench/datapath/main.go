@@ -41,6 +41,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -58,7 +59,8 @@ type options struct {
 	fortio     string
 	haproxy    string
 	mtls       string
-	rate       float64
+	scenarios  []string
+	rates      []float64
 	conns      int
 	duration   time.Duration
 	warmup     time.Duration
@@ -67,6 +69,7 @@ type options struct {
 	maxConns   []int
 	idle       time.Duration
 	bodySize   int
+	tcpDur     time.Duration
 	keep       bool
 	commandArg []string
 }
@@ -78,7 +81,8 @@ func main() {
 	flag.StringVar(&o.fortio, "fortio", "", "fortio binary (default: fortio on PATH, else $(go env GOPATH)/bin/fortio)")
 	flag.StringVar(&o.haproxy, "haproxy", "", `haproxy binary for the baseline pair (default: haproxy on PATH or /usr/sbin/haproxy, skipped if absent); "off" skips it`)
 	flag.StringVar(&o.mtls, "mtls", "both", `transport between the two proxies of each pair: "off" (plaintext), "on" (mTLS) or "both" (each pair both ways, in the same rounds)`)
-	flag.Float64Var(&o.rate, "rate", 1000, "fixed request rate for the latency and CPU measurement, req/s")
+	scenarios := flag.String("scenarios", "http,grpc,tcp", "scenarios to run, each with its own control plane, sidecars and baseline: http (1 KiB HTTP/1.1 GETs), grpc (fortio's gRPC ping, 1 KiB each way), tcp (single-connection throughput)")
+	rates := flag.String("qps", "1000,5000", "fixed request rates for the latency and CPU measurement, req/s, comma-separated")
 	flag.IntVar(&o.conns, "conns", 16, "connections at the fixed rate")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "fixed-rate time per path, split into -rounds")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "fixed-rate warm-up per path, not counted")
@@ -86,7 +90,8 @@ func main() {
 	flag.DurationVar(&o.maxDur, "max-duration", 15*time.Second, "closed-loop time per path and connection count, split into -rounds")
 	maxConns := flag.String("max-conns", "16,64", "connection counts of the closed-loop (maximum rate) runs; empty skips them")
 	flag.DurationVar(&o.idle, "idle", 5*time.Second, "how long idle CPU is measured")
-	flag.IntVar(&o.bodySize, "body", 1024, "response body size, bytes")
+	flag.IntVar(&o.bodySize, "body", 1024, "response body (HTTP) or ping payload (gRPC) size, bytes")
+	flag.DurationVar(&o.tcpDur, "tcp-duration", 15*time.Second, "single-connection TCP throughput time per path, split into -rounds")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (logs, fortio results) even on success")
 	flag.Parse()
 	for s := range strings.SplitSeq(*maxConns, ",") {
@@ -100,6 +105,27 @@ func main() {
 		}
 		o.maxConns = append(o.maxConns, n)
 	}
+	for s := range strings.SplitSeq(*rates, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		r, err := strconv.ParseFloat(s, 64)
+		if err != nil || r <= 0 {
+			fmt.Fprintf(os.Stderr, "bench/datapath: -qps %q: want positive numbers\n", *rates)
+			os.Exit(2)
+		}
+		o.rates = append(o.rates, r)
+	}
+	for s := range strings.SplitSeq(*scenarios, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "":
+		case scenarioHTTP, scenarioGRPC, scenarioTCP:
+			o.scenarios = append(o.scenarios, s)
+		default:
+			fmt.Fprintf(os.Stderr, "bench/datapath: -scenarios %q: want http, grpc or tcp\n", *scenarios)
+			os.Exit(2)
+		}
+	}
 	if o.binDir != "" && o.rev != "" {
 		fmt.Fprintln(os.Stderr, "bench/datapath: -bin and -rev exclude each other")
 		os.Exit(2)
@@ -108,8 +134,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench/datapath: -mtls %q: want off, on or both\n", o.mtls)
 		os.Exit(2)
 	}
-	if o.rounds < 1 || o.conns < 1 || o.rate <= 0 {
-		fmt.Fprintln(os.Stderr, "bench/datapath: -rounds, -conns and -rate must be positive")
+	if o.rounds < 1 || o.conns < 1 || len(o.rates) == 0 || len(o.scenarios) == 0 {
+		fmt.Fprintln(os.Stderr, "bench/datapath: -rounds and -conns must be positive, -qps and -scenarios not empty")
 		os.Exit(2)
 	}
 
@@ -131,29 +157,59 @@ func (o options) variants() []bool {
 	return []bool{false, true}
 }
 
+// The scenarios: each runs with its own control plane, sidecars, HAProxies
+// and backend, and measures its own direct baseline.
+const (
+	scenarioHTTP = "http"
+	scenarioGRPC = "grpc"
+	scenarioTCP  = "tcp"
+)
+
 // run does the whole benchmark and returns the exit code.
 func run(ctx context.Context, o options) int {
+	return runTo(ctx, o, os.Stdout)
+}
+
+// runTo runs every scenario in turn, printing each one's tables to w as
+// soon as it is done, and returns the exit code.
+func runTo(ctx context.Context, o options, w io.Writer) int {
 	dir, err := os.MkdirTemp("", "trellis-bench-datapath-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/datapath:", err)
 		return 1
 	}
-	b := &bench{o: o, dir: dir}
-	err = b.setUp(ctx)
-	if err == nil {
-		err = b.measureAll(ctx)
-	}
-	if err == nil {
-		b.checkSidecarStats()
-		b.report(os.Stdout)
-	}
-	b.tearDown()
-	failed := err != nil || len(b.failures) > 0
+	var tl tools
+	err = tl.find(ctx, o, dir)
+	failed := err != nil
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/datapath:", err)
 	}
-	for _, f := range b.failures {
-		fmt.Fprintln(os.Stderr, "bench/datapath: FAILED:", f)
+	for _, sc := range o.scenarios {
+		if failed || ctx.Err() != nil {
+			break
+		}
+		progress("scenario %s", sc)
+		b := &bench{o: o, dir: filepath.Join(dir, sc), scenario: sc, tools: tl}
+		err := os.MkdirAll(b.dir, 0o755)
+		if err == nil {
+			err = b.setUp(ctx)
+		}
+		if err == nil {
+			err = b.measureAll(ctx)
+		}
+		if err == nil {
+			b.checkSidecarStats()
+			b.report(w)
+		}
+		b.tearDown()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench/datapath: scenario %s: %v\n", sc, err)
+			failed = true
+		}
+		for _, f := range b.failures {
+			fmt.Fprintf(os.Stderr, "bench/datapath: scenario %s: FAILED: %s\n", sc, f)
+			failed = true
+		}
 	}
 	if failed || o.keep {
 		fmt.Fprintf(os.Stderr, "bench/datapath: logs and fortio results kept in %s\n", dir)
@@ -166,19 +222,27 @@ func run(ctx context.Context, o options) int {
 	return 0
 }
 
-// findTools resolves the binaries: trellis-cp and trellis-dp (built
+// tools are the binaries every scenario uses, found (or built) once.
+type tools struct {
+	cpBin, dpBin, fortioBin, haproxyBin string
+	fortioVersion, haproxyVersion       string
+	// binaries says where trellis-cp and trellis-dp come from.
+	binaries string
+}
+
+// find resolves the binaries: trellis-cp and trellis-dp (built into dir
 // unless -bin), fortio and, unless off, haproxy.
-func (b *bench) findTools(ctx context.Context) error {
-	bin := b.o.binDir
+func (b *tools) find(ctx context.Context, o options, dir string) error {
+	bin := o.binDir
 	switch {
 	case bin != "":
 		b.binaries = "prebuilt in " + bin + " (working tree at " + gitRevision(ctx, "HEAD") + ")"
-	case b.o.rev != "":
-		rev := gitRevision(ctx, b.o.rev)
+	case o.rev != "":
+		rev := gitRevision(ctx, o.rev)
 		if rev == "unknown" {
-			return fmt.Errorf("-rev %s: not a commit of this repository", b.o.rev)
+			return fmt.Errorf("-rev %s: not a commit of this repository", o.rev)
 		}
-		src := filepath.Join(b.dir, "src")
+		src := filepath.Join(dir, "src")
 		progress("extracting commit %s into %s", rev, src)
 		if err := os.MkdirAll(src, 0o755); err != nil {
 			return err
@@ -187,13 +251,13 @@ func (b *bench) findTools(ctx context.Context) error {
 		if out, err := extract.CombinedOutput(); err != nil {
 			return fmt.Errorf("extracting commit %s: %w\n%s", rev, err, out)
 		}
-		bin = filepath.Join(b.dir, "bin")
+		bin = filepath.Join(dir, "bin")
 		if err := build(ctx, src, bin); err != nil {
 			return err
 		}
 		b.binaries = "built from commit " + rev
 	default:
-		bin = filepath.Join(b.dir, "bin")
+		bin = filepath.Join(dir, "bin")
 		if err := build(ctx, "", bin); err != nil {
 			return err
 		}
@@ -206,7 +270,7 @@ func (b *bench) findTools(ctx context.Context) error {
 		}
 	}
 
-	b.fortioBin = b.o.fortio
+	b.fortioBin = o.fortio
 	if b.fortioBin == "" {
 		b.fortioBin = lookFortio(ctx)
 	}
@@ -217,18 +281,12 @@ func (b *bench) findTools(ctx context.Context) error {
 		b.fortioVersion = strings.TrimSpace(string(out))
 	}
 
-	switch b.o.haproxy {
+	switch o.haproxy {
 	case "off":
 	case "":
-		if p, err := exec.LookPath("haproxy"); err == nil {
-			b.haproxyBin = p
-		} else if _, err := os.Stat("/usr/sbin/haproxy"); err == nil {
-			b.haproxyBin = "/usr/sbin/haproxy"
-		} else {
-			b.notes = append(b.notes, "HAProxy is not installed (apt-get install -y haproxy), so there is no HAProxy baseline in this run.")
-		}
+		b.haproxyBin = lookHAProxy()
 	default:
-		b.haproxyBin = b.o.haproxy
+		b.haproxyBin = o.haproxy
 	}
 	if b.haproxyBin != "" {
 		out, err := exec.CommandContext(ctx, b.haproxyBin, "-v").Output()
@@ -263,6 +321,17 @@ func gitRevision(ctx context.Context, rev string) string {
 		return "unknown"
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// lookHAProxy finds haproxy on PATH or in /usr/sbin, or returns "".
+func lookHAProxy() string {
+	if p, err := exec.LookPath("haproxy"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/haproxy"); err == nil {
+		return "/usr/sbin/haproxy"
+	}
+	return ""
 }
 
 // lookFortio finds fortio on PATH or where "go install" puts it.

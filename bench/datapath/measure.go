@@ -16,7 +16,8 @@ import (
 // fixed-rate rounds (the figure reported is the largest reading).
 const rssSampleEvery = 250 * time.Millisecond
 
-// measureAll runs the idle, fixed-rate and closed-loop measurements.
+// measureAll runs the idle, fixed-rate and closed-loop measurements (the
+// TCP scenario: idle, then throughput).
 func (b *bench) measureAll(ctx context.Context) error {
 	var err error
 	if b.statsBefore, err = b.sidecarStats(); err != nil {
@@ -25,28 +26,41 @@ func (b *bench) measureAll(ctx context.Context) error {
 	if err := b.measureIdle(ctx); err != nil {
 		return err
 	}
+	if b.scenario == scenarioTCP {
+		if err := b.measureTCP(ctx); err != nil {
+			return err
+		}
+		b.loadMid = loadAverage()
+		return b.finish()
+	}
 
-	fixed := load{qps: b.o.rate, conns: b.o.conns}
 	if b.o.warmup > 0 {
 		for _, t := range b.targets {
-			progress("warm-up: %s, %.0f req/s, %d connections, %s", t.label, b.o.rate, b.o.conns, b.o.warmup)
-			l := fixed
-			l.url, l.dur = t.url, b.o.warmup
+			rate := b.o.rates[0]
+			progress("warm-up: %s, %.0f req/s, %d connections, %s", t.label, rate, b.o.conns, b.o.warmup)
+			l := load{url: t.url, qps: rate, conns: b.o.conns, dur: b.o.warmup}
 			var discard result
-			if err := b.runOne(ctx, "warmup-"+slug(t.label), t, l, &discard, nil); err != nil {
+			if err := b.runOne(ctx, "warmup-"+slug(t.label), t, l, &discard, ""); err != nil {
 				return err
 			}
 		}
 	}
 
-	fixed.dur = b.o.duration / time.Duration(b.o.rounds)
-	for round := range b.o.rounds {
-		for _, t := range b.rotation(round) {
-			progress("round %d/%d: %s, %.0f req/s, %d connections, %s", round+1, b.o.rounds, t.label, b.o.rate, b.o.conns, fixed.dur)
-			l := fixed
-			l.url = t.url
-			if err := b.runOne(ctx, fmt.Sprintf("fixed-%s-%d", slug(t.label), round+1), t, l, &t.fixed, t.proxies); err != nil {
-				return err
+	for _, rate := range b.o.rates {
+		l := load{qps: rate, conns: b.o.conns, dur: b.o.duration / time.Duration(b.o.rounds)}
+		for round := range b.o.rounds {
+			for _, t := range b.rotation(round) {
+				progress("round %d/%d: %s, %.0f req/s, %d connections, %s", round+1, b.o.rounds, t.label, rate, b.o.conns, l.dur)
+				if t.fixed == nil {
+					t.fixed = map[float64]*result{}
+				}
+				if t.fixed[rate] == nil {
+					t.fixed[rate] = &result{}
+				}
+				l.url = t.url
+				if err := b.runOne(ctx, fmt.Sprintf("fixed%g-%s-%d", rate, slug(t.label), round+1), t, l, t.fixed[rate], fixedKey(rate)); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -64,13 +78,17 @@ func (b *bench) measureAll(ctx context.Context) error {
 					t.max[conns] = &result{}
 				}
 				l.url = t.url
-				if err := b.runOne(ctx, fmt.Sprintf("max%d-%s-%d", conns, slug(t.label), round+1), t, l, t.max[conns], nil); err != nil {
+				if err := b.runOne(ctx, fmt.Sprintf("max%d-%s-%d", conns, slug(t.label), round+1), t, l, t.max[conns], maxKey(conns)); err != nil {
 					return err
 				}
 			}
 		}
 	}
+	return b.finish()
+}
 
+// finish reads the proxies' peak RSS and the load average at the end.
+func (b *bench) finish() error {
 	for _, t := range b.targets {
 		for _, p := range t.proxies {
 			hwm, err := statusKiB(p.pid(), "VmHWM")
@@ -136,37 +154,38 @@ func (b *bench) measureIdle(ctx context.Context) error {
 	return nil
 }
 
-// runOne runs fortio once against t and adds the outcome to res. For the
-// proxies in sample it adds their CPU time to loadCPU and keeps their
-// largest RSS in loadRSS.
-func (b *bench) runOne(ctx context.Context, tag string, t *target, l load, res *result, sample []*proxy) error {
-	cpuBefore := make([]float64, len(sample))
-	for i, p := range sample {
-		var err error
-		if cpuBefore[i], err = cpuSeconds(p.pid()); err != nil {
-			return err
-		}
+// runOne runs fortio once against t and adds the outcome to res. Unless
+// key is "", it adds t's proxies' CPU time during the run to their cpu[key]
+// and keeps their largest RSS in rss[key].
+func (b *bench) runOne(ctx context.Context, tag string, t *target, l load, res *result, key string) error {
+	var sample []*proxy
+	if key != "" {
+		sample = t.proxies
 	}
-	stopSampling := b.sampleRSS(sample)
-	r, err := runFortio(ctx, b.fortioBin, b.logDir(), tag, l)
-	stopSampling()
+	stop, err := b.sampleProxies(sample, key)
 	if err != nil {
 		return err
 	}
-	if probs := r.problems(b.o.bodySize); len(probs) > 0 {
+	l.grpc = b.scenario == scenarioGRPC
+	l.payload = b.o.bodySize
+	r, err := runFortio(ctx, b.fortioBin, b.logDir(), tag, l)
+	if serr := stop(); serr != nil && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return err
+	}
+	minSize := b.o.bodySize
+	if l.grpc {
+		minSize = 0 // fortio records no sizes for gRPC
+	}
+	if probs := r.problems(minSize); len(probs) > 0 {
 		b.failures = append(b.failures, fmt.Sprintf("%s (%s): %s", t.label, tag, strings.Join(probs, "; ")))
 	}
 	for _, p := range t.proxies {
 		if p.exited() {
 			return p.failure("exited during " + tag)
 		}
-	}
-	for i, p := range sample {
-		after, err := cpuSeconds(p.pid())
-		if err != nil {
-			return err
-		}
-		p.loadCPU += after - cpuBefore[i]
 	}
 	res.hist.add(r.DurationHistogram)
 	var one histogram
@@ -180,11 +199,19 @@ func (b *bench) runOne(ctx context.Context, tag string, t *target, l load, res *
 	return nil
 }
 
-// sampleRSS reads the proxies' VmRSS every rssSampleEvery until the
-// returned function is called, keeping each one's largest reading.
-func (b *bench) sampleRSS(ps []*proxy) func() {
+// sampleProxies reads the proxies' CPU time now and their VmRSS every
+// rssSampleEvery until the returned function is called, which adds each
+// one's CPU time since to cpu[key] and keeps its largest RSS in rss[key].
+func (b *bench) sampleProxies(ps []*proxy, key string) (func() error, error) {
 	if len(ps) == 0 {
-		return func() {}
+		return func() error { return nil }, nil
+	}
+	cpuBefore := make([]float64, len(ps))
+	for i, p := range ps {
+		var err error
+		if cpuBefore[i], err = cpuSeconds(p.pid()); err != nil {
+			return nil, err
+		}
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -193,8 +220,8 @@ func (b *bench) sampleRSS(ps []*proxy) func() {
 		defer tick.Stop()
 		for {
 			for _, p := range ps {
-				if kib, err := statusKiB(p.pid(), "VmRSS"); err == nil && kib > p.loadRSS {
-					p.loadRSS = kib
+				if kib, err := statusKiB(p.pid(), "VmRSS"); err == nil && kib > p.rss[key] {
+					p.rss[key] = kib
 				}
 			}
 			select {
@@ -204,10 +231,18 @@ func (b *bench) sampleRSS(ps []*proxy) func() {
 			}
 		}
 	})
-	return func() {
+	return func() error {
 		close(done)
 		wg.Wait()
-	}
+		for i, p := range ps {
+			after, err := cpuSeconds(p.pid())
+			if err != nil {
+				return err
+			}
+			p.cpu[key] += after - cpuBefore[i]
+		}
+		return nil
+	}, nil
 }
 
 // sidecarErrorStats are the counters of a trellis-dp that must stay at

@@ -18,15 +18,14 @@ const readyTimeout = 30 * time.Second
 
 // bench is one run: its tools, processes, paths and findings.
 type bench struct {
-	o   options
-	dir string
+	o        options
+	dir      string
+	scenario string // scenarioHTTP, scenarioGRPC or scenarioTCP
+	tools
 
-	cpBin, dpBin, fortioBin, haproxyBin string
-	fortioVersion, haproxyVersion       string
-	// binaries says where trellis-cp and trellis-dp come from.
-	binaries string
-
-	hc       *http.Client
+	hc *http.Client
+	// sink counts the bytes the TCP scenario's backend received.
+	sink     *sink
 	backend  *http.Server
 	payload  []byte
 	children []*child
@@ -56,13 +55,16 @@ type target struct {
 	// kind is kindTrellis or kindHAProxy; "" for the direct path.
 	kind string
 	// mtls says whether the hop between the two proxies is mTLS.
-	mtls    bool
+	mtls bool
+	// url is what the load generator is given: an http:// URL, or
+	// host:port for gRPC and TCP.
 	url     string
 	proxies []*proxy // client side first; none for the direct path
 	// tlsCheck says what the mTLS pair's counters showed (Trellis).
 	tlsCheck string
-	fixed    result
-	max      map[int]*result // by connection count
+	fixed    map[float64]*result // by request rate
+	max      map[int]*result     // by connection count
+	tcp      result              // TCP scenario: bytes in requests
 }
 
 // The kinds of proxy pair.
@@ -80,7 +82,8 @@ type result struct {
 	rounds   []round
 }
 
-// round is what one fortio run measured, to show how much rounds differ.
+// round is what one fortio run measured, to show how much rounds differ
+// (rate is bytes/s in the TCP scenario).
 type round struct {
 	p50, p99, rate float64
 }
@@ -96,10 +99,24 @@ func (r *result) rate() float64 {
 // proxy is one proxy process and what was measured of it.
 type proxy struct {
 	*child
-	idleRSS, loadRSS, peakRSS int64 // KiB
-	idleCPU                   float64
-	loadCPU                   float64 // CPU seconds during the fixed-rate rounds
+	idleRSS, peakRSS int64 // KiB
+	idleCPU          float64
+	// cpu is the CPU seconds spent during a measurement and rss the
+	// largest RSS (KiB) seen during it, by measurement: fixedKey(rate),
+	// maxKey(conns), tcpKey.
+	cpu map[string]float64
+	rss map[string]int64
 }
+
+func newProxy(c *child) *proxy {
+	return &proxy{child: c, cpu: map[string]float64{}, rss: map[string]int64{}}
+}
+
+// The keys of proxy.cpu and proxy.rss.
+func fixedKey(rate float64) string { return fmt.Sprintf("fixed-%g", rate) }
+func maxKey(conns int) string      { return fmt.Sprintf("max-%d", conns) }
+
+const tcpKey = "tcp"
 
 func (b *bench) setUp(ctx context.Context) error {
 	b.loadBefore = loadAverage()
@@ -108,8 +125,8 @@ func (b *bench) setUp(ctx context.Context) error {
 	if err := os.MkdirAll(b.logDir(), 0o755); err != nil {
 		return err
 	}
-	if err := b.findTools(ctx); err != nil {
-		return err
+	if b.haproxyBin == "" && b.o.haproxy != "off" {
+		b.notes = append(b.notes, "HAProxy is not installed (apt-get install -y haproxy), so there is no HAProxy baseline in this run.")
 	}
 	variants := b.o.variants()
 	free, err := freePorts(3 + 8*len(variants))
@@ -121,11 +138,15 @@ func (b *bench) setUp(ctx context.Context) error {
 		free = free[1:]
 		return p
 	}
-	appAddr, err := b.startBackend()
+	appAddr, err := b.startBackend(ctx)
 	if err != nil {
 		return err
 	}
-	b.targets = append(b.targets, &target{label: "direct", url: "http://" + appAddr + "/"})
+	direct := &target{label: "direct", url: b.targetURL(appAddr)}
+	if err := b.waitPath(ctx, direct.url, nil); err != nil {
+		return fmt.Errorf("the backend: %w", err)
+	}
+	b.targets = append(b.targets, direct)
 
 	// The control plane and the Trellis pairs: the plaintext one in mesh
 	// default, the mTLS one in its own mesh, so that both are measured in
@@ -174,7 +195,7 @@ func (b *bench) startTrellisPair(ctx context.Context, mtls bool, appAddr, dpServ
 	}
 	appPort := appAddr[strings.LastIndexByte(appAddr, ':')+1:]
 	serverInbound := next()
-	serverYAML := fmt.Sprintf(serverDataplane, mesh, prefix+"-server", serverInbound, appPort)
+	serverYAML := fmt.Sprintf(serverDataplane, mesh, prefix+"-server", serverInbound, appPort, b.scenario)
 	// The client sidecar's own app does not exist: nothing calls its
 	// inbound listener.
 	outbound := next()
@@ -192,9 +213,9 @@ func (b *bench) startTrellisPair(ctx context.Context, mtls bool, appAddr, dpServ
 			return nil, err
 		}
 	}
-	t := &target{label: label, kind: kindTrellis, mtls: mtls, url: "http://" + hostPort(outbound) + "/", proxies: []*proxy{client, server}}
+	t := &target{label: label, kind: kindTrellis, mtls: mtls, url: b.targetURL(hostPort(outbound)), proxies: []*proxy{client, server}}
 	progress("waiting for a request to pass client sidecar → server sidecar → backend (%s)", variantName(mtls))
-	if err := b.waitOK(ctx, t.url, client.child, b.payload); err != nil {
+	if err := b.waitPath(ctx, t.url, client.child); err != nil {
 		return nil, fmt.Errorf("through the %s: %w", label, err)
 	}
 	if mtls {
@@ -203,11 +224,21 @@ func (b *bench) startTrellisPair(ctx context.Context, mtls bool, appAddr, dpServ
 	return t, nil
 }
 
-// refusesPlaintext records a failure when a plaintext GET to addr, the
-// server side of an mTLS hop, succeeds.
+// refusesPlaintext records a failure when a plaintext request to addr,
+// the server side of an mTLS hop, goes through: a GET (HTTP), a gRPC ping
+// (gRPC) or bytes reaching the backend (TCP).
 func (b *bench) refusesPlaintext(ctx context.Context, what, addr string) {
-	if ok, _ := b.get(ctx, "http://"+addr+"/", nil); ok {
-		b.failures = append(b.failures, what+" ("+addr+") answered a plaintext request")
+	var ok bool
+	switch b.scenario {
+	case scenarioHTTP:
+		ok, _ = b.get(ctx, "http://"+addr+"/", nil)
+	case scenarioGRPC:
+		ok, _ = b.grpcPing(ctx, addr)
+	case scenarioTCP:
+		ok, _ = b.tcpProbe(ctx, addr, time.Second)
+	}
+	if ok {
+		b.failures = append(b.failures, what+" ("+addr+") let a plaintext request through")
 	}
 }
 
@@ -245,6 +276,9 @@ func (b *bench) tearDown() {
 	for i := len(b.children) - 1; i >= 0; i-- {
 		b.children[i].stop()
 	}
+	if b.sink != nil {
+		b.sink.close()
+	}
 	if b.backend != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -254,10 +288,17 @@ func (b *bench) tearDown() {
 	}
 }
 
-// startBackend serves the 1 KiB body in this process on a free loopback
-// port and returns its address.
-func (b *bench) startBackend() (string, error) {
+// startBackend starts the scenario's backend and returns its address: the
+// HTTP server answering 1 KiB bodies or the TCP sink in this process, or
+// fortio's gRPC ping server (its own process, like the load generator).
+func (b *bench) startBackend(ctx context.Context) (string, error) {
 	b.payload = bytes.Repeat([]byte("0123456789abcdef"), (b.o.bodySize+15)/16)[:b.o.bodySize]
+	switch b.scenario {
+	case scenarioGRPC:
+		return b.startGRPCBackend(ctx)
+	case scenarioTCP:
+		return b.startSink()
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("starting the backend: %w", err)
@@ -325,7 +366,7 @@ networking:
     servicePort: %s
     tags:
       kuma.io/service: backend
-      kuma.io/protocol: http
+      kuma.io/protocol: %s
 `
 	clientDataplane = `type: Dataplane
 mesh: %s
@@ -376,7 +417,7 @@ func (b *bench) startSidecar(ctx context.Context, name, mesh, dpName, dataplane,
 		return nil, err
 	}
 	b.children = append(b.children, c)
-	p := &proxy{child: c}
+	p := newProxy(c)
 	b.sidecarAdmin[p] = adminAddr
 	return p, nil
 }
@@ -411,7 +452,8 @@ func (b *bench) dataplaneToken(ctx context.Context, mesh, name string) (string, 
 }
 
 // haproxyConfig is one HAProxy of the pair: HTTP mode with keep-alive on
-// both sides, no logging, default threads (one per CPU), like the
+// both sides (gRPC: the same with HTTP/2 on both sides, "proto h2"; TCP:
+// mode tcp), no logging, default threads (one per CPU), like the
 // sidecars (GOMAXPROCS = CPUs). The bind and server lines take TLS
 // options on the hop between the two HAProxies of the mTLS pair; TLS 1.3
 // only, as between sidecars.
@@ -421,8 +463,7 @@ const haproxyConfig = `global
     ssl-default-server-options ssl-min-ver TLSv1.3
 
 defaults
-    mode http
-    option http-keep-alive
+%s
     timeout connect 5s
     timeout client 60s
     timeout server 60s
@@ -458,7 +499,14 @@ func (b *bench) startHAProxyPair(ctx context.Context, mtls bool, appAddr, client
 		{"haproxy server" + suffix, serverAddr, serverTLS, appAddr, ""},
 	} {
 		cfg := filepath.Join(b.dir, slug(hop.name)+".cfg")
-		if err := os.WriteFile(cfg, fmt.Appendf(nil, haproxyConfig, hop.listen, hop.bindTLS, hop.upstream, hop.upstreamTLS), 0o644); err != nil {
+		mode, h2 := "    mode http\n    option http-keep-alive", ""
+		switch b.scenario {
+		case scenarioGRPC:
+			h2 = " proto h2"
+		case scenarioTCP:
+			mode = "    mode tcp"
+		}
+		if err := os.WriteFile(cfg, fmt.Appendf(nil, haproxyConfig, mode, hop.listen, hop.bindTLS+h2, hop.upstream, hop.upstreamTLS+h2), 0o644); err != nil {
 			return nil, fmt.Errorf("writing the HAProxy config: %w", err)
 		}
 		c, err := startChild(hop.name, filepath.Join(b.logDir(), slug(hop.name)+".log"),
@@ -467,10 +515,10 @@ func (b *bench) startHAProxyPair(ctx context.Context, mtls bool, appAddr, client
 			return nil, err
 		}
 		b.children = append(b.children, c)
-		pair = append(pair, &proxy{child: c})
+		pair = append(pair, newProxy(c))
 	}
-	t := &target{label: label, kind: kindHAProxy, mtls: mtls, url: "http://" + clientAddr + "/", proxies: pair}
-	if err := b.waitOK(ctx, t.url, pair[0].child, b.payload); err != nil {
+	t := &target{label: label, kind: kindHAProxy, mtls: mtls, url: b.targetURL(clientAddr), proxies: pair}
+	if err := b.waitPath(ctx, t.url, pair[0].child); err != nil {
 		return nil, fmt.Errorf("through the %s: %w", label, err)
 	}
 	if mtls {
@@ -487,18 +535,49 @@ func variantName(mtls bool) string {
 	return "plaintext"
 }
 
+// targetURL is what the load generator is given for a path whose first
+// hop listens on addr.
+func (b *bench) targetURL(addr string) string {
+	if b.scenario == scenarioHTTP {
+		return "http://" + addr + "/"
+	}
+	return addr
+}
+
+// waitPath waits until a request passes the path at url (a target's
+// url): a GET answered 200 with the backend's body, a gRPC ping answered,
+// bytes reaching the TCP sink. It gives up when proc (nil for the
+// backend) exits or after readyTimeout.
+func (b *bench) waitPath(ctx context.Context, url string, proc *child) error {
+	return b.waitFor(ctx, url, proc, func() (bool, string) {
+		switch b.scenario {
+		case scenarioGRPC:
+			return b.grpcPing(ctx, url)
+		case scenarioTCP:
+			return b.tcpProbe(ctx, url, 2*time.Second)
+		}
+		return b.get(ctx, url, b.payload)
+	})
+}
+
 // waitOK polls url until it answers 200 (with body want, when not nil).
 // It gives up when proc exits or after readyTimeout.
 func (b *bench) waitOK(ctx context.Context, url string, proc *child, want []byte) error {
+	return b.waitFor(ctx, url, proc, func() (bool, string) { return b.get(ctx, url, want) })
+}
+
+// waitFor polls try until it succeeds, proc (when not nil) or another
+// child exits, or readyTimeout passes.
+func (b *bench) waitFor(ctx context.Context, url string, proc *child, try func() (bool, string)) error {
 	deadline := time.Now().Add(readyTimeout)
 	var last string
 	for {
-		ok, why := b.get(ctx, url, want)
+		ok, why := try()
 		if ok {
 			return nil
 		}
 		last = why
-		if proc.exited() {
+		if proc != nil && proc.exited() {
 			return proc.failure("exited while starting")
 		}
 		for _, c := range b.children {
@@ -507,7 +586,10 @@ func (b *bench) waitOK(ctx context.Context, url string, proc *child, want []byte
 			}
 		}
 		if time.Now().After(deadline) {
-			return proc.failure(fmt.Sprintf("was not ready within %s (GET %s: %s)", readyTimeout, url, last))
+			if proc == nil {
+				return fmt.Errorf("not ready within %s (%s: %s)", readyTimeout, url, last)
+			}
+			return proc.failure(fmt.Sprintf("was not ready within %s (%s: %s)", readyTimeout, url, last))
 		}
 		select {
 		case <-ctx.Done():
