@@ -306,6 +306,14 @@ func (b *tools) find(ctx context.Context, o options, dir string) error {
 // the current one) into bin.
 func build(ctx context.Context, dir, bin string) error {
 	progress("building trellis-cp and trellis-dp into %s", bin)
+	if dir == "" {
+		// The module's root, wherever this runs from (go test runs in
+		// the package's folder).
+		out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+		if gomod := strings.TrimSpace(string(out)); err == nil && gomod != "" && gomod != os.DevNull {
+			dir = filepath.Dir(gomod)
+		}
+	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin+string(filepath.Separator), "./cmd/trellis-cp", "./cmd/trellis-dp")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
