@@ -1,25 +1,34 @@
-// Command datapath measures Trellis's data path on loopback: 1 KiB
-// HTTP/1.1 GETs sent directly to a backend, through a pair of trellis-dp
-// sidecars (client sidecar's outbound listener → server sidecar's inbound
-// listener → backend), and, when HAProxy is installed, through an HAProxy
-// pair doing the same two hops, all in the same run so that the ratios
-// mean something on a shared machine (DESIGN.md §9). Each pair is measured
-// in plaintext and with mTLS between its two proxies (-mtls).
+// Command datapath measures Trellis's data path on loopback against a
+// direct baseline and, when HAProxy is installed, an HAProxy pair doing
+// the same two hops, all in the same run so that the ratios mean
+// something on a shared machine (DESIGN.md §9). Each pair is measured in
+// plaintext and with mTLS between its two proxies (-mtls).
 //
-//	go run ./bench/datapath              # about 6 minutes
-//	go run ./bench/datapath -bin bin     # with binaries from "make build"
-//	go run ./bench/datapath -rev HEAD    # binaries of a commit, not of the working tree
-//	go run ./bench/datapath -haproxy off # without the HAProxy baseline
-//	go run ./bench/datapath -mtls on     # the mTLS pairs only (-mtls off: plaintext only)
+//	go run ./bench/datapath                 # the three scenarios, about 19 minutes
+//	go run ./bench/datapath -scenarios grpc # one of them (http, grpc, tcp)
+//	go run ./bench/datapath -bin bin        # with binaries from "make build"
+//	go run ./bench/datapath -rev HEAD       # binaries of a commit, not of the working tree
+//	go run ./bench/datapath -haproxy off    # without the HAProxy baseline
+//	go run ./bench/datapath -mtls on        # the mTLS pairs only (-mtls off: plaintext only)
 //
-// It starts a control plane (trellis-cp, memory store), the two sidecars,
-// an in-process backend answering 1 KiB bodies and the HAProxy pair, then
-// drives each path with fortio (run as a separate process): a fixed rate
-// (1,000 req/s over 16 connections) for latency percentiles, proxy CPU and
-// memory, then a closed loop at 16 and 64 connections for the maximum
-// rate. Each measurement is split into rounds that visit the paths in
-// turn, in a rotating order, so that a change in the machine's load hits
-// every path alike. It prints Markdown tables.
+// Scenarios, each with its own control plane (trellis-cp, memory store),
+// sidecars, HAProxies, backend and direct baseline, and each within 10
+// minutes:
+//
+//   - http: 1 KiB HTTP/1.1 GETs to an in-process backend;
+//   - grpc: fortio's gRPC ping with a 1 KiB payload echoed back, to
+//     "fortio server"; the sidecars' service has protocol grpc, the
+//     HAProxies speak HTTP/2 on both sides (proto h2);
+//   - tcp: one connection pushing bytes to an in-process sink for a few
+//     seconds (MB/s); the service has protocol tcp, HAProxy mode tcp.
+//
+// HTTP and gRPC are driven with fortio (run as a separate process): fixed
+// rates (-qps, default 1,000 and 5,000 req/s over 16 connections) for
+// latency percentiles (p50 to p99.9), proxy CPU and memory, then a closed
+// loop at 16 and 64 connections for the maximum rate and the req/s per
+// core of CPU the proxies used. Each measurement is split into rounds that
+// visit the paths in turn, in a rotating order, so that a change in the
+// machine's load hits every path alike. It prints Markdown tables.
 //
 // The plaintext Trellis pair is in mesh default, without mTLS; the mTLS
 // pair is in a mesh of its own with mTLS STRICT (builtin CA, TLS 1.3,
@@ -32,8 +41,8 @@
 // It exits 1 when any request fails, a sidecar counts an error, the mTLS
 // server sidecar counts no TLS handshake or no request allowed by RBAC
 // (or the plaintext one counts a TLS handshake), or the server side of an
-// mTLS hop answers plaintext: correctness signals. It never judges the
-// speed.
+// mTLS hop lets plaintext through: correctness signals. It never judges
+// the speed.
 package main
 
 import (

@@ -2,7 +2,7 @@
 # Runs the data path benchmark (bench/README.md, "Data path") from the
 # repository root: installs fortio if it is missing (v1.68.2: newer releases
 # need a module the Go proxy refuses) and passes its arguments on, e.g.
-# bench/datapath/run.sh -rev HEAD, -haproxy off or -mtls on. The program builds
+# bench/datapath/run.sh -rev HEAD, -scenarios grpc, -haproxy off or -mtls on. The program builds
 # trellis-cp and trellis-dp itself (from the working tree unless -bin/-rev).
 # HAProxy, the baseline, is used when installed (apt-get install -y haproxy).
 set -eu
