@@ -28,12 +28,11 @@ type ruleItem struct {
 	Default json.RawMessage `json:"default"`
 }
 
-// parsed is a policy with its spec read and what it selects.
+// parsed is a policy with its spec read.
 type parsed struct {
 	attrs
 	name string
 	spec spec
-	sel  selection
 }
 
 func parse(p Policy, seq int) (parsed, error) {
@@ -50,30 +49,74 @@ func parse(p Policy, seq int) (parsed, error) {
 
 func (p *parsed) ref() Ref { return Ref{Name: p.name, Origin: p.origin} }
 
+// chosen is a policy that selects the proxy being matched, with what it
+// selects of it.
+type chosen struct {
+	*parsed
+	sel selection
+}
+
 // Match decides which of policies (every policy of one kind in the proxy's
 // mesh) select dp, and merges their sections per inbound (from[], rules[])
 // and for the proxy (to[], default). See the package documentation for the
-// rules. It fails only when a spec cannot be encoded or merged.
+// rules. It fails only when a spec cannot be encoded or merged. To match
+// the same policies against many proxies, use a Matcher.
 func Match(dp Dataplane, policies []Policy) (*Matched, error) {
-	m := &Matched{Inbounds: inbounds(dp), To: Rules{}}
-	var selected []*parsed
-	for seq, p := range policies {
-		pp, err := parse(p, seq)
-		if err != nil {
-			return nil, err
-		}
-		sel, note := selectProxy(dp, pp.spec.TargetRef)
+	return newMatcher(policies, false).Match(dp)
+}
+
+// Match decides which of the matcher's policies select dp and merges
+// their sections, as the function Match does with the same policies.
+// The result's slices (and the rules, entries and subsets in them) may be
+// shared with the results of other proxies: callers may replace the
+// fields of the Matched and of its Inbounds items, but must not modify
+// what they point to.
+func (mt *Matcher) Match(dp Dataplane) (*Matched, error) {
+	if mt.err != nil {
+		return nil, mt.err
+	}
+	ins := inbounds(dp)
+	var selected []chosen
+	for i := range mt.policies {
+		p := &mt.policies[i]
+		sel, note := selectProxy(dp, p.spec.TargetRef)
 		if note != "" {
-			m.Notes = append(m.Notes, fmt.Sprintf("policy %q is skipped: %s", p.Name, note))
-			continue
+			continue // the same for every proxy: in mt.notes
 		}
 		if !sel.proxy && len(sel.inbounds) == 0 {
 			continue
 		}
-		pp.sel = sel
-		selected = append(selected, &pp)
+		selected = append(selected, chosen{parsed: p, sel: sel})
 	}
-	slices.SortFunc(selected, func(a, b *parsed) int { return comparePolicies(a.attrs, b.attrs) })
+	if mt.memo == nil {
+		return merge(ins, slices.Clone(mt.notes), selected)
+	}
+	key := signature(ins, selected)
+	mt.mu.Lock()
+	t, ok := mt.memo[string(key)]
+	mt.mu.Unlock()
+	if !ok {
+		var err error
+		if t, err = merge(ins, slices.Clone(mt.notes), selected); err != nil {
+			return nil, err
+		}
+		clipShared(t)
+		mt.mu.Lock()
+		if prev, ok := mt.memo[string(key)]; ok {
+			t = prev // merged concurrently: keep one
+		} else {
+			mt.memo[string(key)] = t
+		}
+		mt.mu.Unlock()
+	}
+	return t.instance(ins), nil
+}
+
+// merge sorts the selected policies and merges their sections for the
+// proxy's inbounds ins; notes are those of the selection.
+func merge(ins []Inbound, notes []string, selected []chosen) (*Matched, error) {
+	m := &Matched{Inbounds: ins, To: Rules{}, Notes: notes}
+	slices.SortFunc(selected, func(a, b chosen) int { return comparePolicies(a.attrs, b.attrs) })
 	for _, p := range selected {
 		m.Policies = append(m.Policies, p.ref())
 	}
@@ -85,7 +128,7 @@ func Match(dp Dataplane, policies []Policy) (*Matched, error) {
 	var to []section
 	var single []section
 	for _, p := range selected {
-		to = append(to, m.sections(p, "to", p.spec.To)...)
+		to = append(to, m.sections(p.parsed, "to", p.spec.To)...)
 		if len(p.spec.Default) > 0 && string(p.spec.Default) != "null" {
 			single = append(single, section{policy: p.attrs, name: p.name, conf: p.spec.Default})
 		}
@@ -128,14 +171,14 @@ func inbounds(dp Dataplane) []Inbound {
 }
 
 // fillInbound merges the sections of the policies that select in.
-func (m *Matched) fillInbound(in *Inbound, selected []*parsed) error {
+func (m *Matched) fillInbound(in *Inbound, selected []chosen) error {
 	var from []section
 	for _, p := range selected {
 		if !slices.Contains(p.sel.inbounds, in.Index) {
 			continue
 		}
 		in.Policies = append(in.Policies, p.ref())
-		from = append(from, m.sections(p, "from", p.spec.From)...)
+		from = append(from, m.sections(p.parsed, "from", p.spec.From)...)
 		for j, r := range p.spec.Rules {
 			in.Rules = append(in.Rules, Entry{Policy: p.name, Index: j, Matches: r.Matches, Conf: r.Default})
 		}

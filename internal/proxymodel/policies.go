@@ -2,6 +2,8 @@ package proxymodel
 
 import (
 	"fmt"
+	"sync"
+	"unsafe"
 
 	"github.com/trellis-mesh/trellis/internal/policy"
 )
@@ -51,7 +53,7 @@ type MatchApplier struct {
 
 // Apply implements Applier.
 func (a MatchApplier) Apply(snap *MeshSnapshot, dp NamedDataplane, p *Proxy) error {
-	m, err := policy.Match(policy.Dataplane{Name: dp.Name, Labels: dp.Labels, Spec: dp.Spec}, snap.Policies[a.Kind])
+	m, err := snap.Match(a.Kind, dp)
 	if err != nil {
 		return fmt.Errorf("dataplane %q: %s: %w", dp.Name, a.Kind, err)
 	}
@@ -97,4 +99,54 @@ func (p *Proxy) InboundRule(kind string, in *Inbound) *policy.Rule {
 		return nil
 	}
 	return im.From.Compute(map[string]string{})
+}
+
+// Match returns what the snapshot's policies of a kind say about dp: the
+// result of policy.Match on Policies[kind], from a policy.Matcher made
+// once per snapshot and kind (so specs are read once, and proxies selected
+// by the same policies share their merged rules; treat the result's rules
+// as read-only). It is safe for concurrent use. The snapshot's policies
+// must not change once matched; a copy of the snapshot given other
+// Policies gets matchers of its own.
+func (s *MeshSnapshot) Match(kind string, dp NamedDataplane) (*Matched, error) {
+	return s.matcher(kind).Match(policy.Dataplane{Name: dp.Name, Labels: dp.Labels, Spec: dp.Spec})
+}
+
+// matcherSet holds a snapshot's matchers by kind, each with the policy
+// list it was made from.
+type matcherSet struct {
+	mu     sync.Mutex
+	byKind map[string]kindMatcher
+}
+
+type kindMatcher struct {
+	// items and n identify the policy list (Policies[kind]) the matcher
+	// reads.
+	items *PolicyItem
+	n     int
+	m     *policy.Matcher
+}
+
+// matcherSetsMu guards the creation of MeshSnapshot.matchers.
+var matcherSetsMu sync.Mutex
+
+// matcher returns the snapshot's matcher of a kind, made on first use or
+// when Policies[kind] is no longer the list it was made from (a copy of
+// the snapshot shares the set).
+func (s *MeshSnapshot) matcher(kind string) *policy.Matcher {
+	matcherSetsMu.Lock()
+	if s.matchers == nil {
+		s.matchers = &matcherSet{byKind: map[string]kindMatcher{}}
+	}
+	set := s.matchers
+	matcherSetsMu.Unlock()
+	items := s.Policies[kind]
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	km, ok := set.byKind[kind]
+	if !ok || km.items != unsafe.SliceData(items) || km.n != len(items) {
+		km = kindMatcher{items: unsafe.SliceData(items), n: len(items), m: policy.NewMatcher(items)}
+		set.byKind[kind] = km
+	}
+	return km.m
 }

@@ -43,6 +43,9 @@ type MeshSnapshot struct {
 	// Policies holds the mesh's policies by kind ("MeshTrafficPermission"),
 	// for the appliers (policies.go).
 	Policies map[string][]PolicyItem
+
+	// matchers are the policy matchers Match makes, once per kind.
+	matchers *matcherSet
 }
 
 // Proxy is what one proxy must do.

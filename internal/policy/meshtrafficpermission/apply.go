@@ -3,7 +3,6 @@ package meshtrafficpermission
 import (
 	"fmt"
 
-	"github.com/trellis-mesh/trellis/internal/policy"
 	"github.com/trellis-mesh/trellis/internal/proxymodel"
 )
 
@@ -18,7 +17,12 @@ var _ proxymodel.Applier = Applier{}
 
 // Apply implements proxymodel.Applier.
 func (Applier) Apply(snap *proxymodel.MeshSnapshot, dp proxymodel.NamedDataplane, p *proxymodel.Proxy) error {
-	res, err := Compute(snap.Mesh, policy.Dataplane{Name: dp.Name, Labels: dp.Labels, Spec: dp.Spec}, snap.Policies[Kind])
+	// As Compute, with the snapshot's matcher (specs read once per snapshot).
+	m, err := snap.Match(Kind, dp)
+	if err != nil {
+		return fmt.Errorf("dataplane %q: matching MeshTrafficPermissions: %w", dp.Name, err)
+	}
+	res, err := computeMatched(snap.Mesh, m)
 	if err != nil {
 		return fmt.Errorf("dataplane %q: %w", dp.Name, err)
 	}

@@ -71,6 +71,12 @@ func Compute(meshName string, dp policy.Dataplane, policies []policy.Policy) (*R
 	if err != nil {
 		return nil, fmt.Errorf("matching MeshTrafficPermissions: %w", err)
 	}
+	return computeMatched(meshName, m)
+}
+
+// computeMatched returns the permissions of each inbound of a proxy from
+// what its mesh's MeshTrafficPermissions say about it.
+func computeMatched(meshName string, m *policy.Matched) (*Result, error) {
 	res := &Result{Matched: m}
 	for i := range m.Inbounds {
 		in := &m.Inbounds[i]

@@ -1,9 +1,12 @@
 package build
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"reflect"
+	"sync"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -21,13 +24,15 @@ import (
 // Helpers shared by the traffic policy plugins (p_<kind>.go).
 
 // outboundConf decodes the merged to[] conf of kind for an outbound's
-// service; ok is false when no policy of the kind has one for it.
+// service; ok is false when no policy of the kind has one for it. The
+// conf may share what it points to with other callers' (decodeShared):
+// read it, never modify it.
 func outboundConf[T any](p *proxymodel.Proxy, kind string, out *proxymodel.Outbound) (conf T, ok bool, err error) {
 	r := p.OutboundRule(kind, out.Service)
 	if r == nil {
 		return conf, false, nil
 	}
-	if conf, err = policy.Decode[T](r.Conf); err != nil {
+	if conf, err = decodeShared[T](r.Conf); err != nil {
 		return conf, false, fmt.Errorf("to %s (%v): %w", out.Service, r.Origins, err)
 	}
 	return conf, true, nil
@@ -36,7 +41,7 @@ func outboundConf[T any](p *proxymodel.Proxy, kind string, out *proxymodel.Outbo
 // inboundConf decodes what the policies of kind say about all traffic to
 // an inbound: the from[] rule for the whole mesh, then the rules[] entries
 // (least to most specific) merged over it. ok is false when there is
-// neither.
+// neither. As for outboundConf, the conf is read-only.
 func inboundConf[T any](p *proxymodel.Proxy, kind string, in *proxymodel.Inbound) (conf T, ok bool, err error) {
 	var confs []json.RawMessage
 	var origins []string
@@ -50,17 +55,100 @@ func inboundConf[T any](p *proxymodel.Proxy, kind string, in *proxymodel.Inbound
 			origins = append(origins, e.Policy)
 		}
 	}
-	merged, err := policy.Merge(confs...)
+	merged, err := mergeShared(confs)
 	if err != nil {
 		return conf, false, fmt.Errorf("inbound %s:%d: %w", in.Address, in.Port, err)
 	}
 	if merged == nil {
 		return conf, false, nil
 	}
-	if conf, err = policy.Decode[T](merged); err != nil {
+	if conf, err = decodeShared[T](merged); err != nil {
 		return conf, false, fmt.Errorf("inbound %s:%d (%v): %w", in.Address, in.Port, origins, err)
 	}
 	return conf, true, nil
+}
+
+// The plugins of every proxy decode the same few merged confs (the
+// mesh-wide defaults, mostly), so the decoded confs and the merges of
+// inbound confs are cached by their JSON text. The caches are keyed by
+// content, so they are never stale; each is emptied when it reaches
+// confCacheLimit entries.
+const confCacheLimit = 4096
+
+// confCache maps JSON text to what was computed from it.
+type confCache[V any] struct {
+	mu sync.RWMutex
+	m  map[string]V
+}
+
+func (c *confCache[V]) get(key []byte) (V, bool) {
+	c.mu.RLock()
+	v, ok := c.m[string(key)]
+	c.mu.RUnlock()
+	return v, ok
+}
+
+func (c *confCache[V]) put(key []byte, v V) {
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= confCacheLimit {
+		c.m = map[string]V{}
+	}
+	c.m[string(key)] = v
+	c.mu.Unlock()
+}
+
+// decodedConfs holds a *confCache[any] per conf type.
+var decodedConfs sync.Map
+
+// decodeShared is policy.Decode[T] through a cache: callers decoding equal
+// confs get copies of one T, which share what its pointers, slices and
+// maps point to, so they must not modify it.
+func decodeShared[T any](conf json.RawMessage) (T, error) {
+	t := reflect.TypeFor[T]()
+	c, ok := decodedConfs.Load(t)
+	if !ok {
+		c, _ = decodedConfs.LoadOrStore(t, &confCache[any]{})
+	}
+	cache := c.(*confCache[any])
+	if v, ok := cache.get(conf); ok {
+		return v.(T), nil
+	}
+	v, err := policy.Decode[T](conf)
+	if err != nil {
+		return v, err
+	}
+	cache.put(conf, v)
+	return v, nil
+}
+
+// mergedConfs caches policy.Merge by its confs (each prefixed by its
+// length in the key).
+var mergedConfs confCache[json.RawMessage]
+
+// mergeShared is policy.Merge through a cache; the result is shared, so
+// callers must not modify it.
+func mergeShared(confs []json.RawMessage) (json.RawMessage, error) {
+	if len(confs) == 0 {
+		return nil, nil
+	}
+	n := 0
+	for _, c := range confs {
+		n += len(c) + binary.MaxVarintLen64
+	}
+	key := make([]byte, 0, n)
+	for _, c := range confs {
+		key = binary.AppendUvarint(key, uint64(len(c)))
+		key = append(key, c...)
+	}
+	if merged, ok := mergedConfs.get(key); ok {
+		return merged, nil
+	}
+	merged, err := policy.Merge(confs...)
+	if err != nil {
+		return nil, err
+	}
+	mergedConfs.put(key, merged)
+	return merged, nil
 }
 
 // pbDuration converts an API duration; nil stays nil.

@@ -1,0 +1,100 @@
+package proxymodel_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/trellis-mesh/trellis/internal/policy"
+	"github.com/trellis-mesh/trellis/internal/proxymodel"
+)
+
+// timeout is a MeshTimeout spec for the whole mesh with an idle timeout.
+func timeout(idle string) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"targetRef":{"kind":"Mesh"},"to":[{"targetRef":{"kind":"Mesh"},"default":{"idleTimeout":%q}}]}`, idle))
+}
+
+func idleTimeout(t *testing.T, m *proxymodel.Matched) string {
+	t.Helper()
+	r := m.Outbound("backend")
+	if r == nil {
+		t.Fatal("no to[] rule for backend")
+	}
+	var c struct {
+		IdleTimeout string `json:"idleTimeout"`
+	}
+	if err := json.Unmarshal(r.Conf, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c.IdleTimeout
+}
+
+// TestSnapshotMatch checks that MeshSnapshot.Match gives what policy.Match
+// gives, concurrently, and that a new snapshot, or a copy given other
+// policies, is matched against its own policies.
+func TestSnapshotMatch(t *testing.T) {
+	web := dataplane(t, webDP)
+	snap := &proxymodel.MeshSnapshot{
+		Mesh:       "default",
+		Dataplanes: []proxymodel.NamedDataplane{web},
+		Policies:   map[string][]proxymodel.PolicyItem{"MeshTimeout": {{Name: "t", Spec: timeout("10s")}}},
+	}
+	want, err := policy.Match(policy.Dataplane{Name: web.Name, Labels: web.Labels, Spec: web.Spec}, snap.Policies["MeshTimeout"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantJS, _ := json.Marshal(want)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			got, err := snap.Match("MeshTimeout", web)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if js, _ := json.Marshal(got); string(js) != string(wantJS) {
+				t.Errorf("got %s, want %s", js, wantJS)
+			}
+		})
+	}
+	wg.Wait()
+
+	// A copy of the snapshot with other policies of the kind.
+	other := *snap
+	other.Policies = map[string][]proxymodel.PolicyItem{"MeshTimeout": {{Name: "t", Spec: timeout("20s")}}}
+	for _, c := range []struct {
+		snap *proxymodel.MeshSnapshot
+		want string
+	}{{&other, "20s"}, {snap, "10s"}, {&other, "20s"}} {
+		m, err := c.snap.Match("MeshTimeout", web)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := idleTimeout(t, m); got != c.want {
+			t.Errorf("idle timeout %s, want %s", got, c.want)
+		}
+	}
+
+	// A new snapshot (the next recompute) with the policy changed.
+	next := &proxymodel.MeshSnapshot{
+		Mesh:       "default",
+		Dataplanes: []proxymodel.NamedDataplane{web},
+		Policies:   map[string][]proxymodel.PolicyItem{"MeshTimeout": {{Name: "t", Spec: timeout("30s")}}},
+	}
+	m, err := next.Match("MeshTimeout", web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := idleTimeout(t, m); got != "30s" {
+		t.Errorf("new snapshot: idle timeout %s, want 30s", got)
+	}
+	// A kind with no policies matches nothing.
+	m, err = next.Match("MeshRetry", web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Policies) != 0 || len(m.To) != 0 {
+		t.Errorf("MeshRetry without policies: %+v", m)
+	}
+}
