@@ -21,23 +21,35 @@ import (
 // makes of the whole model (TestSharedOutputIsTheWholeBuild checks it).
 
 // outputMemo holds the outbound parts built for one mesh, by fingerprint.
-// Parts not used by a full recompute of the mesh are dropped after it.
+// Parts not used by a full recompute of the mesh are dropped after it; a
+// proxy skipped because its inputs did not change uses the part its last
+// output was built with (so a recompute that changes nothing, such as
+// one for insight updates, keeps every part for the next change).
 type outputMemo struct {
 	mu    sync.Mutex
 	parts map[fingerprint]*output
 	used  map[fingerprint]bool
+	// of holds the part each proxy's last output was built with; seen the
+	// proxies that used one since the previous sweep.
+	of   map[*proxyState]fingerprint
+	seen map[*proxyState]bool
 }
 
 func newOutputMemo() *outputMemo {
-	return &outputMemo{parts: map[fingerprint]*output{}, used: map[fingerprint]bool{}}
+	return &outputMemo{
+		parts: map[fingerprint]*output{}, used: map[fingerprint]bool{},
+		of: map[*proxyState]fingerprint{}, seen: map[*proxyState]bool{},
+	}
 }
 
-// get returns the part with fingerprint fp, building it when missing.
-// Concurrent callers may build one part twice; either result is kept.
-func (m *outputMemo) get(fp fingerprint, make func() (*output, error)) (*output, error) {
+// get returns the part with fingerprint fp for proxy ps, building it when
+// missing. Concurrent callers may build one part twice; either result is
+// kept.
+func (m *outputMemo) get(ps *proxyState, fp fingerprint, make func() (*output, error)) (*output, error) {
 	m.mu.Lock()
 	o := m.parts[fp]
 	m.used[fp] = true
+	m.of[ps], m.seen[ps] = fp, true
 	m.mu.Unlock()
 	if o != nil {
 		return o, nil
@@ -52,7 +64,17 @@ func (m *outputMemo) get(fp fingerprint, make func() (*output, error)) (*output,
 	return o, nil
 }
 
-// sweep drops the parts not used since the previous sweep.
+// keep marks the part of the proxy's last output used.
+func (m *outputMemo) keep(ps *proxyState) {
+	m.mu.Lock()
+	if fp, ok := m.of[ps]; ok {
+		m.used[fp], m.seen[ps] = true, true
+	}
+	m.mu.Unlock()
+}
+
+// sweep drops the parts not used since the previous sweep, and forgets
+// the proxies that used none (gone, or built without sharing).
 func (m *outputMemo) sweep() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -61,7 +83,13 @@ func (m *outputMemo) sweep() {
 			delete(m.parts, fp)
 		}
 	}
+	for ps := range m.of {
+		if !m.seen[ps] {
+			delete(m.of, ps)
+		}
+	}
 	m.used = map[fingerprint]bool{}
+	m.seen = map[*proxyState]bool{}
 }
 
 // sidecarOutput returns the resources of a sidecar proxy, reusing its
@@ -71,6 +99,7 @@ func sidecarOutput(ms *meshState, memo *outputMemo, ps *proxyState) (*output, ti
 	// What the model is built from unchanged: the last output stands.
 	inputs, inputsOK := ms.inputsOf(ps.info.key.Name)
 	if inputsOK && ps.last != nil && ps.lastInputs == inputs {
+		memo.keep(ps)
 		return ps.last, ps.lastRenew, nil
 	}
 	o, renew, err := sidecarParts(ms, memo, ps)
@@ -134,7 +163,7 @@ func sidecarParts(ms *meshState, memo *outputMemo, ps *proxyState) (*output, tim
 			}
 			ps.inbound, ps.inboundFP = inPart, inFP
 		}
-		outPart, err := memo.get(outFP, func() (*output, error) { return buildOutput(&out) })
+		outPart, err := memo.get(ps, outFP, func() (*output, error) { return buildOutput(&out) })
 		if err != nil {
 			return nil, time.Time{}, err
 		}
