@@ -7,6 +7,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/trellis-mesh/trellis/internal/policy"
 	"github.com/trellis-mesh/trellis/internal/proxymodel"
 )
 
@@ -18,15 +19,31 @@ type fingerprint = proxymodel.Fingerprint
 var (
 	outboundType = reflect.TypeFor[proxymodel.Outbound]()
 	mtlsPtrType  = reflect.TypeFor[*proxymodel.MTLS]()
+	// The policy results proxies share (policy.Matcher): hashed once per
+	// mesh state by address.
+	rulesType   = reflect.TypeFor[policy.Rules]()
+	entriesType = reflect.TypeFor[[]policy.Entry]()
+	refsType    = reflect.TypeFor[[]policy.Ref]()
+	rulePtrType = reflect.TypeFor[*policy.Rule]()
 )
 
-// fingerprintOf hashes every field of a model. Two kinds of values are
-// written by a hash computed once per mesh state: the endpoints of an
-// outbound when they are the index's list for its service (the same
-// backing array, as Index.Build gives them), and the mTLS model when it is
-// the one mtlsFor made for the proxy's services. It reports false for a
-// model holding a value it cannot hash (the caller then builds without
-// sharing).
+// sharedKey identifies a slice or pointer of a model by its address; the
+// pointer keeps what it points to alive while the key is held, so the
+// address is not reused for other contents during the mesh state.
+type sharedKey struct {
+	typ reflect.Type
+	ptr unsafe.Pointer
+	n   int
+}
+
+// fingerprintOf hashes every field of a model. Some values are written
+// by a hash computed once per mesh state: the endpoints of an outbound
+// when they are the index's list for its service (the same backing array,
+// as Index.Build gives them), the mTLS model when it is the one mtlsFor
+// made for the proxy's services, and the policy rules, entries and refs
+// of Proxy.Policies (by address: proxies selected alike share them). It
+// reports false for a model holding a value it cannot hash (the caller
+// then builds without sharing). Models must not change once hashed.
 func (ms *meshState) fingerprintOf(p *proxymodel.Proxy) (fp fingerprint, ok bool) {
 	defer func() {
 		if recover() != nil {
@@ -71,8 +88,37 @@ func (ms *meshState) hashHook(h *proxymodel.Hasher, v reflect.Value) bool {
 		h.Raw('t')
 		h.Fingerprint(e.fp)
 		return true
+	case rulesType, entriesType, refsType:
+		if v.Len() == 0 {
+			return false
+		}
+		return ms.hashShared(h, v, sharedKey{typ: v.Type(), ptr: v.UnsafePointer(), n: v.Len()})
+	case rulePtrType:
+		if v.IsNil() {
+			return false
+		}
+		return ms.hashShared(h, v, sharedKey{typ: v.Type(), ptr: v.UnsafePointer()})
 	}
 	return false
+}
+
+// hashShared writes the hash of v, computed on its first use in the mesh
+// state (keyed by its address).
+func (ms *meshState) hashShared(h *proxymodel.Hasher, v reflect.Value, key sharedKey) bool {
+	ms.mu.Lock()
+	f, ok := ms.shared[key]
+	ms.mu.Unlock()
+	if !ok {
+		var sub proxymodel.Hasher
+		sub.Value(v)
+		f = sub.Sum()
+		ms.mu.Lock()
+		ms.shared[key] = f
+		ms.mu.Unlock()
+	}
+	h.Raw('h')
+	h.Fingerprint(f)
+	return true
 }
 
 // mtlsEntry is the mTLS model of one set of services, shared by the

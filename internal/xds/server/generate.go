@@ -30,10 +30,16 @@ type meshState struct {
 	// pointer.
 	mtls      map[string]mtlsEntry
 	mtlsByPtr map[*proxymodel.MTLS]mtlsEntry
+	// shared holds the hashes of policy results shared by proxies
+	// (fingerprintOf).
+	shared map[sharedKey]fingerprint
 }
 
 func newMeshState(ix *proxymodel.Index, tls *ca.MeshTLS) *meshState {
-	return &meshState{ix: ix, tls: tls, mtls: map[string]mtlsEntry{}, mtlsByPtr: map[*proxymodel.MTLS]mtlsEntry{}}
+	return &meshState{
+		ix: ix, tls: tls, mtls: map[string]mtlsEntry{}, mtlsByPtr: map[*proxymodel.MTLS]mtlsEntry{},
+		shared: map[sharedKey]fingerprint{},
+	}
 }
 
 // loadMesh reads a mesh's snapshot from the store, indexes it and loads
