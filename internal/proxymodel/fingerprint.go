@@ -110,6 +110,10 @@ func (h *Hasher) Value(v reflect.Value) {
 		if v.Type().Key().Kind() != reflect.String {
 			panic(fmt.Sprintf("proxymodel: cannot hash a map keyed by %s", v.Type().Key()))
 		}
+		if v.Type() == stringMapType {
+			h.stringMap(v.Interface().(map[string]string))
+			return
+		}
 		keys := v.MapKeys()
 		slices.SortFunc(keys, func(a, b reflect.Value) int { return cmp.Compare(a.String(), b.String()) })
 		h.buf = append(h.buf, 'm')
@@ -120,6 +124,25 @@ func (h *Hasher) Value(v reflect.Value) {
 		}
 	default:
 		panic(fmt.Sprintf("proxymodel: cannot hash a %s", v.Type()))
+	}
+}
+
+var stringMapType = reflect.TypeFor[map[string]string]()
+
+// stringMap writes a map[string]string (tags, labels) as Value writes any
+// map, without reflection.
+func (h *Hasher) stringMap(m map[string]string) {
+	var buf [8]string
+	keys := buf[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	h.buf = append(h.buf, 'm')
+	h.buf = binary.AppendUvarint(h.buf, uint64(len(keys)))
+	for _, k := range keys {
+		h.String(k)
+		h.String(m[k])
 	}
 }
 

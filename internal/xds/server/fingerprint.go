@@ -55,51 +55,77 @@ func (ms *meshState) fingerprintOf(p *proxymodel.Proxy) (fp fingerprint, ok bool
 	return h.Sum(), true
 }
 
+// The fields of an Outbound hashHook reads by index.
+var (
+	outboundEndpoints = fieldIndex(outboundType, "Endpoints")
+	outboundService   = fieldIndex(outboundType, "Service")
+)
+
+func fieldIndex(t reflect.Type, name string) int {
+	f, ok := t.FieldByName(name)
+	if !ok || len(f.Index) != 1 {
+		panic("server: " + t.String() + " has no field " + name)
+	}
+	return f.Index[0]
+}
+
 func (ms *meshState) hashHook(h *proxymodel.Hasher, v reflect.Value) bool {
-	switch v.Type() {
-	case outboundType:
-		t := v.Type()
-		for i := range v.NumField() {
-			if t.Field(i).Name != "Endpoints" {
-				h.Value(v.Field(i))
-			}
+	// By kind first: most values are of none of the types below, and
+	// comparing types costs more than comparing kinds.
+	switch v.Kind() {
+	case reflect.Struct:
+		if v.Type() == outboundType {
+			ms.hashOutbound(h, v)
+			return true
 		}
-		got := v.FieldByName("Endpoints").Interface().([]proxymodel.Endpoint)
-		svc := v.FieldByName("Service").String()
-		shared := ms.ix.Endpoints(svc)
-		if len(got) == len(shared) && unsafe.SliceData(got) == unsafe.SliceData(shared) {
-			h.Raw('e')
-			h.Fingerprint(ms.ix.EndpointsFingerprint(svc))
-		} else {
-			h.Value(v.FieldByName("Endpoints"))
-		}
-		return true
-	case mtlsPtrType:
-		m := v.Interface().(*proxymodel.MTLS)
-		if m == nil {
-			return false
-		}
-		ms.mu.Lock()
-		e, ok := ms.mtlsByPtr[m]
-		ms.mu.Unlock()
-		if !ok {
-			return false
-		}
-		h.Raw('t')
-		h.Fingerprint(e.fp)
-		return true
-	case rulesType, entriesType, refsType:
-		if v.Len() == 0 {
-			return false
-		}
-		return ms.hashShared(h, v, sharedKey{typ: v.Type(), ptr: v.UnsafePointer(), n: v.Len()})
-	case rulePtrType:
+	case reflect.Pointer:
 		if v.IsNil() {
 			return false
 		}
-		return ms.hashShared(h, v, sharedKey{typ: v.Type(), ptr: v.UnsafePointer()})
+		switch v.Type() {
+		case mtlsPtrType:
+			ms.mu.Lock()
+			e, ok := ms.mtlsByPtr[(*proxymodel.MTLS)(v.UnsafePointer())]
+			ms.mu.Unlock()
+			if !ok {
+				return false
+			}
+			h.Raw('t')
+			h.Fingerprint(e.fp)
+			return true
+		case rulePtrType:
+			return ms.hashShared(h, v, sharedKey{typ: rulePtrType, ptr: v.UnsafePointer()})
+		}
+	case reflect.Slice:
+		n := v.Len()
+		if n == 0 {
+			return false
+		}
+		switch t := v.Type(); t {
+		case rulesType, entriesType, refsType:
+			return ms.hashShared(h, v, sharedKey{typ: t, ptr: v.UnsafePointer(), n: n})
+		}
 	}
 	return false
+}
+
+// hashOutbound writes an Outbound, its endpoints by the index's hash of
+// its service's endpoints when they are the index's list.
+func (ms *meshState) hashOutbound(h *proxymodel.Hasher, v reflect.Value) {
+	for i := range v.NumField() {
+		if i != outboundEndpoints {
+			h.Value(v.Field(i))
+		}
+	}
+	eps := v.Field(outboundEndpoints)
+	svc := v.Field(outboundService).String()
+	shared := ms.ix.Endpoints(svc)
+	if eps.Len() == len(shared) && eps.UnsafePointer() == unsafe.Pointer(unsafe.SliceData(shared)) {
+		h.Raw('e')
+		h.Fingerprint(ms.ix.EndpointsFingerprint(svc))
+		return
+	}
+	h.Value(eps)
 }
 
 // hashShared writes the hash of v, computed on its first use in the mesh
