@@ -43,6 +43,12 @@ func (h *Hasher) String(s string) {
 	h.buf = append(h.buf, s...)
 }
 
+// Uint writes an unsigned integer as Value writes one.
+func (h *Hasher) Uint(u uint64) { h.buf = binary.AppendUvarint(h.buf, u) }
+
+// Int writes a signed integer as Value writes one.
+func (h *Hasher) Int(i int64) { h.buf = binary.AppendVarint(h.buf, i) }
+
 // Fingerprint writes a precomputed hash.
 func (h *Hasher) Fingerprint(f Fingerprint) { h.buf = append(h.buf, f[:]...) }
 
@@ -111,7 +117,7 @@ func (h *Hasher) Value(v reflect.Value) {
 			panic(fmt.Sprintf("proxymodel: cannot hash a map keyed by %s", v.Type().Key()))
 		}
 		if v.Type() == stringMapType {
-			h.stringMap(v.Interface().(map[string]string))
+			h.StringMap(v.Interface().(map[string]string))
 			return
 		}
 		keys := v.MapKeys()
@@ -129,9 +135,9 @@ func (h *Hasher) Value(v reflect.Value) {
 
 var stringMapType = reflect.TypeFor[map[string]string]()
 
-// stringMap writes a map[string]string (tags, labels) as Value writes any
-// map, without reflection.
-func (h *Hasher) stringMap(m map[string]string) {
+// StringMap writes a map[string]string (tags, labels) as Value writes it,
+// without reflection.
+func (h *Hasher) StringMap(m map[string]string) {
 	var buf [8]string
 	keys := buf[:0]
 	for k := range m {

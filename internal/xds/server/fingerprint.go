@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -21,10 +22,16 @@ var (
 	mtlsPtrType  = reflect.TypeFor[*proxymodel.MTLS]()
 	// The policy results proxies share (policy.Matcher): hashed once per
 	// mesh state by address.
-	rulesType   = reflect.TypeFor[policy.Rules]()
-	entriesType = reflect.TypeFor[[]policy.Entry]()
-	refsType    = reflect.TypeFor[[]policy.Ref]()
-	rulePtrType = reflect.TypeFor[*policy.Rule]()
+	rulesType       = reflect.TypeFor[policy.Rules]()
+	entriesType     = reflect.TypeFor[[]policy.Entry]()
+	refsType        = reflect.TypeFor[[]policy.Ref]()
+	rulePtrType     = reflect.TypeFor[*policy.Rule]()
+	inboundsType    = reflect.TypeFor[[]policy.Inbound]()
+	stringMapType   = reflect.TypeFor[map[string]string]()
+	policiesMapType = reflect.TypeFor[map[string]*proxymodel.Matched]()
+	// inboundFast is set when policy.Inbound has the fields hashInbounds
+	// writes (a field added later turns it off rather than be missed).
+	inboundFast = reflect.TypeFor[policy.Inbound]().NumField() == 8
 )
 
 // sharedKey identifies a slice or pointer of a model by its address; the
@@ -50,10 +57,17 @@ func (ms *meshState) fingerprintOf(p *proxymodel.Proxy) (fp fingerprint, ok bool
 			ok = false
 		}
 	}()
-	h := proxymodel.Hasher{Hook: ms.hashHook}
+	h := hashers.Get().(*proxymodel.Hasher)
+	defer hashers.Put(h)
+	h.Reset()
+	h.Hook = ms.hashHook
 	h.Value(reflect.ValueOf(p).Elem())
+	h.Hook = nil
 	return h.Sum(), true
 }
+
+// hashers reuse the buffers of fingerprintOf's hashers.
+var hashers = sync.Pool{New: func() any { return &proxymodel.Hasher{} }}
 
 // The fields of an Outbound hashHook reads by index.
 var (
@@ -96,6 +110,11 @@ func (ms *meshState) hashHook(h *proxymodel.Hasher, v reflect.Value) bool {
 		case rulePtrType:
 			return ms.hashShared(h, v, sharedKey{typ: rulePtrType, ptr: v.UnsafePointer()})
 		}
+	case reflect.Map:
+		if v.Type() == policiesMapType && !v.IsNil() {
+			ms.hashPolicies(h, v.Interface().(map[string]*proxymodel.Matched))
+			return true
+		}
 	case reflect.Slice:
 		n := v.Len()
 		if n == 0 {
@@ -104,6 +123,11 @@ func (ms *meshState) hashHook(h *proxymodel.Hasher, v reflect.Value) bool {
 		switch t := v.Type(); t {
 		case rulesType, entriesType, refsType:
 			return ms.hashShared(h, v, sharedKey{typ: t, ptr: v.UnsafePointer(), n: n})
+		case inboundsType:
+			if inboundFast {
+				ms.hashInbounds(h, unsafe.Slice((*policy.Inbound)(v.UnsafePointer()), n))
+				return true
+			}
 		}
 	}
 	return false
@@ -126,6 +150,88 @@ func (ms *meshState) hashOutbound(h *proxymodel.Hasher, v reflect.Value) {
 		return
 	}
 	h.Value(eps)
+}
+
+// hashInbounds writes what the policies of a kind say about a proxy's
+// inbounds without reflection: each inbound's own fields, then the rules
+// proxies share, by hashShared.
+func (ms *meshState) hashInbounds(h *proxymodel.Hasher, ins []policy.Inbound) {
+	h.Raw('I')
+	h.Uint(uint64(len(ins)))
+	for i := range ins {
+		in := &ins[i]
+		h.Int(int64(in.Index))
+		h.String(in.Name)
+		h.String(in.Address)
+		h.Uint(uint64(in.Port))
+		ms.hashTags(h, in.Tags)
+		ms.hashSharedSlice(h, refsType, unsafe.Pointer(unsafe.SliceData(in.Policies)), len(in.Policies), in.Policies == nil, func() reflect.Value { return reflect.ValueOf(in.Policies) })
+		ms.hashSharedSlice(h, rulesType, unsafe.Pointer(unsafe.SliceData(in.From)), len(in.From), in.From == nil, func() reflect.Value { return reflect.ValueOf(in.From) })
+		ms.hashSharedSlice(h, entriesType, unsafe.Pointer(unsafe.SliceData(in.Rules)), len(in.Rules), in.Rules == nil, func() reflect.Value { return reflect.ValueOf(in.Rules) })
+	}
+}
+
+// hashPolicies writes Proxy.Policies as Value writes a map, without
+// reflection over its keys.
+func (ms *meshState) hashPolicies(h *proxymodel.Hasher, m map[string]*proxymodel.Matched) {
+	var buf [16]string
+	kinds := buf[:0]
+	for k := range m {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	h.Raw('m')
+	h.Uint(uint64(len(kinds)))
+	for _, k := range kinds {
+		h.String(k)
+		h.Value(reflect.ValueOf(m[k]))
+	}
+}
+
+// hashTags writes an inbound's tags, hashed once per mesh state by
+// address: the inbounds of every policy kind's result hold the
+// Dataplane's own tags map.
+func (ms *meshState) hashTags(h *proxymodel.Hasher, tags map[string]string) {
+	if tags == nil {
+		h.Raw('n')
+		return
+	}
+	key := sharedKey{typ: stringMapType, ptr: reflect.ValueOf(tags).UnsafePointer()}
+	ms.mu.Lock()
+	f, ok := ms.shared[key]
+	ms.mu.Unlock()
+	if !ok {
+		var sub proxymodel.Hasher
+		sub.StringMap(tags)
+		f = sub.Sum()
+		ms.mu.Lock()
+		ms.shared[key] = f
+		ms.mu.Unlock()
+	}
+	h.Raw('h')
+	h.Fingerprint(f)
+}
+
+// hashSharedSlice writes a slice of a shared type as the hook does: nil
+// and empty ones as Value writes them, others by hashShared.
+func (ms *meshState) hashSharedSlice(h *proxymodel.Hasher, t reflect.Type, ptr unsafe.Pointer, n int, isNil bool, value func() reflect.Value) {
+	switch {
+	case isNil:
+		h.Raw('n')
+	case n == 0:
+		h.Raw('s', 0)
+	default:
+		key := sharedKey{typ: t, ptr: ptr, n: n}
+		ms.mu.Lock()
+		f, ok := ms.shared[key]
+		ms.mu.Unlock()
+		if !ok {
+			ms.hashShared(h, value(), key)
+			return
+		}
+		h.Raw('h')
+		h.Fingerprint(f)
+	}
 }
 
 // hashShared writes the hash of v, computed on its first use in the mesh

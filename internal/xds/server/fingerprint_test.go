@@ -60,3 +60,58 @@ func TestFingerprintOfSharedPolicies(t *testing.T) {
 		}
 	}
 }
+
+// The inbounds of policy results are hashed field by field (hashInbounds):
+// every field counts, and shared rules count by content.
+func TestFingerprintOfPolicyInbounds(t *testing.T) {
+	if !inboundFast {
+		t.Fatal("policy.Inbound has fields hashInbounds does not write: add them there")
+	}
+	from := func(conf string) policy.Rules {
+		return policy.Rules{{Subset: policy.Subset{}, Conf: json.RawMessage(conf), Origins: []string{"p"}}}
+	}
+	tags := map[string]string{"kuma.io/service": "web"}
+	base := func() policy.Inbound {
+		return policy.Inbound{
+			Index: 0, Name: "http", Address: "10.0.0.1", Port: 8080, Tags: tags,
+			Policies: []policy.Ref{{Name: "p", Origin: "zone"}}, From: from(`{"a":1}`),
+			Rules: []policy.Entry{{Policy: "p", Index: 0, Conf: json.RawMessage(`{"b":2}`)}},
+		}
+	}
+	model := func(in policy.Inbound) *proxymodel.Proxy {
+		return &proxymodel.Proxy{Name: "web-1", Policies: map[string]*proxymodel.Matched{
+			"MeshTimeout": {Inbounds: []policy.Inbound{in}},
+			"MeshRetry":   {Inbounds: []policy.Inbound{in}},
+		}}
+	}
+	ms := newMeshState(nil, nil)
+	want, ok := ms.fingerprintOf(model(base()))
+	if !ok {
+		t.Fatal("not hashable")
+	}
+	same := base()
+	same.Tags = map[string]string{"kuma.io/service": "web"}
+	same.From = from(`{"a":1}`)
+	if got, _ := ms.fingerprintOf(model(same)); got != want {
+		t.Error("equal content in other maps and slices: another fingerprint")
+	}
+	for name, edit := range map[string]func(*policy.Inbound){
+		"index":    func(in *policy.Inbound) { in.Index = 1 },
+		"name":     func(in *policy.Inbound) { in.Name = "" },
+		"address":  func(in *policy.Inbound) { in.Address = "10.0.0.2" },
+		"port":     func(in *policy.Inbound) { in.Port = 8081 },
+		"tags":     func(in *policy.Inbound) { in.Tags = map[string]string{"kuma.io/service": "api"} },
+		"nil tags": func(in *policy.Inbound) { in.Tags = nil },
+		"policies": func(in *policy.Inbound) { in.Policies = []policy.Ref{{Name: "q", Origin: "zone"}} },
+		"no refs":  func(in *policy.Inbound) { in.Policies = []policy.Ref{} },
+		"nil refs": func(in *policy.Inbound) { in.Policies = nil },
+		"from":     func(in *policy.Inbound) { in.From = from(`{"a":2}`) },
+		"rules":    func(in *policy.Inbound) { in.Rules = nil },
+	} {
+		in := base()
+		edit(&in)
+		if got, _ := ms.fingerprintOf(model(in)); got == want {
+			t.Errorf("%s changed: same fingerprint", name)
+		}
+	}
+}
