@@ -198,7 +198,7 @@ func runTo(ctx context.Context, o options, w io.Writer) int {
 			break
 		}
 		progress("scenario %s", sc)
-		b := &bench{o: o, dir: filepath.Join(dir, sc), scenario: sc, tools: tl}
+		b := &bench{o: o, dir: filepath.Join(dir, sc), scenario: sc, tools: tl, start: time.Now()}
 		err := os.MkdirAll(b.dir, 0o755)
 		if err == nil {
 			err = b.setUp(ctx)

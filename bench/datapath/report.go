@@ -48,6 +48,7 @@ func (b *bench) report(w io.Writer) {
 	}
 	fmt.Fprintf(w, ".\n- Load average (1, 5, 15 min): %s at the start, %s %s, %s at the end "+
 		"(other work shares the machine).\n", b.loadBefore, b.loadMid, mid, b.loadAfter)
+	fmt.Fprintf(w, "- The scenario took %s (start-up and measurements, until this report).\n", b.elapsed())
 	switch b.scenario {
 	case scenarioGRPC:
 		fmt.Fprint(w, "- Backend: fortio's gRPC ping server (its own process). Trellis: the service's protocol is grpc (kuma.io/protocol: grpc), so both sidecars proxy HTTP/2.")
@@ -345,6 +346,11 @@ func (b *bench) summary(w io.Writer) {
 	}
 	row("peak RSS, MiB (client, server)", each(func(p *proxy) string { return mib(p.peakRSS) }))
 	fmt.Fprintln(w)
+}
+
+// elapsed is the scenario's time so far, rounded to the second.
+func (b *bench) elapsed() time.Duration {
+	return time.Since(b.start).Round(time.Second)
 }
 
 // pairCPU is the CPU seconds both of t's proxies spent in measurement key.

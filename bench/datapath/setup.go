@@ -22,6 +22,8 @@ type bench struct {
 	dir      string
 	scenario string // scenarioHTTP, scenarioGRPC or scenarioTCP
 	tools
+	// start is when the scenario began (its report says how long it took).
+	start time.Time
 
 	hc *http.Client
 	// sink counts the bytes the TCP scenario's backend received.
