@@ -79,6 +79,7 @@ type options struct {
 	idle       time.Duration
 	bodySize   int
 	tcpDur     time.Duration
+	profileDir string
 	keep       bool
 	commandArg []string
 }
@@ -101,6 +102,7 @@ func main() {
 	flag.DurationVar(&o.idle, "idle", 5*time.Second, "how long idle CPU is measured")
 	flag.IntVar(&o.bodySize, "body", 1024, "response body (HTTP) or ping payload (gRPC) size, bytes")
 	flag.DurationVar(&o.tcpDur, "tcp-duration", 15*time.Second, "single-connection TCP throughput time per path, split into -rounds")
+	flag.StringVar(&o.profileDir, "cpuprofile", "", "write CPU profiles of every trellis-dp (run with --enable-pprof) taken during its first fixed-rate round into this folder (needs a build with that flag)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (logs, fortio results) even on success")
 	flag.Parse()
 	for s := range strings.SplitSeq(*maxConns, ",") {

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,7 +61,15 @@ func (b *bench) measureAll(ctx context.Context) error {
 					t.fixed[rate] = &result{}
 				}
 				l.url = t.url
-				if err := b.runOne(ctx, fmt.Sprintf("fixed%g-%s-%d", rate, slug(t.label), round+1), t, l, t.fixed[rate], fixedKey(rate)); err != nil {
+				var wait func()
+				if round == 0 && rate == b.o.rates[0] {
+					wait = b.profile(ctx, t, l.dur)
+				}
+				err := b.runOne(ctx, fmt.Sprintf("fixed%g-%s-%d", rate, slug(t.label), round+1), t, l, t.fixed[rate], fixedKey(rate))
+				if wait != nil {
+					wait()
+				}
+				if err != nil {
 					return err
 				}
 			}
@@ -85,6 +96,64 @@ func (b *bench) measureAll(ctx context.Context) error {
 		}
 	}
 	return b.finish()
+}
+
+// profile starts taking a CPU profile of each of t's sidecars, when
+// -cpuprofile is set, for most of dur (the round about to start), written
+// to <scenario>-<proxy>.pprof in the -cpuprofile folder. The returned
+// function waits for them (nil when there is nothing to take).
+func (b *bench) profile(ctx context.Context, t *target, dur time.Duration) func() {
+	if b.o.profileDir == "" || t.kind != kindTrellis {
+		return nil
+	}
+	secs := max(1, int((dur - time.Second).Seconds()))
+	var wg sync.WaitGroup
+	problems := make([]string, len(t.proxies))
+	for i, p := range t.proxies {
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", b.sidecarAdmin[p], secs)
+		path := filepath.Join(b.o.profileDir, b.scenario+"-"+slug(p.name)+".pprof")
+		wg.Go(func() {
+			if err := fetchTo(ctx, url, path, time.Duration(secs+30)*time.Second); err != nil {
+				problems[i] = fmt.Sprintf("No CPU profile of %s: %v.", p.name, err)
+				return
+			}
+			progress("CPU profile of %s: %s", p.name, path)
+		})
+	}
+	return func() {
+		wg.Wait()
+		for _, m := range problems {
+			if m != "" {
+				b.notes = append(b.notes, m)
+			}
+		}
+	}
+}
+
+// fetchTo GETs url into the file path.
+func fetchTo(ctx context.Context, url, path string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, raw, 0o644)
 }
 
 // finish reads the proxies' peak RSS and the load average at the end.

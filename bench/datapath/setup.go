@@ -403,6 +403,9 @@ func (b *bench) startSidecar(ctx context.Context, name, mesh, dpName, dataplane,
 		"--admin-addr", adminAddr,
 		"--drain-timeout", "1s",
 	}
+	if b.o.profileDir != "" {
+		args = append(args, "--enable-pprof")
+	}
 	token, err := b.dataplaneToken(ctx, mesh, dpName)
 	if err != nil {
 		return nil, err
