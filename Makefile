@@ -56,7 +56,7 @@ bench:
 	$(GO) run ./bench/store
 
 # Data path: direct vs a trellis-dp pair vs an HAProxy pair on loopback,
-# about 4 minutes; needs fortio (bench/datapath/run.sh installs it), uses
+# about 19 minutes (HTTP, gRPC and TCP scenarios); needs fortio (bench/datapath/run.sh installs it), uses
 # haproxy when installed. Not part of "make test". See bench/README.md.
 .PHONY: bench-datapath
 bench-datapath:
