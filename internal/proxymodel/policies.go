@@ -112,11 +112,40 @@ func (s *MeshSnapshot) Match(kind string, dp NamedDataplane) (*Matched, error) {
 	return s.matcher(kind).Match(policy.Dataplane{Name: dp.Name, Labels: dp.Labels, Spec: dp.Spec})
 }
 
+// Memo returns the value computed for key in this snapshot, calling
+// compute on first use (errors are not kept; concurrent first uses may
+// both compute, and one result is kept). Appliers use it for what they
+// derive from the rules a Matcher shares between proxies, keyed by those
+// rules' addresses (which the key keeps alive): such keys are only equal
+// for the same rules. Values are shared: treat them as read-only.
+func (s *MeshSnapshot) Memo(key any, compute func() (any, error)) (any, error) {
+	set := s.set()
+	set.mu.Lock()
+	v, ok := set.memo[key]
+	set.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := compute()
+	if err != nil {
+		return nil, err
+	}
+	set.mu.Lock()
+	if prev, ok := set.memo[key]; ok {
+		v = prev
+	} else {
+		set.memo[key] = v
+	}
+	set.mu.Unlock()
+	return v, nil
+}
+
 // matcherSet holds a snapshot's matchers by kind, each with the policy
-// list it was made from.
+// list it was made from, and its Memo values.
 type matcherSet struct {
 	mu     sync.Mutex
 	byKind map[string]kindMatcher
+	memo   map[any]any
 }
 
 type kindMatcher struct {
@@ -134,12 +163,7 @@ var matcherSetsMu sync.Mutex
 // when Policies[kind] is no longer the list it was made from (a copy of
 // the snapshot shares the set).
 func (s *MeshSnapshot) matcher(kind string) *policy.Matcher {
-	matcherSetsMu.Lock()
-	if s.matchers == nil {
-		s.matchers = &matcherSet{byKind: map[string]kindMatcher{}}
-	}
-	set := s.matchers
-	matcherSetsMu.Unlock()
+	set := s.set()
 	items := s.Policies[kind]
 	set.mu.Lock()
 	defer set.mu.Unlock()
@@ -149,4 +173,14 @@ func (s *MeshSnapshot) matcher(kind string) *policy.Matcher {
 		set.byKind[kind] = km
 	}
 	return km.m
+}
+
+// set returns the snapshot's matcher set, made on first use.
+func (s *MeshSnapshot) set() *matcherSet {
+	matcherSetsMu.Lock()
+	defer matcherSetsMu.Unlock()
+	if s.matchers == nil {
+		s.matchers = &matcherSet{byKind: map[string]kindMatcher{}, memo: map[any]any{}}
+	}
+	return s.matchers
 }

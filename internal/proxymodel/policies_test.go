@@ -98,3 +98,40 @@ func TestSnapshotMatch(t *testing.T) {
 		t.Errorf("MeshRetry without policies: %+v", m)
 	}
 }
+
+// Memo computes a value once per snapshot and key, keeps no errors, and a
+// new snapshot starts empty.
+func TestSnapshotMemo(t *testing.T) {
+	snap := &proxymodel.MeshSnapshot{Mesh: "default"}
+	var calls sync.Map
+	compute := func(key string) func() (any, error) {
+		return func() (any, error) {
+			n, _ := calls.LoadOrStore(key, new(int))
+			*n.(*int)++
+			return key + "!", nil
+		}
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for _, k := range []string{"a", "b"} {
+				v, err := snap.Memo(k, compute(k))
+				if err != nil || v != k+"!" {
+					t.Errorf("Memo(%s) = %v, %v", k, v, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := snap.Memo("bad", func() (any, error) { return nil, fmt.Errorf("no") }); err == nil {
+		t.Error("Memo lost the error")
+	}
+	if v, err := snap.Memo("bad", func() (any, error) { return "ok", nil }); err != nil || v != "ok" {
+		t.Errorf("an error was kept: %v, %v", v, err)
+	}
+	next := &proxymodel.MeshSnapshot{Mesh: "default"}
+	v, _ := next.Memo("a", func() (any, error) { return "new", nil })
+	if v != "new" {
+		t.Errorf("a new snapshot gave %v", v)
+	}
+}

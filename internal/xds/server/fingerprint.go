@@ -22,13 +22,16 @@ var (
 	mtlsPtrType  = reflect.TypeFor[*proxymodel.MTLS]()
 	// The policy results proxies share (policy.Matcher): hashed once per
 	// mesh state by address.
-	rulesType       = reflect.TypeFor[policy.Rules]()
-	entriesType     = reflect.TypeFor[[]policy.Entry]()
-	refsType        = reflect.TypeFor[[]policy.Ref]()
-	rulePtrType     = reflect.TypeFor[*policy.Rule]()
-	inboundsType    = reflect.TypeFor[[]policy.Inbound]()
-	stringMapType   = reflect.TypeFor[map[string]string]()
-	policiesMapType = reflect.TypeFor[map[string]*proxymodel.Matched]()
+	rulesType   = reflect.TypeFor[policy.Rules]()
+	entriesType = reflect.TypeFor[[]policy.Entry]()
+	refsType    = reflect.TypeFor[[]policy.Ref]()
+	rulePtrType = reflect.TypeFor[*policy.Rule]()
+	// Inbound permissions are shared too (the MeshTrafficPermission
+	// applier computes them once per snapshot for shared rules).
+	permissionsPtrType = reflect.TypeFor[*proxymodel.Permissions]()
+	inboundsType       = reflect.TypeFor[[]policy.Inbound]()
+	stringMapType      = reflect.TypeFor[map[string]string]()
+	policiesMapType    = reflect.TypeFor[map[string]*proxymodel.Matched]()
 	// inboundFast is set when policy.Inbound has the fields hashInbounds
 	// writes (a field added later turns it off rather than be missed).
 	inboundFast = reflect.TypeFor[policy.Inbound]().NumField() == 8
@@ -48,7 +51,8 @@ type sharedKey struct {
 // when they are the index's list for its service (the same backing array,
 // as Index.Build gives them), the mTLS model when it is the one mtlsFor
 // made for the proxy's services, and the policy rules, entries and refs
-// of Proxy.Policies (by address: proxies selected alike share them). It
+// of Proxy.Policies and the inbounds' Permissions (by address: proxies
+// selected alike share them). It
 // reports false for a model holding a value it cannot hash (the caller
 // then builds without sharing). Models must not change once hashed.
 func (ms *meshState) fingerprintOf(p *proxymodel.Proxy) (fp fingerprint, ok bool) {
@@ -107,8 +111,8 @@ func (ms *meshState) hashHook(h *proxymodel.Hasher, v reflect.Value) bool {
 			h.Raw('t')
 			h.Fingerprint(e.fp)
 			return true
-		case rulePtrType:
-			return ms.hashShared(h, v, sharedKey{typ: rulePtrType, ptr: v.UnsafePointer()})
+		case rulePtrType, permissionsPtrType:
+			return ms.hashShared(h, v, sharedKey{typ: v.Type(), ptr: v.UnsafePointer()})
 		}
 	case reflect.Map:
 		if v.Type() == policiesMapType && !v.IsNil() {

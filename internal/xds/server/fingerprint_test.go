@@ -115,3 +115,27 @@ func TestFingerprintOfPolicyInbounds(t *testing.T) {
 		}
 	}
 }
+
+// Inbound permissions, hashed once per mesh state by address, count by
+// content.
+func TestFingerprintOfPermissions(t *testing.T) {
+	perms := func(action string) *proxymodel.Permissions {
+		return &proxymodel.Permissions{Rules: []proxymodel.PermissionRule{{Principal: proxymodel.Principal{Any: true}, Action: action}}}
+	}
+	model := func(p *proxymodel.Permissions) *proxymodel.Proxy {
+		return &proxymodel.Proxy{Name: "web-1", Inbounds: []proxymodel.Inbound{{Address: "10.0.0.1", Port: 8080, Permissions: p}}}
+	}
+	ms := newMeshState(nil, nil)
+	shared := perms("Allow")
+	a, _ := ms.fingerprintOf(model(shared))
+	b, _ := ms.fingerprintOf(model(shared))
+	c, _ := ms.fingerprintOf(model(perms("Allow")))
+	d, _ := ms.fingerprintOf(model(perms("Deny")))
+	e, _ := ms.fingerprintOf(model(nil))
+	if a != b || a != c {
+		t.Error("equal permissions, different fingerprints")
+	}
+	if a == d || a == e {
+		t.Error("other permissions, same fingerprint")
+	}
+}
