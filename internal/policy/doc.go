@@ -21,6 +21,12 @@
 //	rules, err := policy.Typed[meshtimeout.Conf](m.To)
 //	if r := m.To.Compute(map[string]string{"kuma.io/service": "backend"}); r != nil { ... }
 //
+// To match one set of policies against many proxies (the control plane
+// does, once per mesh snapshot and kind), NewMatcher reads the specs once
+// and Matcher.Match merges once per selection: proxies selected by the
+// same policies share their rules (read-only) and differ only in their
+// inbounds' own fields.
+//
 // # Selection (the top-level targetRef)
 //
 //   - absent or Mesh: every inbound and the gateway; with proxyTypes only
