@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/trellis-mesh/trellis/internal/policy"
@@ -106,8 +107,8 @@ func TestSnapshotMemo(t *testing.T) {
 	var calls sync.Map
 	compute := func(key string) func() (any, error) {
 		return func() (any, error) {
-			n, _ := calls.LoadOrStore(key, new(int))
-			*n.(*int)++
+			n, _ := calls.LoadOrStore(key, new(atomic.Int64))
+			n.(*atomic.Int64).Add(1)
 			return key + "!", nil
 		}
 	}

@@ -481,7 +481,9 @@ var _ = net.Dial
 
 func TestResilienceCircuitBreakerOverflow(t *testing.T) {
 	release := make(chan struct{})
+	arrived := make(chan struct{}, 4)
 	backend := httpBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -496,6 +498,14 @@ func TestResilienceCircuitBreakerOverflow(t *testing.T) {
 	}}}
 	apply(t, rt, configOf(httpListener(t, addr, "web"), routeConfig("web", nil), cl, cla("web", backend)))
 	for _, pc := range bothPaths {
+		// The previous path's request must have released its slot.
+		deadline := time.Now().Add(10 * time.Second)
+		for rt.Stats()["cluster.web.upstream_rq_active"] != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the previous request still holds the slot", pc.name)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 		c := pc.new(t)
 		first := make(chan string, 1)
 		go func() {
@@ -508,16 +518,24 @@ func TestResilienceCircuitBreakerOverflow(t *testing.T) {
 			resp.Body.Close()
 			first <- string(b)
 		}()
-		// Wait for the first request to hold the only slot.
-		deadline := time.Now().Add(5 * time.Second)
-		for rt.Stats()["cluster.web.upstream_rq_active"] == 0 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
+		// Wait for the first request to hold the only slot (it is at the
+		// backend).
+		select {
+		case <-arrived:
+		case got := <-first:
+			t.Fatalf("%s: first request answered before reaching the backend: %q", pc.name, got)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the first request did not reach the backend", pc.name)
 		}
 		resp, body := get(t, pc.new(t), "http://"+addr+"/")
 		if resp.StatusCode != 503 || resp.Header.Get("X-Envoy-Overloaded") != "true" || !strings.Contains(body, "overflow") {
 			t.Fatalf("%s: got %d %q %v, want the 503 overflow", pc.name, resp.StatusCode, body, resp.Header)
 		}
-		release <- struct{}{}
+		select {
+		case release <- struct{}{}:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the backend is not holding the first request", pc.name)
+		}
 		if got := <-first; got != "done" {
 			t.Fatalf("%s: first request: %q", pc.name, got)
 		}

@@ -86,7 +86,7 @@ func (s *Server) onResponse(id int64, nonce, version string) {
 	if st == nil || st.proxy == nil {
 		return
 	}
-	key, sub := st.proxy.info.key, st.proxy.subscriptionID
+	key, sub := st.proxy.info().key, st.proxy.subscriptionID
 	s.insight.queue(key, func(in *insights.DataplaneInsight) {
 		if x := in.Find(sub); x != nil {
 			x.Status.Total.ResponsesSent++
@@ -115,7 +115,7 @@ func (s *Server) onRequest(id int64, node *corev3.Node, typeURL, nonce, version,
 	if nonce == "" {
 		return nil // a subscription, not a reply
 	}
-	key, sub := st.proxy.info.key, st.proxy.subscriptionID
+	key, sub := st.proxy.info().key, st.proxy.subscriptionID
 	now := time.Now().UTC()
 	if nack {
 		s.log.Warn("proxy rejected its config", "proxy", key.String(), "type", typeURL, "error", nackMsg)
@@ -176,11 +176,11 @@ func (s *Server) attach(st *stream, node *corev3.Node) error {
 	s.mu.Lock()
 	ps := s.proxies[info.key]
 	if ps == nil {
-		ps = &proxyState{info: info}
+		ps = newProxyState(info)
 		s.proxies[info.key] = ps
 		s.byNodeID[info.nodeID] = ps
 	}
-	ps.info = info
+	ps.node.Store(info)
 	ps.streams++
 	ps.subscriptionID = subID
 	st.proxy = ps
@@ -206,15 +206,15 @@ func (s *Server) closeStream(id int64) {
 	ps.streams--
 	last := ps.streams == 0
 	if last {
-		delete(s.proxies, ps.info.key)
-		delete(s.byNodeID, ps.info.nodeID)
-		s.cache.ClearSnapshot(ps.info.nodeID)
+		delete(s.proxies, ps.info().key)
+		delete(s.byNodeID, ps.info().nodeID)
+		s.cache.ClearSnapshot(ps.info().nodeID)
 	}
 	s.mu.Unlock()
-	if !last || ps.info.proxyless {
+	if !last || ps.info().proxyless {
 		return
 	}
-	key, sub := ps.info.key, s.cfg.InstanceID+"-"+strconv.FormatInt(id, 10)
+	key, sub := ps.info().key, s.cfg.InstanceID+"-"+strconv.FormatInt(id, 10)
 	s.log.Info("proxy disconnected", "proxy", key.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -34,7 +34,7 @@ func BenchmarkPolicyChange(b *testing.B) {
 	memo := newOutputMemo()
 	states := make([]*proxyState, proxies)
 	for i := range states {
-		states[i] = &proxyState{info: &nodeInfo{key: proxyKey{Mesh: "default", Name: fmt.Sprintf("dp-%d", i)}}}
+		states[i] = newProxyState(&nodeInfo{key: proxyKey{Mesh: "default", Name: fmt.Sprintf("dp-%d", i)}})
 	}
 	recompute := func() {
 		ms, err := cache.load(ctx, cas, "default")

@@ -349,7 +349,7 @@ func (r *reconciler) recomputeMesh(ctx context.Context, meshName string) error {
 		ps := proxies[i]
 		renew, changed, err := r.push(ctx, ms, memo, ps)
 		if err != nil {
-			r.s.log.Warn("building a proxy's config", "proxy", ps.info.key.String(), "err", err)
+			r.s.log.Warn("building a proxy's config", "proxy", ps.info().key.String(), "err", err)
 			return
 		}
 		if changed {
@@ -404,15 +404,15 @@ func (r *reconciler) memo(meshName string) *outputMemo {
 func (r *reconciler) refreshProxy(ctx context.Context, ps *proxyState) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ms, err := r.cache.load(ctx, r.s.ca, ps.info.key.Mesh)
+	ms, err := r.cache.load(ctx, r.s.ca, ps.info().key.Mesh)
 	if err != nil {
 		return err
 	}
-	renew, _, err := r.push(ctx, ms, r.memo(ps.info.key.Mesh), ps)
+	renew, _, err := r.push(ctx, ms, r.memo(ps.info().key.Mesh), ps)
 	if err != nil {
 		return err
 	}
-	r.rotation.note(ps.info.key.Mesh, renew)
+	r.rotation.note(ps.info().key.Mesh, renew)
 	return nil
 }
 
@@ -424,10 +424,10 @@ func (r *reconciler) push(ctx context.Context, ms *meshState, memo *outputMemo, 
 	var out *output
 	var renew time.Time
 	var err error
-	if ps.info.proxyless || r.s.isCorrupt(ps.info.key) {
+	if ps.info().proxyless || r.s.isCorrupt(ps.info().key) {
 		var res *build.Resources
-		if res, renew, err = generate(ms, ps.info.key.Name, ps.info.proxyless); err == nil {
-			if r.s.isCorrupt(ps.info.key) {
+		if res, renew, err = generate(ms, ps.info().key.Name, ps.info().proxyless); err == nil {
+			if r.s.isCorrupt(ps.info().key) {
 				res = corruptResources(res)
 			}
 			out, err = newOutput(res)
@@ -452,16 +452,16 @@ func (r *reconciler) push(ctx context.Context, ms *meshState, memo *outputMemo, 
 	if same {
 		return renew, false, nil
 	}
-	if err := r.s.cache.SetSnapshot(ctx, ps.info.nodeID, newResourceSnapshot(out, versions)); err != nil {
-		return time.Time{}, false, fmt.Errorf("setting the snapshot of %s: %w", ps.info.key, err)
+	if err := r.s.cache.SetSnapshot(ctx, ps.info().nodeID, newResourceSnapshot(out, versions)); err != nil {
+		return time.Time{}, false, fmt.Errorf("setting the snapshot of %s: %w", ps.info().key, err)
 	}
 	r.s.mu.Lock()
-	gone := r.s.byNodeID[ps.info.nodeID] == nil
+	gone := r.s.byNodeID[ps.info().nodeID] == nil
 	r.s.mu.Unlock()
 	if gone { // it disconnected while this recompute ran: keep no snapshot
-		r.s.cache.ClearSnapshot(ps.info.nodeID)
+		r.s.cache.ClearSnapshot(ps.info().nodeID)
 	}
-	r.s.log.Debug("pushed config", "proxy", ps.info.key.String(), "versions", versions)
+	r.s.log.Debug("pushed config", "proxy", ps.info().key.String(), "versions", versions)
 	return renew, true, nil
 }
 

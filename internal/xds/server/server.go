@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -101,7 +102,9 @@ type stream struct {
 
 // proxyState is a proxy connected to this instance.
 type proxyState struct {
-	info    *nodeInfo
+	// node is what the proxy's newest stream said about it (read with
+	// info: a reconnecting proxy replaces it while a recompute reads it).
+	node    atomic.Pointer[nodeInfo]
 	streams int
 	// subscriptionID identifies the proxy's newest stream in its insight.
 	subscriptionID string
@@ -119,6 +122,16 @@ type proxyState struct {
 	// pushed is the output last compared with versions.
 	pushed *output
 }
+
+// newProxyState returns the state of a proxy first seen with info.
+func newProxyState(info *nodeInfo) *proxyState {
+	ps := &proxyState{}
+	ps.node.Store(info)
+	return ps
+}
+
+// info returns what the proxy's newest stream said about it.
+func (ps *proxyState) info() *nodeInfo { return ps.node.Load() }
 
 // New returns a data-plane server over mgr's store.
 func New(cfg Config, mgr *manager.Manager, log *slog.Logger) *Server {

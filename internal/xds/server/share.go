@@ -97,7 +97,7 @@ func (m *outputMemo) sweep() {
 // not change, and when one of its certificates is due to be reissued.
 func sidecarOutput(ms *meshState, memo *outputMemo, ps *proxyState) (*output, time.Time, error) {
 	// What the model is built from unchanged: the last output stands.
-	inputs, inputsOK := ms.inputsOf(ps.info.key.Name)
+	inputs, inputsOK := ms.inputsOf(ps.info().key.Name)
 	if inputsOK && ps.last != nil && ps.lastInputs == inputs {
 		memo.keep(ps)
 		return ps.last, ps.lastRenew, nil
@@ -138,7 +138,7 @@ func (ms *meshState) inputsOf(name string) (fingerprint, bool) {
 // sidecarParts builds a proxy's resources from its inbound and outbound
 // parts.
 func sidecarParts(ms *meshState, memo *outputMemo, ps *proxyState) (*output, time.Time, error) {
-	p, renew, err := ms.model(ps.info.key.Name)
+	p, renew, err := ms.model(ps.info().key.Name)
 	if err != nil {
 		return nil, time.Time{}, err
 	}

@@ -31,7 +31,7 @@ func TestOutputMemoKeepsPartsOfSkippedProxies(t *testing.T) {
 		for _, name := range names {
 			ps := proxies[name]
 			if ps == nil {
-				ps = &proxyState{info: &nodeInfo{key: proxyKey{Mesh: "default", Name: name}}}
+				ps = newProxyState(&nodeInfo{key: proxyKey{Mesh: "default", Name: name}})
 				proxies[name] = ps
 			}
 			o, _, err := sidecarOutput(ms, memo, ps)

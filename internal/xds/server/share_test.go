@@ -130,7 +130,7 @@ func TestSharedOutputIsTheWholeBuild(t *testing.T) {
 					name := fmt.Sprintf("%s-%d", []string{"web", "api", "db"}[i%3], i+1)
 					ps := proxies[name]
 					if ps == nil {
-						ps = &proxyState{info: &nodeInfo{key: proxyKey{Mesh: "default", Name: name}}}
+						ps = newProxyState(&nodeInfo{key: proxyKey{Mesh: "default", Name: name}})
 						proxies[name] = ps
 					}
 					got, _, err := sidecarOutput(ms, memo, ps)
