@@ -17,13 +17,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/trellis-mesh/trellis/bench/internal/procstat"
 	"github.com/trellis-mesh/trellis/internal/config"
 	"github.com/trellis-mesh/trellis/internal/cp"
 )
-
-// clockTicks is the unit of /proc/PID/stat CPU times (USER_HZ; 100 on
-// every Linux platform Go runs on).
-const clockTicks = 100
 
 // controlPlane is the trellis-cp under test: a child process, or (for the
 // package's test) one running in this process.
@@ -243,53 +240,11 @@ func (c *controlPlane) usage() (usage, error) {
 func processUsage(pid int) (usage, error) {
 	u := usage{at: time.Now()}
 	var err error
-	if u.cpu, err = cpuSeconds(pid); err != nil {
+	if u.cpu, err = procstat.CPUSeconds(pid); err != nil {
 		return u, err
 	}
-	u.rssKiB, err = statusKiB(pid, "VmRSS")
+	u.rssKiB, err = procstat.StatusKiB(pid, "VmRSS")
 	return u, err
-}
-
-// cpuSeconds is the user plus system CPU time of a process (all threads),
-// from /proc/PID/stat fields 14 and 15.
-func cpuSeconds(pid int) (float64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("reading the CPU time of process %d: %w", pid, err)
-	}
-	i := bytes.LastIndexByte(raw, ')') // the command name may hold spaces
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	f := strings.Fields(string(raw[i+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	utime, err1 := strconv.ParseUint(f[11], 10, 64)
-	stime, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return float64(utime+stime) / clockTicks, nil
-}
-
-// statusKiB reads a "Key: N kB" line of /proc/PID/status.
-func statusKiB(pid int, key string) (int64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, fmt.Errorf("reading the memory of process %d: %w", pid, err)
-	}
-	for line := range strings.Lines(string(raw)) {
-		rest, ok := strings.CutPrefix(line, key+":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) == 2 && f[1] == "kB" {
-			return strconv.ParseInt(f[0], 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status: no %s line", pid, key)
 }
 
 func freeAddrs(n int) ([]string, error) {

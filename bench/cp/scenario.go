@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/trellis-mesh/trellis/bench/internal/procstat"
 )
 
 // benchMesh is the mesh the simulated proxies join.
@@ -149,7 +151,7 @@ func runOne(ctx context.Context, o options, n int) (res *result) {
 	}
 	clientAfter, _ := processUsage(os.Getpid())
 	res.clientCPU = clientAfter.cpu - clientBefore.cpu
-	res.hwm, _ = statusKiB(c.pid, "VmHWM")
+	res.hwm, _ = procstat.StatusKiB(c.pid, "VmHWM")
 	res.failures, err = f.failures()
 	if err != nil && res.err == nil {
 		res.err = err

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/trellis-mesh/trellis/bench/internal/procstat"
 )
 
 // rssSampleEvery is how often the proxies' RSS is read during the
@@ -160,7 +162,7 @@ func fetchTo(ctx context.Context, url, path string, timeout time.Duration) error
 func (b *bench) finish() error {
 	for _, t := range b.targets {
 		for _, p := range t.proxies {
-			hwm, err := statusKiB(p.pid(), "VmHWM")
+			hwm, err := procstat.StatusKiB(p.pid(), "VmHWM")
 			if err != nil {
 				return err
 			}
@@ -199,7 +201,7 @@ func (b *bench) measureIdle(ctx context.Context) error {
 	before := make([]float64, len(all))
 	for i, p := range all {
 		var err error
-		if before[i], err = cpuSeconds(p.pid()); err != nil {
+		if before[i], err = procstat.CPUSeconds(p.pid()); err != nil {
 			return err
 		}
 	}
@@ -211,12 +213,12 @@ func (b *bench) measureIdle(ctx context.Context) error {
 	}
 	elapsed := time.Since(start).Seconds()
 	for i, p := range all {
-		after, err := cpuSeconds(p.pid())
+		after, err := procstat.CPUSeconds(p.pid())
 		if err != nil {
 			return err
 		}
 		p.idleCPU = (after - before[i]) / elapsed
-		if p.idleRSS, err = statusKiB(p.pid(), "VmRSS"); err != nil {
+		if p.idleRSS, err = procstat.StatusKiB(p.pid(), "VmRSS"); err != nil {
 			return err
 		}
 	}
@@ -278,7 +280,7 @@ func (b *bench) sampleProxies(ps []*proxy, key string) (func() error, error) {
 	cpuBefore := make([]float64, len(ps))
 	for i, p := range ps {
 		var err error
-		if cpuBefore[i], err = cpuSeconds(p.pid()); err != nil {
+		if cpuBefore[i], err = procstat.CPUSeconds(p.pid()); err != nil {
 			return nil, err
 		}
 	}
@@ -289,7 +291,7 @@ func (b *bench) sampleProxies(ps []*proxy, key string) (func() error, error) {
 		defer tick.Stop()
 		for {
 			for _, p := range ps {
-				if kib, err := statusKiB(p.pid(), "VmRSS"); err == nil && kib > p.rss[key] {
+				if kib, err := procstat.StatusKiB(p.pid(), "VmRSS"); err == nil && kib > p.rss[key] {
 					p.rss[key] = kib
 				}
 			}
@@ -304,7 +306,7 @@ func (b *bench) sampleProxies(ps []*proxy, key string) (func() error, error) {
 		close(done)
 		wg.Wait()
 		for i, p := range ps {
-			after, err := cpuSeconds(p.pid())
+			after, err := procstat.CPUSeconds(p.pid())
 			if err != nil {
 				return err
 			}
