@@ -85,11 +85,36 @@ func sortByName[T interface{ GetName() string }](s []T) {
 	sort.Slice(s, func(i, j int) bool { return s[i].GetName() < s[j].GetName() })
 }
 
+// Part says which of a proxy's resources SidecarPart builds. The control
+// plane builds the inbound and outbound parts of a proxy separately and
+// shares outbound parts between proxies (internal/xds/server/share.go).
+type Part int
+
+// The parts of a sidecar's resources.
+const (
+	// PartAll is every resource of the proxy.
+	PartAll Part = iota
+	// PartInbound is what comes from the inbounds and the proxy's own
+	// settings: Plugin.ProxyInbound hooks run for it.
+	PartInbound
+	// PartOutbound is what comes from the outbounds: Plugin.ProxyOutbound
+	// hooks run for it.
+	PartOutbound
+)
+
 // Sidecar builds the resources of a sidecar proxy. When the proxy has
 // MTLS, inbound listeners terminate mTLS, outbound clusters originate it,
 // and the secrets they reference are included. The registered policy
 // plugins (plugin.go) edit the resources as they are built.
 func Sidecar(p *proxymodel.Proxy) (*Resources, error) {
+	return SidecarPart(p, PartAll)
+}
+
+// SidecarPart builds one part of a sidecar's resources: the inbounds and
+// outbounds of p are built whatever the part (the caller leaves out what
+// belongs to the other part); part decides which proxy-wide plugin hooks
+// run.
+func SidecarPart(p *proxymodel.Proxy, part Part) (*Resources, error) {
 	r := &Resources{}
 	seenLocal := map[string]bool{}
 	for i := range p.Inbounds {
@@ -133,6 +158,26 @@ func Sidecar(p *proxymodel.Proxy) (*Resources, error) {
 		out := &p.Outbounds[i]
 		if err := r.outbound(p, out, seenService); err != nil {
 			return nil, fmt.Errorf("outbound %s:%d (%s): %w", out.Address, out.Port, out.Service, err)
+		}
+	}
+	if part != PartOutbound {
+		if err := runHooks(func(pl *Plugin) error {
+			if pl.ProxyInbound == nil {
+				return nil
+			}
+			return pl.ProxyInbound(p, r)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if part != PartInbound {
+		if err := runHooks(func(pl *Plugin) error {
+			if pl.ProxyOutbound == nil {
+				return nil
+			}
+			return pl.ProxyOutbound(p, r)
+		}); err != nil {
+			return nil, err
 		}
 	}
 	if p.MTLS != nil {

@@ -73,6 +73,18 @@ type Plugin struct {
 	InboundNetworkFilters func(p *proxymodel.Proxy, in *proxymodel.Inbound) ([]*listenerv3.Filter, error)
 	// DownstreamTLS edits the TLS context of an mTLS inbound.
 	DownstreamTLS func(p *proxymodel.Proxy, in *proxymodel.Inbound, tc *tlsv3.DownstreamTlsContext) error
+
+	// ProxyInbound adds or edits resources that belong to the proxy as a
+	// whole and depend only on what inbound hooks may read (a metrics
+	// listener, the DNS listener, the inbound redirect listener). It runs
+	// once, after every inbound is built, when Sidecar builds the inbound
+	// part (PartInbound or PartAll); r is not sorted yet.
+	ProxyInbound func(p *proxymodel.Proxy, r *Resources) error
+	// ProxyOutbound is the same for resources that depend only on what
+	// outbound hooks may read (the outbound redirect listener, a tracing
+	// collector's cluster): it runs once, after every outbound is built,
+	// when Sidecar builds the outbound part (PartOutbound or PartAll).
+	ProxyOutbound func(p *proxymodel.Proxy, r *Resources) error
 }
 
 // plugins are the registered plugins, sorted by Order then Name.

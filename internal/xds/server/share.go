@@ -150,7 +150,7 @@ func sidecarParts(ms *meshState, memo *outputMemo, ps *proxyState) (*output, tim
 	if okIn && okOut {
 		inPart := ps.inbound
 		if inPart == nil || ps.inboundFP != inFP {
-			res, err := build.Sidecar(&in)
+			res, err := build.SidecarPart(&in, build.PartInbound)
 			if err != nil {
 				return nil, time.Time{}, err
 			}
@@ -163,7 +163,7 @@ func sidecarParts(ms *meshState, memo *outputMemo, ps *proxyState) (*output, tim
 			}
 			ps.inbound, ps.inboundFP = inPart, inFP
 		}
-		outPart, err := memo.get(ps, outFP, func() (*output, error) { return buildOutput(&out) })
+		outPart, err := memo.get(ps, outFP, func() (*output, error) { return buildPart(&out, build.PartOutbound) })
 		if err != nil {
 			return nil, time.Time{}, err
 		}
@@ -171,7 +171,7 @@ func sidecarParts(ms *meshState, memo *outputMemo, ps *proxyState) (*output, tim
 			return o, renew, nil
 		}
 	}
-	o, err := buildOutput(p)
+	o, err := buildPart(p, build.PartAll)
 	return o, renew, err
 }
 
@@ -199,8 +199,9 @@ func policiesPart(all map[string]*proxymodel.Matched, inbound bool) map[string]*
 	return out
 }
 
-func buildOutput(p *proxymodel.Proxy) (*output, error) {
-	res, err := build.Sidecar(p)
+// buildPart builds one part of a proxy's resources as an output.
+func buildPart(p *proxymodel.Proxy, part build.Part) (*output, error) {
+	res, err := build.SidecarPart(p, part)
 	if err != nil {
 		return nil, err
 	}
