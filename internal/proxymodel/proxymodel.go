@@ -65,6 +65,45 @@ type Proxy struct {
 	// Policies holds, per targetRef policy kind, what the mesh's policies
 	// of that kind say about the proxy (MatchApplier, policies.go).
 	Policies map[string]*Matched
+	// TransparentProxy is the dataplane's networking.transparentProxying;
+	// nil when the proxy is not transparent (its outbounds are then the
+	// ones the Dataplane lists).
+	TransparentProxy *TransparentProxy
+	// VIPs are the virtual addresses and DNS names of the services a
+	// transparent proxy may reach (its reachable services, or every
+	// service of the mesh), sorted by Service; empty without
+	// TransparentProxy.
+	VIPs []VIP
+	// DNSPort is the port of the proxy's DNS server on 127.0.0.1, which
+	// the proxy announces in its node metadata (dataplane.dns.port); zero
+	// when it runs none.
+	DNSPort uint32
+}
+
+// TransparentProxy is a Dataplane's networking.transparentProxying: the
+// proxy's host redirects inbound and outbound TCP to the proxy
+// (trellisctl install transparent-proxy).
+type TransparentProxy struct {
+	RedirectPortInbound  uint32
+	RedirectPortOutbound uint32
+	// IPFamilyMode is "dualstack" (the default) or "ipv4".
+	IPFamilyMode string
+	// ReachableServices limits the outbounds to these services (all when
+	// empty).
+	ReachableServices []string
+	// DirectAccessServices are services the application may call by an
+	// instance's own address:port ("*" for all).
+	DirectAccessServices []string
+}
+
+// VIP is the virtual address of a mesh service and its DNS name.
+type VIP struct {
+	// Service is the kuma.io/service value.
+	Service string
+	// Name is the DNS name, such as "backend.mesh".
+	Name string
+	// IPv4 is in 240.0.0.0/4; IPv6, when set, in the IPv6 VIP range.
+	IPv4, IPv6 string
 }
 
 // Inbound is one service the proxy serves: a listener on Address:Port that
