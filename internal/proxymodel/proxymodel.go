@@ -86,7 +86,8 @@ type Proxy struct {
 type TransparentProxy struct {
 	RedirectPortInbound  uint32
 	RedirectPortOutbound uint32
-	// IPFamilyMode is "dualstack" (the default) or "ipv4".
+	// IPFamilyMode is the Dataplane's value (api/mesh IPFamily*: DualStack,
+	// IPv4, IPv6; empty means DualStack).
 	IPFamilyMode string
 	// ReachableServices limits the outbounds to these services (all when
 	// empty).
