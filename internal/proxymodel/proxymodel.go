@@ -95,6 +95,10 @@ type TransparentProxy struct {
 	// DirectAccessServices are services the application may call by an
 	// instance's own address:port ("*" for all).
 	DirectAccessServices []string
+	// Passthrough is the Mesh's networking.outbound.passthrough (default
+	// true): connections to addresses outside the mesh go to their
+	// original destination; otherwise they are closed.
+	Passthrough bool
 }
 
 // VIP is the virtual address of a mesh service and its DNS name.
@@ -169,6 +173,8 @@ type Index struct {
 	in inputs
 	// routes memoizes the services route policies name (routes.go).
 	routes routeServicesMemo
+	// tproxy memoizes what transparent outbounds need (transparent.go).
+	tproxy tproxyMemo
 }
 
 // NewIndex indexes a snapshot; Build runs appliers on every proxy model.
@@ -265,6 +271,7 @@ func (ix *Index) Build(name string) (*Proxy, error) {
 		return ix.apply(name, p)
 	}
 	n := dp.Networking
+	p.TransparentProxy = transparentProxyOf(n.TransparentProxying, ix.snap.MeshSpec)
 	for i := range n.Inbound {
 		in := &n.Inbound[i]
 		if in.EffectiveState() == mesh.InboundIgnored {
@@ -304,6 +311,8 @@ func (ix *Index) Build(name string) (*Proxy, error) {
 			Address: addr, Port: out.Port, Service: svc, Protocol: proto, Endpoints: ix.Endpoints(svc),
 		})
 	}
+	// The VIP outbounds of a transparent proxy (p.VIPs must be filled by now).
+	ix.AddTransparentOutbounds(p)
 	if _, err := ix.apply(name, p); err != nil {
 		return nil, err
 	}

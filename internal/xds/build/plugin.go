@@ -28,9 +28,9 @@ import (
 // The control plane builds a proxy's inbound and outbound resources
 // separately and shares the outbound ones between proxies with the same
 // outbounds (internal/xds/server/share.go), so outbound hooks may read of
-// the proxy only Mesh, Zone, Services, MTLS and, in Policies, To and Single;
-// inbound hooks only the inbounds, Name, Mesh, Services, MTLS and, in
-// Policies, Inbounds and Single.
+// the proxy only Mesh, Zone, Services, MTLS, TransparentProxy, VIPs and,
+// in Policies, To and Single; inbound hooks only the inbounds, Name, Mesh,
+// Services, MTLS, TransparentProxy and, in Policies, Inbounds and Single.
 //
 // Outbound hooks get the outbound (out) whose resources they edit; when
 // two outbounds of a proxy go to one service, the cluster, route and
