@@ -25,6 +25,8 @@ var policyAppliers = []policyApplier{
 	matched("MeshFaultInjection"),
 	matched("MeshRateLimit"),
 	matched("MeshLoadBalancingStrategy"),
+	matched("MeshAccessLog"),
+	matched("MeshTrace"),
 	{meshtls.Kind, meshtls.Applier{}},
 	{meshhttproute.Kind, meshhttproute.Applier{}}, // before MeshTCPRoute, which yields to it
 	{meshtcproute.Kind, meshtcproute.Applier{}},
