@@ -216,6 +216,9 @@ func (ix *Index) Fingerprint(name string) (Fingerprint, bool) {
 			h.Fingerprint(ix.serviceFingerprint(svc))
 		}
 	}
+	if dp.Spec != nil && dp.Spec.Networking != nil && dp.Spec.Networking.TransparentProxying != nil {
+		ix.hashVIPInputs(&h) // its VIPs and the outbounds made of them (vips.go)
+	}
 	// Route policies may send to services the outbounds do not name.
 	for _, svc := range ix.routeServices() {
 		h.String(svc)

@@ -43,6 +43,10 @@ type MeshSnapshot struct {
 	// Policies holds the mesh's policies by kind ("MeshTrafficPermission"),
 	// for the appliers (policies.go).
 	Policies map[string][]PolicyItem
+	// VIPs are the virtual IPs and DNS names of the mesh's services, by
+	// service (internal/vip allocates them; vips.go gives transparent
+	// proxies theirs).
+	VIPs map[string]VIP
 
 	// matchers are the policy matchers Match makes, once per kind.
 	matchers *matcherSet
@@ -272,6 +276,7 @@ func (ix *Index) Build(name string) (*Proxy, error) {
 	}
 	n := dp.Networking
 	p.TransparentProxy = transparentProxyOf(n.TransparentProxying, ix.snap.MeshSpec)
+	ix.fillVIPs(p)
 	for i := range n.Inbound {
 		in := &n.Inbound[i]
 		if in.EffectiveState() == mesh.InboundIgnored {
