@@ -165,9 +165,11 @@ func run(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- st
 		return err
 	}
 	quit := make(chan struct{})
+	rt.StatsStore().AddCollector(client)
 	adm := admin.New(admin.Options{
 		Config:    client,
 		Stats:     []admin.StatsSource{client, rt},
+		Metrics:   rt.StatsStore(),
 		Ready:     client.Ready,
 		Quit:      func() { close(quit) },
 		Bootstrap: b,

@@ -21,6 +21,7 @@ import (
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/stats"
 	"github.com/trellis-mesh/trellis/internal/dataplane/xdsconfig"
 )
 
@@ -56,8 +57,11 @@ type TextReadoutSource interface {
 type Options struct {
 	// Config feeds /config_dump; required.
 	Config ConfigSource
-	// Stats feed /stats and /stats/prometheus.
+	// Stats feed /stats.
 	Stats []StatsSource
+	// Metrics feeds /stats/prometheus (its Families); the server adds its
+	// own process gauges (server.*) to it as a collector.
+	Metrics *stats.Store
 	// Ready reports whether the first configuration was applied.
 	Ready func() bool
 	// Quit is called once, on the first POST /quitquitquit.
@@ -91,6 +95,9 @@ func New(opts Options) *Server {
 		opts.Ready = func() bool { return false }
 	}
 	s := &Server{opts: opts, log: opts.Logger.With("component", "admin"), started: time.Now()}
+	if opts.Metrics != nil {
+		opts.Metrics.AddCollector(serverCollector{s})
+	}
 	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	return s
 }

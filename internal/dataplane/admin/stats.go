@@ -6,7 +6,10 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/stats"
 )
 
 // collect merges the values of all stats sources and their text readouts.
@@ -56,73 +59,37 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// prometheus answers the stats in the Prometheus text exposition format,
-// named as Envoy names them there: "envoy_" + the name with the cluster,
-// listener address, HTTP and TCP stat prefixes and response code class pulled out
-// into labels (cluster.backend.upstream_rq_2xx becomes
-// envoy_cluster_upstream_rq_xx{envoy_cluster_name="backend",envoy_response_code_class="2"}),
-// so dashboards built for Envoy work. Text readouts are left out, as
-// Envoy does by default.
-func (s *Server) prometheus(w http.ResponseWriter, _ *http.Request) {
-	values, _ := s.collect()
-	families := map[string][]string{}
-	for k, v := range values {
-		name, labels := promName(k)
-		families[name] = append(families[name], name+labels+" "+strconv.FormatUint(v, 10))
+// prometheus answers the stats in the Prometheus text exposition format
+// (stats.Store.Families: Envoy's names, labels, HELP and TYPE lines).
+// Text readouts are left out, as Envoy does by default. Envoy's query
+// parameters work: ?usedonly leaves out stats that read zero, ?filter=RE
+// keeps the stats whose dotted name matches.
+func (s *Server) prometheus(w http.ResponseWriter, r *http.Request) {
+	opts, err := familyOptions(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
 	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	for _, name := range sortedKeys(families) {
-		series := families[name]
-		slices.Sort(series)
-		fmt.Fprintf(w, "# TYPE %s untyped\n", name)
-		for _, l := range series {
-			fmt.Fprintln(w, l)
+	var fams []*dto.MetricFamily
+	if s.opts.Metrics != nil {
+		fams = s.opts.Metrics.FamiliesWith(opts)
+	}
+	w.Header().Set("Content-Type", stats.TextContentType)
+	if err := stats.WriteText(w, fams); err != nil {
+		s.log.Debug("writing /stats/prometheus", "error", err)
+	}
+}
+
+// familyOptions reads Envoy's usedonly and filter query parameters.
+func familyOptions(r *http.Request) (stats.FamilyOptions, error) {
+	q := r.URL.Query()
+	opts := stats.FamilyOptions{UsedOnly: q.Has("usedonly")}
+	if f := q.Get("filter"); f != "" {
+		re, err := regexp.Compile(f)
+		if err != nil {
+			return opts, fmt.Errorf("filter: %w", err)
 		}
+		opts.Filter = re
 	}
-}
-
-// tagRule pulls one label out of a stat name: the first submatch is cut
-// from the name, the second is the label's value.
-type tagRule struct {
-	label string
-	re    *regexp.Regexp
-}
-
-var tagRules = []tagRule{
-	{"envoy_cluster_name", regexp.MustCompile(`^cluster\.(([^.]+)\.)`)},
-	{"envoy_listener_address", regexp.MustCompile(`^listener\.((\d+\.\d+\.\d+\.\d+_\d+|\[[^\]]*\]_\d+|[^.]+)\.)`)},
-	{"envoy_http_conn_manager_prefix", regexp.MustCompile(`^http\.(([^.]+)\.)`)},
-	{"envoy_tcp_prefix", regexp.MustCompile(`^tcp\.((.+)\.)[^.]+$`)},
-}
-
-// codeClass matches the response code class of a counter such as
-// upstream_rq_2xx; the digit becomes a label and the name ends in _rq_xx.
-var codeClass = regexp.MustCompile(`_rq_(\d)xx$`)
-
-var invalidNameChars = regexp.MustCompile(`[^a-zA-Z0-9_]`)
-
-// promName turns a dotted stat name into a Prometheus metric name and its
-// rendered label set.
-func promName(stat string) (string, string) {
-	var labels []string
-	for _, r := range tagRules {
-		if m := r.re.FindStringSubmatchIndex(stat); m != nil {
-			labels = append(labels, r.label+`="`+escapeLabel(stat[m[4]:m[5]])+`"`)
-			stat = stat[:m[2]] + stat[m[3]:]
-		}
-	}
-	if m := codeClass.FindStringSubmatchIndex(stat); m != nil {
-		labels = append(labels, `envoy_response_code_class="`+stat[m[2]:m[3]]+`"`)
-		stat = stat[:m[2]] + stat[m[3]:]
-	}
-	name := "envoy_" + invalidNameChars.ReplaceAllString(stat, "_")
-	if len(labels) == 0 {
-		return name, ""
-	}
-	return name, "{" + strings.Join(labels, ",") + "}"
-}
-
-// escapeLabel escapes a label value for the text format.
-func escapeLabel(v string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
+	return opts, nil
 }

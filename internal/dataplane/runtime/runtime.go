@@ -229,6 +229,11 @@ func (rt *Runtime) Ready() bool { return rt.ready.Load() }
 // Stats returns every metric by its Envoy-like name.
 func (rt *Runtime) Stats() map[string]uint64 { return rt.stats.Snapshot() }
 
+// StatsStore returns the proxy's stats store: its Families are the
+// Prometheus view of every stat (admin /stats/prometheus, MeshMetric, the
+// metrics sent to the control plane).
+func (rt *Runtime) StatsStore() *stats.Store { return rt.stats }
+
 // Config returns the configuration last applied, or nil.
 func (rt *Runtime) Config() *xdsconfig.Config { return rt.current.Load() }
 

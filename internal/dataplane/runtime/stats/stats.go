@@ -43,14 +43,62 @@ func (g *Gauge) Value() int64 { return g.v.Load() }
 // Store is a registry of named metrics. The zero value is not usable; call
 // NewStore.
 type Store struct {
-	mu       sync.Mutex
-	counters map[string]*Counter
-	gauges   map[string]*Gauge
+	mu         sync.Mutex
+	counters   map[string]*Counter
+	gauges     map[string]*Gauge
+	histograms map[string]*Histogram
+	collectors []Collector
 }
 
 // NewStore returns an empty Store.
 func NewStore() *Store {
-	return &Store{counters: map[string]*Counter{}, gauges: map[string]*Gauge{}}
+	return &Store{counters: map[string]*Counter{}, gauges: map[string]*Gauge{}, histograms: map[string]*Histogram{}}
+}
+
+// Kind is the type of a metric.
+type Kind int
+
+// The kinds of metrics.
+const (
+	KindCounter Kind = iota
+	KindGauge
+	KindHistogram
+)
+
+// Sample is one value a Collector reports.
+type Sample struct {
+	// Name is the dotted stat name, such as control_plane.connected_state.
+	Name string
+	// Kind is KindCounter or KindGauge.
+	Kind  Kind
+	Value uint64
+}
+
+// Collector reports metrics that live outside the Store (the xDS
+// client's connection state, process figures); the Store reads it at
+// every Snapshot and Families call. Samples must be cheap and safe for
+// concurrent use.
+type Collector interface {
+	Samples() []Sample
+}
+
+// AddCollector makes c's samples part of the Store's output.
+func (s *Store) AddCollector(c Collector) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.collectors = append(s.collectors, c)
+}
+
+// Histogram returns the histogram with the given name, creating it empty.
+func (s *Store) Histogram(name string) *Histogram {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.histograms[name]
+	if !ok {
+		h = new(Histogram)
+		s.histograms[name] = h
+	}
+	return h
 }
 
 // Counter returns the counter with the given name, creating it at zero.
@@ -77,12 +125,18 @@ func (s *Store) Gauge(name string) *Gauge {
 	return g
 }
 
-// Snapshot returns the current value of every metric. A gauge that went
-// negative through a bookkeeping race reads as zero.
+// Snapshot returns the current value of every counter and gauge, the
+// collectors' included. A gauge that went negative through a bookkeeping
+// race reads as zero. Histograms are not part of it (see Histograms).
 func (s *Store) Snapshot() map[string]uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make(map[string]uint64, len(s.counters)+len(s.gauges))
+	for _, c := range s.collectors {
+		for _, smp := range c.Samples() {
+			out[smp.Name] = smp.Value
+		}
+	}
 	for name, c := range s.counters {
 		out[name] = c.Value()
 	}
@@ -96,11 +150,23 @@ func (s *Store) Snapshot() map[string]uint64 {
 	return out
 }
 
+// Histograms returns the current reading of every histogram by name.
+func (s *Store) Histograms() map[string]HistogramValue {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]HistogramValue, len(s.histograms))
+	for name, h := range s.histograms {
+		out[name] = h.Value()
+	}
+	return out
+}
+
 // Registry creates or finds metrics by name. *Store and *Batch implement
 // it.
 type Registry interface {
 	Counter(name string) *Counter
 	Gauge(name string) *Gauge
+	Histogram(name string) *Histogram
 }
 
 var (
@@ -114,14 +180,30 @@ var (
 // configuration therefore leaves no trace in the stats. Batches of one
 // Store must not be built concurrently.
 type Batch struct {
-	store    *Store
-	counters map[string]*Counter
-	gauges   map[string]*Gauge
+	store      *Store
+	counters   map[string]*Counter
+	gauges     map[string]*Gauge
+	histograms map[string]*Histogram
 }
 
 // Batch returns an empty Batch on s.
 func (s *Store) Batch() *Batch {
-	return &Batch{store: s, counters: map[string]*Counter{}, gauges: map[string]*Gauge{}}
+	return &Batch{store: s, counters: map[string]*Counter{}, gauges: map[string]*Gauge{}, histograms: map[string]*Histogram{}}
+}
+
+// Histogram returns the histogram with the given name.
+func (b *Batch) Histogram(name string) *Histogram {
+	if h, ok := b.histograms[name]; ok {
+		return h
+	}
+	b.store.mu.Lock()
+	h, ok := b.store.histograms[name]
+	b.store.mu.Unlock()
+	if !ok {
+		h = new(Histogram)
+		b.histograms[name] = h
+	}
+	return h
 }
 
 // Counter returns the counter with the given name.
@@ -168,6 +250,11 @@ func (b *Batch) Commit() {
 			b.store.gauges[name] = g
 		}
 	}
+	for name, h := range b.histograms {
+		if _, ok := b.store.histograms[name]; !ok {
+			b.store.histograms[name] = h
+		}
+	}
 }
 
 // Scope is a Registry plus a name prefix ending in a dot, such as
@@ -187,6 +274,9 @@ func (s Scope) Counter(name string) *Counter { return s.reg.Counter(s.prefix + n
 
 // Gauge returns the gauge prefix + name.
 func (s Scope) Gauge(name string) *Gauge { return s.reg.Gauge(s.prefix + name) }
+
+// Histogram returns the histogram prefix + name.
+func (s Scope) Histogram(name string) *Histogram { return s.reg.Histogram(s.prefix + name) }
 
 // Sanitize turns a name into one stat-name segment the way Envoy does for
 // addresses: ':' becomes '_' (so 127.0.0.1:10001 is 127.0.0.1_10001).
