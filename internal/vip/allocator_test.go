@@ -64,15 +64,6 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
-func TestNames(t *testing.T) {
-	if got := fmt.Sprint(vip.Names("backend.mesh")); got != "[backend.mesh]" {
-		t.Errorf("Names = %s", got)
-	}
-	if got := fmt.Sprint(vip.Names("backend_ns_svc_80.mesh")); got != "[backend_ns_svc_80.mesh backend.ns.svc.80.mesh]" {
-		t.Errorf("Names = %s", got)
-	}
-}
-
 func TestAllocatesSequentiallyWithIPv6AndName(t *testing.T) {
 	a := vip.New(withMesh(t, memory.New(), "default"), vip.DefaultConfig(), nil)
 	table := syncVIPs(t, a, "default", "web", "backend", "backend")

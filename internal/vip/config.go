@@ -115,20 +115,11 @@ func checkDomain(d string) error {
 	return nil
 }
 
-// Name is the DNS name of a service: "<service>.<domain>". Kuma also
-// answers for the name with every "_" of the service replaced by "."
-// (Kubernetes services are "name_namespace_svc_port"); the xDS builder
-// adds that name (Names).
+// Name is the DNS name of a service: "<service>.<domain>". Like Kuma, the
+// proxies also answer for the name with "." for every "_" of the service
+// (Kubernetes services are "name_namespace_svc_port"; the xDS builder adds
+// that name).
 func (c Config) Name(service string) string { return service + "." + c.Domain }
-
-// Names returns the DNS names of a VIP's name as Kuma serves them: the
-// name itself and, when the service holds "_", the name with "." for "_".
-func Names(name string) []string {
-	if !strings.Contains(name, "_") {
-		return []string{name}
-	}
-	return []string{name, strings.ReplaceAll(name, "_", ".")}
-}
 
 // v6 derives the IPv6 address paired with an IPv4 VIP; invalid without
 // CIDRv6.
