@@ -31,6 +31,23 @@ type DataplaneInsight struct {
 	RegisteredByProxy bool `json:"registeredByProxy,omitempty"`
 	// Subscriptions are the proxy's xDS streams, oldest first.
 	Subscriptions []Subscription `json:"subscriptions"`
+	// MTLS describes the proxy's workload certificate, when its mesh has
+	// mTLS (Kuma's DataplaneInsight.mTLS).
+	MTLS *MTLS `json:"mTLS,omitempty"`
+}
+
+// MTLS is what the control plane knows of a proxy's workload certificate.
+type MTLS struct {
+	// CertificateExpirationTime is when the newest certificate expires.
+	CertificateExpirationTime *time.Time `json:"certificateExpirationTime,omitempty"`
+	// LastCertificateRegeneration is when the newest certificate was issued.
+	LastCertificateRegeneration *time.Time `json:"lastCertificateRegeneration,omitempty"`
+	// CertificateRegenerations counts the certificates sent to the proxy.
+	CertificateRegenerations uint32 `json:"certificateRegenerations"`
+	// IssuedBackend is the mTLS backend (CA) that issued the certificate.
+	IssuedBackend string `json:"issuedBackend,omitempty"`
+	// SupportedBackends are the backends whose CAs the proxy trusts.
+	SupportedBackends []string `json:"supportedBackends,omitempty"`
 }
 
 // Subscription is one xDS stream of a proxy.

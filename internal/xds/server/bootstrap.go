@@ -169,7 +169,11 @@ func (s *Server) bootstrapFor(req *BootstrapRequest, res *resource.Resource) (*b
 		apiType = corev3.ApiConfigSource_DELTA_GRPC
 	}
 	cpHost, cpPort := s.advertisedHostPort()
-	return &bootstrapv3.Bootstrap{
+	sinks, flush, err := s.statsSinks()
+	if err != nil {
+		return nil, err
+	}
+	b := &bootstrapv3.Bootstrap{
 		Node: &corev3.Node{Id: req.Mesh + "." + req.Name, Cluster: cluster, Metadata: meta},
 		DynamicResources: &bootstrapv3.Bootstrap_DynamicResources{
 			AdsConfig: &corev3.ApiConfigSource{
@@ -202,7 +206,9 @@ func (s *Server) bootstrapFor(req *BootstrapRequest, res *resource.Resource) (*b
 		Admin: &bootstrapv3.Admin{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 			Address: adminHost, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(adminPort)},
 		}}}},
-	}, nil
+	}
+	b.StatsSinks, b.StatsFlushInterval = sinks, flush
+	return b, nil
 }
 
 func adsConfigSource() *corev3.ConfigSource {

@@ -37,11 +37,11 @@ func (s *Server) callbacks() serverv3.Callbacks {
 			version := s.deltaVersion(id, req.GetResponseNonce())
 			return s.onRequest(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), version, req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
 		},
-		StreamResponseFunc: func(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, _ *discoveryv3.DiscoveryResponse) {
-			s.onResponse(id, "", "")
+		StreamResponseFunc: func(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+			s.onResponse(id, "", resp.GetVersionInfo(), resp.GetTypeUrl())
 		},
 		StreamDeltaResponseFunc: func(id int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
-			s.onResponse(id, resp.GetNonce(), resp.GetSystemVersionInfo())
+			s.onResponse(id, resp.GetNonce(), resp.GetSystemVersionInfo(), resp.GetTypeUrl())
 		},
 	}
 }
@@ -50,6 +50,7 @@ func (s *Server) openStream(id int64, delta bool, token string) {
 	s.mu.Lock()
 	s.streams[id] = &stream{id: id, delta: delta, token: token}
 	s.mu.Unlock()
+	s.cfg.Metrics.StreamOpened()
 }
 
 // deltaNonces remembers, per delta stream, the version sent with each nonce
@@ -72,7 +73,7 @@ func (s *Server) deltaVersion(id int64, nonce string) string {
 	return ""
 }
 
-func (s *Server) onResponse(id int64, nonce, version string) {
+func (s *Server) onResponse(id int64, nonce, version, typeURL string) {
 	s.mu.Lock()
 	st := s.streams[id]
 	if st != nil && nonce != "" {
@@ -84,8 +85,10 @@ func (s *Server) onResponse(id int64, nonce, version string) {
 	}
 	s.mu.Unlock()
 	if st == nil || st.proxy == nil {
+		s.timer.responseSent(id, "", typeURL, version)
 		return
 	}
+	s.timer.responseSent(id, st.proxy.info().nodeID, typeURL, version)
 	key, sub := st.proxy.info().key, st.proxy.subscriptionID
 	s.insight.queue(key, func(in *insights.DataplaneInsight) {
 		if x := in.Find(sub); x != nil {
@@ -116,6 +119,7 @@ func (s *Server) onRequest(id int64, node *corev3.Node, typeURL, nonce, version,
 		return nil // a subscription, not a reply
 	}
 	key, sub := st.proxy.info().key, st.proxy.subscriptionID
+	s.timer.answered(id, key.Mesh, typeURL, version, nack)
 	now := time.Now().UTC()
 	if nack {
 		s.log.Warn("proxy rejected its config", "proxy", key.String(), "type", typeURL, "error", nackMsg)
@@ -177,8 +181,10 @@ func (s *Server) attach(st *stream, node *corev3.Node) error {
 	ps := s.proxies[info.key]
 	if ps == nil {
 		ps = newProxyState(info)
+		ps.mode = xdsMode(st.delta)
 		s.proxies[info.key] = ps
 		s.byNodeID[info.nodeID] = ps
+		s.cfg.Metrics.ProxyConnected(info.key.Mesh, ps.mode)
 	}
 	ps.node.Store(info)
 	ps.streams++
@@ -198,6 +204,10 @@ func (s *Server) closeStream(id int64) {
 	st := s.streams[id]
 	delete(s.streams, id)
 	delete(s.deltaSent, id)
+	if st != nil {
+		s.cfg.Metrics.StreamClosed()
+	}
+	s.timer.streamClosed(id)
 	if st == nil || st.proxy == nil {
 		s.mu.Unlock()
 		return
@@ -209,6 +219,8 @@ func (s *Server) closeStream(id int64) {
 		delete(s.proxies, ps.info().key)
 		delete(s.byNodeID, ps.info().nodeID)
 		s.cache.ClearSnapshot(ps.info().nodeID)
+		s.cfg.Metrics.ProxyDisconnected(ps.info().key.Mesh, ps.mode)
+		s.timer.proxyGone(ps.info().nodeID)
 	}
 	s.mu.Unlock()
 	if !last || ps.info().proxyless {

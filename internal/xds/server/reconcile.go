@@ -151,6 +151,7 @@ func (r *reconciler) loop(ctx context.Context, events <-chan store.Event) {
 	r.rotation.arm(renew)
 	var busy chan struct{} // closed when the running batch is done
 	start := func() {
+		r.s.timer.setBatchSeen(pending.deadline.Add(-maxDebounce))
 		meshes := pending.take()
 		b := batch{meshes: meshes, newCA: map[string]bool{}}
 		for _, m := range meshes {
@@ -292,6 +293,7 @@ func sortedKeys(m map[string]bool) []string {
 }
 
 func (r *reconciler) recomputeAll(ctx context.Context) {
+	r.s.timer.setBatchSeen(time.Now())
 	r.s.mu.Lock()
 	meshes := map[string]bool{}
 	for k := range r.s.proxies {
@@ -424,6 +426,7 @@ func (r *reconciler) push(ctx context.Context, ms *meshState, memo *outputMemo, 
 	var out *output
 	var renew time.Time
 	var err error
+	t0 := time.Now()
 	if ps.info().proxyless || r.s.isCorrupt(ps.info().key) {
 		var res *build.Resources
 		if res, renew, err = generate(ms, ps.info().key.Name, ps.info().proxyless); err == nil {
@@ -435,6 +438,7 @@ func (r *reconciler) push(ctx context.Context, ms *meshState, memo *outputMemo, 
 	} else {
 		out, renew, err = sidecarOutput(ms, memo, ps)
 	}
+	r.s.cfg.Metrics.ObserveGeneration(time.Since(t0), err)
 	if err != nil {
 		return time.Time{}, false, err
 	}
@@ -455,6 +459,8 @@ func (r *reconciler) push(ctx context.Context, ms *meshState, memo *outputMemo, 
 	if err := r.s.cache.SetSnapshot(ctx, ps.info().nodeID, newResourceSnapshot(out, versions)); err != nil {
 		return time.Time{}, false, fmt.Errorf("setting the snapshot of %s: %w", ps.info().key, err)
 	}
+	r.s.timer.snapshotSet(ps.info().nodeID, r.s.timer.batchSeen())
+	r.s.noteCertificate(ms, ps)
 	r.s.mu.Lock()
 	gone := r.s.byNodeID[ps.info().nodeID] == nil
 	r.s.mu.Unlock()

@@ -28,8 +28,11 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
 
 	"github.com/trellis-mesh/trellis/internal/ca"
+	"github.com/trellis-mesh/trellis/internal/cpmetrics"
+	"github.com/trellis-mesh/trellis/internal/cpmetrics/proxystats"
 	"github.com/trellis-mesh/trellis/internal/manager"
 	"github.com/trellis-mesh/trellis/internal/resource"
 	"github.com/trellis-mesh/trellis/internal/resource/kinds"
@@ -63,6 +66,14 @@ type Config struct {
 	// Authn is how proxies authenticate: AuthnDPToken (also when empty) or
 	// AuthnNone.
 	Authn string
+	// Metrics receives the xDS metrics; nil records none.
+	Metrics *cpmetrics.Metrics
+	// ProxyStats keeps the metrics proxies stream (metricsservice.go); nil
+	// drops them.
+	ProxyStats *proxystats.Store
+	// StatsFlushInterval is the bootstrap's stats_flush_interval
+	// (DefaultStatsFlushInterval when zero).
+	StatsFlushInterval time.Duration
 }
 
 // Server is the data-plane server.
@@ -89,6 +100,8 @@ type Server struct {
 	tokens *tokens.DataplaneTokens
 	// ca holds the meshes' CAs and issues proxies' workload certificates.
 	ca *ca.Manager
+	// timer measures push and ACK latencies (metricsservice_hooks.go).
+	timer *xdsTimer
 }
 
 // stream is one open xDS stream.
@@ -121,6 +134,8 @@ type proxyState struct {
 	lastRenew  time.Time
 	// pushed is the output last compared with versions.
 	pushed *output
+	// mode is the xds_mode metrics label of the proxy's first stream.
+	mode string
 }
 
 // newProxyState returns the state of a proxy first seen with info.
@@ -150,6 +165,7 @@ func New(cfg Config, mgr *manager.Manager, log *slog.Logger) *Server {
 		deltaSent: map[int64][]deltaNonce{},
 		corrupt:   map[proxyKey]bool{},
 		ca:        ca.New(mgr, log),
+		timer:     newXDSTimer(cfg.Metrics),
 	}
 	s.tokens = tokens.NewDataplaneTokens(s.st)
 	s.recon = newReconciler(s)
@@ -218,6 +234,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 	)
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, xds)
+	metricsv3.RegisterMetricsServiceServer(gs, &metricsService{s: s})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /bootstrap", s.handleBootstrap)
