@@ -57,6 +57,10 @@ type Stats struct {
 	RqPendingOverflow *stats.Counter
 	CxOverflow        *stats.Counter
 	RqRetryOverflow   *stats.Counter
+
+	// RqTime is upstream_rq_time: each attempt that got a response, from
+	// its start to the end of the response (Request.Done).
+	RqTime *stats.Histogram
 }
 
 func newStats(reg stats.Registry, name string) *Stats {
@@ -80,7 +84,9 @@ func newStats(reg stats.Registry, name string) *Stats {
 		RqPendingOverflow: sc.Counter("upstream_rq_pending_overflow"),
 		CxOverflow:        sc.Counter("upstream_cx_overflow"),
 		RqRetryOverflow:   sc.Counter("upstream_rq_retry_overflow"),
+		RqTime:            sc.Histogram("upstream_rq_time"),
 	}
+	registerRetryStats(sc)
 	for i := 1; i <= 5; i++ {
 		s.RqClass[i] = sc.Counter(fmt.Sprintf("upstream_rq_%dxx", i))
 	}

@@ -103,6 +103,9 @@ func (r *Request) Done(addr string, o Outcome) {
 		c.breaker.retries.Add(-1)
 	}
 	c.stats.RqActive.Dec()
+	if o.Status != 0 {
+		c.stats.RqTime.RecordDuration(o.Duration)
+	}
 	if addr == "" {
 		return
 	}

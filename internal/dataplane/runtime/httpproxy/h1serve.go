@@ -311,6 +311,7 @@ func (h *Handler) serveH1(c *h1Conn, closeAfter bool) h1Outcome {
 	}
 	closeAfter = closeAfter || req.closeConn || c.expired(start)
 	s := h.stats
+	defer recordSince(s.rqTime, start)
 	s.rqTotal.Inc()
 	s.rqHTTP1.Inc()
 	var v verdict

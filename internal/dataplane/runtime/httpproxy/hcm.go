@@ -144,6 +144,7 @@ type httpStats struct {
 	noCluster        *stats.Counter
 	rqDirectResponse *stats.Counter
 	rqRedirect       *stats.Counter
+	rqTime           *stats.Histogram // downstream_rq_time (stats_time.go)
 }
 
 func newHTTPStats(reg stats.Registry, prefix string) *httpStats {
@@ -159,6 +160,7 @@ func newHTTPStats(reg stats.Registry, prefix string) *httpStats {
 		noCluster:        sc.Counter("no_cluster"),
 		rqDirectResponse: sc.Counter("rq_direct_response"),
 		rqRedirect:       sc.Counter("rq_redirect"),
+		rqTime:           sc.Histogram("downstream_rq_time"),
 	}
 	for i := 1; i <= 5; i++ {
 		s.rqClass[i] = sc.Counter("downstream_rq_" + strconv.Itoa(i) + "xx")

@@ -44,6 +44,7 @@ var (
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	s := h.stats
+	defer recordSince(s.rqTime, start)
 	s.rqTotal.Inc()
 	if r.ProtoMajor == 2 {
 		s.rqHTTP2.Inc()
