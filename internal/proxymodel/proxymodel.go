@@ -82,7 +82,17 @@ type Proxy struct {
 	// the proxy announces in its node metadata (dataplane.dns.port); zero
 	// when it runs none.
 	DNSPort uint32
+	// Address is the Dataplane's networking.address (the MeshMetric
+	// listener binds to it).
+	Address string
+	// AdminPort is the Dataplane's networking.admin.port, the port of the
+	// proxy's admin server on 127.0.0.1; DefaultAdminPort when unset.
+	AdminPort uint32
 }
+
+// DefaultAdminPort is the admin port of a Dataplane that sets none
+// (Kuma's and Envoy's habit).
+const DefaultAdminPort = 9901
 
 // TransparentProxy is a Dataplane's networking.transparentProxying: the
 // proxy's host redirects inbound and outbound TCP to the proxy
@@ -270,11 +280,15 @@ func (ix *Index) Build(name string) (*Proxy, error) {
 	if !ok {
 		return nil, fmt.Errorf("dataplane %q is not in mesh %q", name, ix.snap.Mesh)
 	}
-	p := &Proxy{Mesh: ix.snap.Mesh, Name: name, Services: dp.ServiceNames()}
+	p := &Proxy{Mesh: ix.snap.Mesh, Name: name, Services: dp.ServiceNames(), AdminPort: DefaultAdminPort}
 	if dp.Networking == nil {
 		return ix.apply(name, p)
 	}
 	n := dp.Networking
+	p.Address = n.Address
+	if n.Admin != nil && n.Admin.Port != 0 {
+		p.AdminPort = n.Admin.Port
+	}
 	p.TransparentProxy = transparentProxyOf(n.TransparentProxying, ix.snap.MeshSpec)
 	ix.fillVIPs(p)
 	for i := range n.Inbound {
