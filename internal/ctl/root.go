@@ -145,6 +145,8 @@ func newRoot(opts Options) (*cobra.Command, *root) {
 		r.versionCmd(),
 		r.demoCmd(),
 		r.generateCmd(),
+		r.installCmd(),
+		r.uninstallCmd(),
 	)
 	return cmd, r
 }

@@ -42,6 +42,29 @@ const (
 // ErrInvalidConfig is wrapped by every validation error of a Config.
 var ErrInvalidConfig = errors.New("invalid transparent-proxy configuration")
 
+// FieldError is a validation error of one Config field; it wraps
+// ErrInvalidConfig (and the cause, if any).
+type FieldError struct {
+	// Field is the Config field in lowerCamelCase, with an index for list
+	// elements: "redirectPortDNS", "excludeInboundPorts[1]", "dpUser".
+	Field string
+	// Reason says what is wrong.
+	Reason string
+	cause  error
+}
+
+func (e *FieldError) Error() string {
+	return ErrInvalidConfig.Error() + ": " + e.Field + ": " + e.Reason
+}
+
+// Unwrap returns ErrInvalidConfig and the cause.
+func (e *FieldError) Unwrap() []error { return []error{ErrInvalidConfig, e.cause} }
+
+// invalid returns a *FieldError.
+func invalid(cause error, field, format string, args ...any) error {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...), cause: cause}
+}
+
 // Config says what to capture and where to send it. The zero value plus a
 // DPUser is a valid configuration: every zero field gets its default.
 type Config struct {
@@ -110,7 +133,7 @@ func (c Config) Resolve() (Resolved, error) {
 	case IPFamilyIPv4:
 		c.IPFamilyMode = IPFamilyIPv4
 	default:
-		return Resolved{}, fmt.Errorf("%w: ipFamilyMode: %q is not one of %s, %s", ErrInvalidConfig, c.IPFamilyMode,
+		return Resolved{}, invalid(nil, "ipFamilyMode", "%q is not one of %s, %s", c.IPFamilyMode,
 			IPFamilyDualStack, IPFamilyIPv4)
 	}
 	ports := map[string]uint16{"redirectPortInbound": c.RedirectPortInbound, "redirectPortOutbound": c.RedirectPortOutbound}
@@ -132,7 +155,7 @@ func (c Config) Resolve() (Resolved, error) {
 			if i >= len(c.ExcludeInboundIPs) {
 				field, i = "excludeOutboundIPs", i-len(c.ExcludeInboundIPs)
 			}
-			return Resolved{}, fmt.Errorf("%w: %s[%d]: not a valid address or CIDR", ErrInvalidConfig, field, i)
+			return Resolved{}, invalid(nil, fmt.Sprintf("%s[%d]", field, i), "not a valid address or CIDR")
 		}
 	}
 	uid, err := resolveUID(c.DPUser)
@@ -152,7 +175,7 @@ func distinctPorts(ports map[string]uint16) error {
 	for i, a := range names {
 		for _, b := range names[i+1:] {
 			if ports[a] == ports[b] {
-				return fmt.Errorf("%w: %s: port %d is also %s", ErrInvalidConfig, b, ports[b], a)
+				return invalid(nil, b, "port %d is also %s", ports[b], a)
 			}
 		}
 	}
@@ -163,7 +186,7 @@ func distinctPorts(ports map[string]uint16) error {
 func checkPorts(field string, ports []uint16) error {
 	for i, p := range ports {
 		if p == 0 {
-			return fmt.Errorf("%w: %s[%d]: port 0 is not a valid port", ErrInvalidConfig, field, i)
+			return invalid(nil, fmt.Sprintf("%s[%d]", field, i), "port 0 is not a valid port")
 		}
 	}
 	return nil
@@ -177,17 +200,15 @@ func resolveUID(name string) (uint32, error) {
 	if err != nil {
 		u, lerr := lookupUser(name)
 		if lerr != nil {
-			return 0, fmt.Errorf("%w: dpUser: user %q not found (create it, or give a numeric uid): %w",
-				ErrInvalidConfig, name, lerr)
+			return 0, invalid(lerr, "dpUser", "user %q not found (create it, or give a numeric uid): %v", name, lerr)
 		}
 		uid, err = strconv.ParseUint(u.Uid, 10, 32)
 		if err != nil {
-			return 0, fmt.Errorf("%w: dpUser: user %q has a non-numeric uid %q", ErrInvalidConfig, name, u.Uid)
+			return 0, invalid(nil, "dpUser", "user %q has a non-numeric uid %q", name, u.Uid)
 		}
 	}
 	if uid == 0 {
-		return 0, fmt.Errorf("%w: dpUser: the sidecar must not run as root (uid 0): traffic of its uid is never redirected",
-			ErrInvalidConfig)
+		return 0, invalid(nil, "dpUser", "the sidecar must not run as root (uid 0): traffic of its uid is never redirected")
 	}
 	return uint32(uid), nil
 }
