@@ -2,6 +2,8 @@ package transparentproxy_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -40,9 +42,9 @@ func install(t *testing.T, ns *netns.NS, c tp.Config, uninstall bool) tp.Result 
 	var res tp.Result
 	err := ns.Do(func() (err error) {
 		if uninstall {
-			res, err = tp.Installer{}.Uninstall(ctx, c)
+			res, err = tp.Installer{Log: quiet}.Uninstall(ctx, c)
 		} else {
-			res, err = tp.Installer{}.Install(ctx, c)
+			res, err = tp.Installer{Log: quiet}.Install(ctx, c)
 		}
 		return err
 	})
@@ -158,3 +160,6 @@ func restoreIn(t *testing.T, ns *netns.NS, bin, rules string) {
 		t.Fatalf("%s: %v: %s", bin, err, out)
 	}
 }
+
+// quiet discards the installer's log lines.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
