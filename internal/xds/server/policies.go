@@ -27,6 +27,7 @@ var policyAppliers = []policyApplier{
 	matched("MeshLoadBalancingStrategy"),
 	matched("MeshAccessLog"),
 	matched("MeshTrace"),
+	matched("MeshMetric"),
 	{meshtls.Kind, meshtls.Applier{}},
 	{meshhttproute.Kind, meshhttproute.Applier{}}, // before MeshTCPRoute, which yields to it
 	{meshtcproute.Kind, meshtcproute.Applier{}},
