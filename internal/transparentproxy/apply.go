@@ -253,7 +253,9 @@ func readState(ctx context.Context, f Family) (natState, error) {
 
 // restore feeds input to the family's iptables-restore.
 func restore(ctx context.Context, f Family, input string, noflush bool) error {
-	var args []string
+	// --wait: the legacy backend takes the xtables lock; wait for it
+	// rather than fail when another iptables command holds it.
+	args := []string{"--wait"}
 	if noflush {
 		args = append(args, "--noflush")
 	}

@@ -250,3 +250,34 @@ func mustIP(t testing.TB, args ...string) {
 		t.Fatalf("netns: ip %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
 }
+
+// Command returns a command that runs name with args inside the namespace
+// through `ip netns exec`, which also bind-mounts the files of
+// /etc/netns/<Name>/ over their /etc counterparts for the command (see
+// WriteEtc: a private resolv.conf or hosts file). Run it with cmd.Start or
+// cmd.Run as usual, not with ns.Start.
+func (ns *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+}
+
+// CommandAs is Command running as uid/gid with no supplementary groups
+// (through setpriv, from util-linux).
+func (ns *NS) CommandAs(ctx context.Context, uid, gid uint32, name string, args ...string) *exec.Cmd {
+	return ns.Command(ctx, "setpriv", append([]string{"--reuid", fmt.Sprint(uid), "--regid", fmt.Sprint(gid),
+		"--clear-groups", "--", name}, args...)...)
+}
+
+// WriteEtc writes /etc/netns/<Name>/<file> (e.g. "resolv.conf"), which
+// commands started with Command see as /etc/<file>; removed when the test
+// ends.
+func (ns *NS) WriteEtc(t testing.TB, file, content string) {
+	t.Helper()
+	dir := "/etc/netns/" + ns.Name
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.WriteFile(dir+"/"+file, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -74,3 +74,17 @@ func TestStartAsUser(t *testing.T) {
 		t.Fatalf("uid, gid, /proc/net/dev lines = %q, want 65534 65534 3", out.String())
 	}
 }
+
+func TestCommandSeesPrivateEtc(t *testing.T) {
+	ns := netns.New(t)
+	ns.WriteEtc(t, "resolv.conf", "nameserver 10.99.0.53\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := ns.CommandAs(ctx, 65534, 65534, "sh", "-c", "id -u; cat /etc/resolv.conf").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if got := string(out); got != "65534\nnameserver 10.99.0.53\n" {
+		t.Fatalf("output %q", got)
+	}
+}
