@@ -240,6 +240,9 @@ func fetchBootstrap(ctx context.Context, o *runOptions, cp *cpEndpoint, hc *http
 	if err != nil {
 		return nil, err
 	}
+	if dp.JSON, err = announceAdminPort(dp.JSON, o.adminAddr, log); err != nil {
+		return nil, err
+	}
 	var token string
 	if o.tokenFile != "" {
 		raw, err := os.ReadFile(o.tokenFile)
