@@ -195,6 +195,7 @@ func run(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- st
 		_ = client.Run(xdsCtx)
 	}()
 	go releasePages(xdsCtx, applied.applied, log)
+	startMetricsSink(xdsCtx, settings, cp.hostPort, tlsCfg, xo.Token, node, rt, log)
 
 	select {
 	case <-ctx.Done():

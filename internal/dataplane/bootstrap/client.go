@@ -17,7 +17,9 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	// Types the bootstrap's Any fields may hold (the ADS cluster's TLS and
-	// HTTP/2 options); protojson needs them registered to decode.
+	// HTTP/2 options, the metrics-service sink); protojson needs them
+	// registered to decode.
+	_ "github.com/envoyproxy/go-control-plane/envoy/config/metrics/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 )
@@ -164,6 +166,10 @@ type Settings struct {
 	Node *corev3.Node
 	// APIType is ads_config.api_type: GRPC or DELTA_GRPC.
 	APIType corev3.ApiConfigSource_ApiType
+	// MetricsSink, when set, streams the proxy's metrics to the control
+	// plane (metrics.go); SkippedSinks says which stats sinks are not run.
+	MetricsSink  *MetricsSink
+	SkippedSinks []string
 }
 
 // SettingsOf checks a bootstrap for what trellis-dp needs and returns it.
@@ -177,7 +183,8 @@ func SettingsOf(b *bootstrapv3.Bootstrap) (*Settings, error) {
 	}
 	switch t := ads.GetApiType(); t {
 	case corev3.ApiConfigSource_GRPC, corev3.ApiConfigSource_DELTA_GRPC:
-		return &Settings{Node: b.GetNode(), APIType: t}, nil
+		sink, skipped := metricsSinkOf(b)
+		return &Settings{Node: b.GetNode(), APIType: t, MetricsSink: sink, SkippedSinks: skipped}, nil
 	default:
 		return nil, fmt.Errorf("dynamic_resources.ads_config.api_type %s is not supported (want GRPC or DELTA_GRPC)", t)
 	}
