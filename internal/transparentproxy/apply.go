@@ -53,7 +53,7 @@ func (in Installer) log() *slog.Logger {
 // Install validates c and installs its rules in the current network
 // namespace, atomically per family (one iptables-restore --noflush run).
 // A second Install replaces the rules of the first (the same config leaves
-// the same rules). In dry-run mode it only returns the rules.
+// the same rules; an IPv4-only install removes earlier IPv6 rules). In dry-run mode it only returns the rules.
 func (in Installer) Install(ctx context.Context, c Config) (Result, error) {
 	r, err := c.Resolve()
 	if err != nil {
@@ -91,7 +91,21 @@ func (in Installer) Install(ctx context.Context, c Config) (Result, error) {
 		in.log().Info("transparent proxy: rules installed", "family", f.Name, "chains", strings.Join(r.Chains(), ","))
 		res = append(res, FamilyResult{Family: f, Applied: tx})
 	}
+	if !r.DryRun && r.IPFamilyMode == IPFamilyIPv4 {
+		in.removeIPv6(ctx)
+	}
 	return res, nil
+}
+
+// removeIPv6 removes the IPv6 rules of an earlier dual-stack install when
+// an IPv4-only install replaces it; best effort, since IPv6 may be absent.
+func (in Installer) removeIPv6(ctx context.Context) {
+	if checkCanApply(IPv6) != nil || ipv6Unavailable(ctx) != "" {
+		return
+	}
+	if _, err := in.uninstallFamily(ctx, IPv6, false); err != nil {
+		in.log().Warn("transparent proxy: removing the IPv6 rules of an earlier install", "error", err)
+	}
 }
 
 // installTx returns the transaction that turns the nat table st into one

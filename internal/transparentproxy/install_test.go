@@ -110,6 +110,15 @@ func TestInstallTwiceUninstallLeavesNoTrace(t *testing.T) {
 			if s := saveAll(t, ns); strings.Contains(s, tp.ChainDNS) {
 				t.Fatalf("reinstall without DNS left DNS chains:\n%s", s)
 			}
+			// An IPv4-only install removes the IPv6 rules.
+			install(t, ns, tp.Config{DPUser: "5678", IPFamilyMode: tp.IPFamilyIPv4}, false)
+			s := saveAll(t, ns)
+			if _, v6, _ := strings.Cut(s, "## ip6tables-save\n"); strings.Contains(v6, tp.ChainPrefix) {
+				t.Fatalf("an IPv4-only install left IPv6 rules:\n%s", s)
+			}
+			if !strings.Contains(s, tp.ChainOutbound) {
+				t.Fatalf("no IPv4 rules after an IPv4-only install:\n%s", s)
+			}
 			install(t, ns, cfg, true)
 			if after := saveAll(t, ns); after != before {
 				t.Fatalf("uninstall did not restore the rules:\n--- before install\n%s--- after uninstall\n%s", before, after)
