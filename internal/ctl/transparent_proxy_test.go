@@ -93,6 +93,10 @@ func TestInstallUninstallTransparentProxyInNamespace(t *testing.T) {
 		return r
 	}
 	before := save()
+	inNS("install", "transparent-proxy", "--dp-uid", "5678", "--dry-run")
+	if s := save(); s != before {
+		t.Fatalf("install --dry-run changed the rules:\n%s", s)
+	}
 	install := []string{"install", "transparent-proxy", "--dp-uid", "5678", "--redirect-dns"}
 	r := inNS(install...)
 	if !strings.Contains(r.stdout, "transparent proxy installed (IPv4)") {
@@ -105,6 +109,13 @@ func TestInstallUninstallTransparentProxyInNamespace(t *testing.T) {
 	inNS(install...)
 	if twice := save(); twice != once {
 		t.Fatalf("second install changed the rules:\n%s\nwas:\n%s", twice, once)
+	}
+	r = inNS("uninstall", "transparent-proxy", "--dry-run")
+	if !strings.Contains(r.stdout, "-D OUTPUT -p tcp -j TRELLIS_OUTBOUND") || !strings.Contains(r.stdout, "-X TRELLIS_DNS") {
+		t.Fatalf("uninstall --dry-run printed:\n%s", r.stdout)
+	}
+	if s := save(); s != once {
+		t.Fatalf("uninstall --dry-run changed the rules:\n%s", s)
 	}
 	inNS("uninstall", "transparent-proxy")
 	if after := save(); after != before {
