@@ -92,7 +92,10 @@ type Bridge struct {
 
 // NewBridge creates a bridge in ns (nil: the root namespace, so processes
 // on the host reach the attached namespaces) with the given addresses, up,
-// and deletes it when the test ends.
+// and deletes it when the test ends. Where br_netfilter is loaded, traffic
+// between namespaces on a root-namespace bridge crosses the host's
+// iptables FORWARD chain (a Docker host drops it); a bridge in a namespace
+// of its own avoids that.
 func NewBridge(t testing.TB, ns *NS, addrs []netip.Prefix) *Bridge {
 	t.Helper()
 	Require(t)
