@@ -22,6 +22,7 @@ import (
 	"github.com/trellis-mesh/trellis/internal/dataplane/admin"
 	"github.com/trellis-mesh/trellis/internal/dataplane/bootstrap"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/tracing"
 	"github.com/trellis-mesh/trellis/internal/dataplane/xdsclient"
 	"github.com/trellis-mesh/trellis/internal/version"
 )
@@ -149,6 +150,7 @@ func run(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- st
 		mode = xdsclient.Delta
 	}
 	node := proto.Clone(settings.Node).(*corev3.Node)
+	tracing.SetLocalService(node.GetCluster()) // the service name of client spans, as Envoy's --service-cluster
 	if node.GetUserAgentName() == "" {
 		node.UserAgentName = "trellis-dp"
 		node.UserAgentVersionType = &corev3.Node_UserAgentVersion{UserAgentVersion: version.Version}

@@ -114,6 +114,9 @@ type chainBuilder struct {
 	secrets  *secret.Store
 	reg      stats.Registry
 	rt       *Runtime
+	// outbound: the listener being built is OUTBOUND (its HCMs make
+	// client spans).
+	outbound bool
 }
 
 // build checks a Listener and builds its configuration; it returns the
@@ -127,6 +130,7 @@ func (b *chainBuilder) build(name string, l *listenerv3.Listener) (netip.AddrPor
 		return netip.AddrPort{}, nil, fmt.Errorf("address: %w", err)
 	}
 	cfg := &listener.Config{Name: name}
+	b.outbound = l.GetTrafficDirection() == corev3.TrafficDirection_OUTBOUND
 	for i, lf := range l.GetListenerFilters() {
 		if err := checkListenerFilter(lf); err != nil {
 			return addr, nil, fmt.Errorf("listener_filters[%d] (%q): %w", i, lf.GetName(), err)
@@ -281,5 +285,8 @@ func (b *chainBuilder) filter(ch *listener.Chain, f *listenerv3.Filter, last boo
 	}
 	rds := func(n string) *httpproxy.RouteTable { return b.routes[n] }
 	ch.HTTP, err = httpproxy.Build(msg.(*hcmv3.HttpConnectionManager), rds, resolve, b.reg, log)
+	if err == nil {
+		ch.HTTP.SetOutbound(b.outbound)
+	}
 	return err
 }

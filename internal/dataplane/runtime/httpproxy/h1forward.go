@@ -133,6 +133,7 @@ func (ex *exchange) run() h1Outcome {
 			ar.Done("", cluster.Outcome{})
 			return ex.reply(http.StatusServiceUnavailable, bodyNoHealthyUpstream, nil)
 		}
+		ex.c.obs.attempt(ex.cl.Name(), addr)
 		out, next := ex.attempt(ar, addr)
 		if next == nil {
 			return out

@@ -80,6 +80,7 @@ type h1Conn struct {
 	started        time.Time
 	defaultIdle    time.Duration // the listener's idle timeout
 	readDeadline   bool          // a request's read deadline may be left on conn
+	obs            obsState      // the request served, for access logs and tracing (observe.go)
 }
 
 var h1Conns = sync.Pool{New: func() any {
@@ -310,6 +311,10 @@ func (h *Handler) serveH1(c *h1Conn, closeAfter bool) h1Outcome {
 		return h1Fallback
 	}
 	closeAfter = closeAfter || req.closeConn || c.expired(start)
+	if h.obs != nil {
+		h.obs.beginH1(c, start)
+		defer h.obs.endH1(c)
+	}
 	s := h.stats
 	defer recordSince(s.rqTime, start)
 	s.rqTotal.Inc()
@@ -357,6 +362,7 @@ func (h *Handler) localReplyH1Headers(c *h1Conn, status int, body, location stri
 	case req.contentLength > 0:
 		discard = req.contentLength
 	}
+	c.obs.local(status, body)
 	h.countResponse(status)
 	w := c.bw
 	writeStatusLine(w, status, "")

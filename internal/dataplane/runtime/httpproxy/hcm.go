@@ -70,6 +70,7 @@ type Handler struct {
 	netHTTPOnly bool
 	timeouts    hcmTimeouts
 	retryStats  map[string]*retryStats // by cluster name; immutable once built
+	obs         *observer              // access logs and tracing; nil: neither (observe.go)
 }
 
 // httpFilter is one HTTP filter before the router: exactly one field is
@@ -202,6 +203,9 @@ func Build(cfg *hcmv3.HttpConnectionManager, rds RouteLookup, resolve Resolver, 
 		return nil, errors.New("rds or route_config is required")
 	}
 	if err := h.buildHTTPFilters(cfg, reg); err != nil {
+		return nil, err
+	}
+	if h.obs, err = buildObserver(cfg, resolve, reg); err != nil {
 		return nil, err
 	}
 	h.stats = newHTTPStats(reg, h.statPrefix)

@@ -48,6 +48,7 @@ func (ex *netExchange) run() {
 			ex.h.localReply(ex.w, http.StatusServiceUnavailable, bodyNoHealthyUpstream)
 			return
 		}
+		noteUpstream(ex.w, ex.c.Name(), addr)
 		next, retry := ex.attempt(ar, addr)
 		if !retry {
 			return

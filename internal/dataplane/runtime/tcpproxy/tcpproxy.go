@@ -52,6 +52,7 @@ type Proxy struct {
 	idleTimeout     time.Duration // 0: none
 	connectAttempts int
 	log             *slog.Logger
+	accessLog       *connLogger // nil: none (accesslog.go)
 
 	cxTotal      *stats.Counter
 	cxNoRoute    *stats.Counter
@@ -106,6 +107,9 @@ func Build(cfg *tcpproxyv3.TcpProxy, resolve Resolver, reg stats.Registry, log *
 		}
 		p.connectAttempts = int(min(a.GetValue(), maxConnectAttempts))
 	}
+	if p.accessLog, err = buildAccessLog(cfg, resolve, reg); err != nil {
+		return nil, err
+	}
 	sc := stats.NewScope(reg, "tcp."+cfg.GetStatPrefix())
 	p.cxTotal = sc.Counter("downstream_cx_total")
 	p.cxNoRoute = sc.Counter("downstream_cx_no_route")
@@ -136,16 +140,21 @@ func (p *Proxy) Serve(down net.Conn) {
 	defer down.Close()
 	p.cxTotal.Inc()
 	t := p.pick()
+	al := p.accessLog.begin(down, t.name)
+	defer al.finish()
 	if t.cluster == nil {
 		p.cxNoRoute.Inc()
+		al.flag("NC")
 		p.log.Debug("tcp_proxy: cluster not found", "cluster", t.name)
 		return
 	}
 	up, err := p.connect(t.cluster)
 	if err != nil {
 		p.log.Debug("tcp_proxy: upstream connect failed", "cluster", t.name, "error", err)
+		al.flag("UF")
 		return
 	}
+	al.connected(up)
 	cs := t.cluster.Stats()
 	defer cs.CxActive.Dec()
 	defer up.Close()
@@ -162,6 +171,7 @@ func (p *Proxy) Serve(down net.Conn) {
 		p.idleTimeouts.Inc()
 		p.log.Debug("tcp_proxy: idle timeout", "cluster", t.name)
 	}
+	al.bytes(fromDown, fromUp)
 	p.rxBytes.Add(fromDown)
 	p.txBytes.Add(fromUp)
 	cs.CxTxBytes.Add(fromDown)
