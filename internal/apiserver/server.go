@@ -16,6 +16,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/trellis-mesh/trellis/internal/cpmetrics"
+	"github.com/trellis-mesh/trellis/internal/gui"
 	"github.com/trellis-mesh/trellis/internal/manager"
 	"github.com/trellis-mesh/trellis/internal/resource"
 )
@@ -43,6 +45,8 @@ type Server struct {
 	extras []route
 	// authn is nil when authentication is off (see UseAuthn).
 	authn *Authn
+	// metrics, when set, times every request (insights_apimetrics.go).
+	metrics *cpmetrics.Metrics
 }
 
 type route struct {
@@ -87,7 +91,15 @@ func (s *Server) Handler() http.Handler {
 	for _, r := range s.extras {
 		mux.Handle(r.pattern, r.handler)
 	}
-	return s.middleware(s.authenticate(mux))
+	// The GUI's files (package gui) answer without authentication: they
+	// hold no data, and the API calls the GUI makes are authenticated
+	// like any other.
+	root := http.NewServeMux()
+	ui := gui.MustNew()
+	root.Handle("/gui", ui)
+	root.Handle(gui.Prefix, ui)
+	root.Handle("/", s.authenticate(mux))
+	return s.middleware(root)
 }
 
 // middleware logs requests, caps bodies and turns panics into 500s.
@@ -129,7 +141,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		"basedOnKuma": KumaCompatVersion,
 		"instanceId":  s.info.InstanceID,
 		"clusterId":   s.info.ClusterID,
-		"gui":         "The GUI is not available yet",
+		"gui":         "The gui is available at " + gui.Prefix,
 	})
 }
 
@@ -154,14 +166,14 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 
 // Serve runs the API on ln until ctx ends, then shuts down within grace.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.errorLog()}
+	srv := &http.Server{Handler: s.instrumented(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.errorLog()}
 	return serveUntil(ctx, srv, func() error { return srv.Serve(ln) }, grace)
 }
 
 // ServeTLS runs the API over TLS (HTTP/1.1 and HTTP/2) on ln with the
 // certificate of tlsCfg until ctx ends, then shuts down within grace.
 func (s *Server) ServeTLS(ctx context.Context, ln net.Listener, tlsCfg *tls.Config, grace time.Duration) error {
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg, ErrorLog: s.errorLog()}
+	srv := &http.Server{Handler: s.instrumented(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg, ErrorLog: s.errorLog()}
 	return serveUntil(ctx, srv, func() error { return srv.ServeTLS(ln, "", "") }, grace)
 }
 

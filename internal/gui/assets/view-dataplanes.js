@@ -1,0 +1,99 @@
+// Dataplanes of one mesh or of all: searchable by name and tag, filterable
+// by status, service and tag key=value; refreshed while shown.
+import * as api from './api.js';
+import * as model from './model.js';
+import { h, link, table, fillRows, pageHead, statusBadge, tagChips, searchInput, select, liveNote, timeEl } from './dom.js';
+
+const REFRESH_MS = 10000;
+
+export async function dataplanesView(ctx) {
+  const mesh = ctx.params.mesh || '';
+  ctx.title(mesh ? `Dataplanes of ${mesh}` : 'Dataplanes');
+  let overviews = await api.list(api.paths.overviews(mesh), { signal: ctx.signal });
+  const f = {
+    q: ctx.query.get('q') || '',
+    status: ctx.query.get('status') || '',
+    service: ctx.query.get('service') || '',
+    tag: ctx.query.get('tag') || '',
+  };
+  const columns = [
+    { label: 'Name', cell: (o) => link(o.name, 'meshes', o.mesh, 'dataplanes', o.name) },
+    mesh ? null : { label: 'Mesh', cell: (o) => link(o.mesh, 'meshes', o.mesh) },
+    { label: 'Status', cell: (o) => statusBadge(model.status(o)) },
+    { label: 'Services', cell: (o) => serviceLinks(o) },
+    { label: 'Tags', cell: (o) => tagChips(model.flatTags(o.dataplane), [model.SERVICE_TAG]) },
+    { label: 'Address', cell: (o) => h('span', { class: 'mono' }, model.address(o.dataplane) || '—') },
+    { label: 'Version', cell: (o) => model.version(o) || h('span', { class: 'muted' }, '—') },
+    { label: 'Connected', cell: (o) => connected(o) },
+  ].filter(Boolean);
+
+  const tableEl = table(columns, [], { caption: 'Dataplanes' });
+  const body = tableEl.querySelector('tbody');
+  const count = h('span', { class: 'count', 'aria-live': 'polite' });
+  const serviceSlot = h('span');
+  const update = () => {
+    const rows = overviews.filter((o) => matches(o, f));
+    fillRows(body, columns, rows, overviews.length ? 'No dataplane matches these filters.' : 'No dataplane yet.');
+    count.textContent = `${rows.length} of ${overviews.length}`;
+    ctx.setQuery(f);
+  };
+  const serviceFilter = () => {
+    const names = [...new Set(overviews.flatMap((o) => model.services(o.dataplane)))].sort();
+    serviceSlot.replaceChildren(select('Service', [['', 'Any'], ...names.map((n) => [n, n])], f.service, (v) => { f.service = v; update(); }));
+  };
+  serviceFilter();
+  update();
+  ctx.every(REFRESH_MS, async () => {
+    overviews = await api.list(api.paths.overviews(mesh), { signal: ctx.signal });
+    update();
+  });
+
+  return h('div', {},
+    pageHead(mesh ? 'Dataplanes' : 'Dataplanes in all meshes', {
+      crumbs: mesh ? [link('Overview'), link(mesh, 'meshes', mesh)] : [link('Overview')],
+      sub: [liveNote()],
+    }),
+    h('div', { class: 'toolbar', role: 'search' },
+      searchInput('Search name or tag', f.q, (v) => { f.q = v; update(); }),
+      select('Status', [['', 'Any'], ['online', 'Online'], ['offline', 'Offline']], f.status, (v) => { f.status = v; update(); }),
+      serviceSlot,
+      h('label', {}, 'Tag', h('input', {
+        type: 'text', placeholder: 'key=value', value: f.tag, 'aria-label': 'Tag key=value', size: 16,
+        oninput: (e) => { f.tag = e.target.value.trim(); update(); },
+      })),
+      count),
+    tableEl);
+}
+
+function serviceLinks(o) {
+  const svcs = model.services(o.dataplane);
+  if (!svcs.length) return h('span', { class: 'muted' }, '—');
+  return h('span', { class: 'chips' }, svcs.map((s) => h('a', { class: 'chip', href: `#/meshes/${encodeURIComponent(o.mesh)}/services/${encodeURIComponent(s)}` }, s)));
+}
+
+function connected(o) {
+  const last = model.lastSubscription(o);
+  if (!last) return h('span', { class: 'muted' }, 'never');
+  return last.disconnectTime ? ['left ', timeEl(last.disconnectTime)] : ['since ', timeEl(last.connectTime)];
+}
+
+/** matches applies the list's filters to one overview. */
+export function matches(o, f) {
+  const st = model.status(o);
+  if (f.status === 'online' && st === 'offline') return false;
+  if (f.status === 'offline' && st !== 'offline') return false;
+  const tags = model.tags(o.dataplane);
+  if (f.service && !(tags[model.SERVICE_TAG] || []).includes(f.service)) return false;
+  if (f.tag) {
+    const [k, v] = f.tag.split('=');
+    const vals = tags[k.trim()];
+    if (!vals) return false;
+    if (v !== undefined && v.trim() !== '' && !vals.includes(v.trim())) return false;
+  }
+  if (f.q) {
+    const q = f.q.toLowerCase();
+    const hay = [o.name, o.mesh, model.address(o.dataplane), ...Object.entries(tags).flatMap(([k, vs]) => vs.map((x) => `${k}=${x}`))];
+    if (!hay.some((x) => x.toLowerCase().includes(q))) return false;
+  }
+  return true;
+}
