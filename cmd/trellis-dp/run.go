@@ -21,6 +21,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/dataplane/admin"
 	"github.com/trellis-mesh/trellis/internal/dataplane/bootstrap"
+	"github.com/trellis-mesh/trellis/internal/dataplane/metrics"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/tracing"
 	"github.com/trellis-mesh/trellis/internal/dataplane/xdsclient"
@@ -169,13 +170,14 @@ func run(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- st
 	quit := make(chan struct{})
 	rt.StatsStore().AddCollector(client)
 	adm := admin.New(admin.Options{
-		Config:    client,
-		Stats:     []admin.StatsSource{client, rt},
-		Metrics:   rt.StatsStore(),
-		Ready:     client.Ready,
-		Quit:      func() { close(quit) },
-		Bootstrap: b,
-		Logger:    log,
+		Config:     client,
+		Stats:      []admin.StatsSource{client, rt},
+		Metrics:    rt.StatsStore(),
+		MeshMetric: &metrics.Server{Store: rt.StatsStore(), Config: client.AcceptedConfig, Logger: log},
+		Ready:      client.Ready,
+		Quit:       func() { close(quit) },
+		Bootstrap:  b,
+		Logger:     log,
 
 		EnableProfiling: o.enablePprof,
 	})

@@ -62,6 +62,10 @@ type Options struct {
 	// Metrics feeds /stats/prometheus (its Families); the server adds its
 	// own process gauges (server.*) to it as a collector.
 	Metrics *stats.Store
+	// MeshMetric, when set, answers the requests to /stats/prometheus that
+	// carry ?meshmetric=<listener>: the MeshMetric listener's route rewrites
+	// its path to that (internal/dataplane/metrics).
+	MeshMetric http.Handler
 	// Ready reports whether the first configuration was applied.
 	Ready func() bool
 	// Quit is called once, on the first POST /quitquitquit.

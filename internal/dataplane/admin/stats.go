@@ -63,8 +63,13 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 // (stats.Store.Families: Envoy's names, labels, HELP and TYPE lines).
 // Text readouts are left out, as Envoy does by default. Envoy's query
 // parameters work: ?usedonly leaves out stats that read zero, ?filter=RE
-// keeps the stats whose dotted name matches.
+// keeps the stats whose dotted name matches. Requests from the MeshMetric
+// listener (?meshmetric=<listener>) go to Options.MeshMetric.
 func (s *Server) prometheus(w http.ResponseWriter, r *http.Request) {
+	if s.opts.MeshMetric != nil && r.URL.Query().Has("meshmetric") {
+		s.opts.MeshMetric.ServeHTTP(w, r)
+		return
+	}
 	opts, err := familyOptions(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)

@@ -20,6 +20,10 @@ type FamilyOptions struct {
 	// Filter, when set, keeps only the stats whose dotted name (such as
 	// cluster.backend.upstream_rq_total) it matches (Envoy's ?filter=).
 	Filter *regexp.Regexp
+	// Select, when set, decides instead of Filter, from the dotted stat
+	// name and its Prometheus name (MeshMetric's include/exclude selectors
+	// match the latter).
+	Select func(stat, promName string) bool
 }
 
 // Families returns every metric of the Store, the collectors' included,
@@ -76,13 +80,16 @@ func (s *Store) FamiliesWith(o FamilyOptions) []*dto.MetricFamily {
 	fams := map[string]*dto.MetricFamily{}
 	seen := map[string]bool{} // family name + labels
 	for _, e := range s.read() {
-		if o.Filter != nil && !o.Filter.MatchString(e.name) {
+		if o.Select == nil && o.Filter != nil && !o.Filter.MatchString(e.name) {
 			continue
 		}
 		if o.UsedOnly && e.value == 0 && e.hist.Count == 0 {
 			continue
 		}
 		name, labels := PromName(e.name)
+		if o.Select != nil && !o.Select(e.name, name) {
+			continue
+		}
 		fam, ok := fams[name]
 		if !ok {
 			fam = &dto.MetricFamily{Name: proto.String(name), Help: proto.String(Help(name, e.kind)), Type: promType(e.kind).Enum()}
