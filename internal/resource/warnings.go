@@ -30,5 +30,8 @@ func Warnings(res *Resource) []string {
 	if spec.TargetRef != nil && (spec.TargetRef.Kind == "MeshService" || spec.TargetRef.Kind == "MeshServiceSubset") {
 		out = append(out, "spec.targetRef.kind: "+spec.TargetRef.Kind+" as a top-level targetRef is deprecated, use Dataplane with labels instead")
 	}
+	if res.Desc.Kind == "MeshMetric" {
+		out = append(out, meshMetricWarnings(js)...)
+	}
 	return out
 }
