@@ -80,6 +80,9 @@ func New(st store.Store, cfg Config, log *slog.Logger) *Allocator {
 	return &Allocator{st: st, cfg: cfg, log: log.With("component", "vip-allocator"), now: time.Now, last: map[string]synced{}}
 }
 
+// Logger returns the allocator's logger (component vip-allocator).
+func (a *Allocator) Logger() *slog.Logger { return a.log }
+
 // Config returns the allocator's configuration.
 func (a *Allocator) Config() Config { return a.cfg }
 

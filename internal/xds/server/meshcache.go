@@ -14,6 +14,7 @@ import (
 	"github.com/trellis-mesh/trellis/internal/resource"
 	"github.com/trellis-mesh/trellis/internal/resource/kinds"
 	"github.com/trellis-mesh/trellis/internal/store"
+	"github.com/trellis-mesh/trellis/internal/vip"
 )
 
 // meshCache keeps, per mesh, the Dataplanes and insights decoded by the
@@ -24,6 +25,8 @@ import (
 type meshCache struct {
 	mgr    *manager.Manager
 	meshes map[string]*meshRecords
+	// vips allocates the services' virtual IPs (nil: none).
+	vips *vip.Allocator
 }
 
 // meshRecords are one mesh's decoded records, by name.
@@ -48,7 +51,12 @@ func newMeshCache(mgr *manager.Manager) *meshCache {
 }
 
 // forget drops a mesh's records (the mesh is gone or has no proxy here).
-func (c *meshCache) forget(meshName string) { delete(c.meshes, meshName) }
+func (c *meshCache) forget(meshName string) {
+	delete(c.meshes, meshName)
+	if c.vips != nil {
+		c.vips.Forget(meshName)
+	}
+}
 
 // load reads a mesh's snapshot, indexes it and loads its CAs, as loadMesh
 // does, decoding only records changed since the previous load.
@@ -74,6 +82,7 @@ func (c *meshCache) load(ctx context.Context, cas *ca.Manager, meshName string) 
 		return nil, err
 	}
 	c.meshes[meshName] = recs
+	c.loadVIPs(ctx, snap)
 	appliers, err := loadPolicies(ctx, c.mgr, snap)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,9 @@ const (
 	MetaDataplane    = "dataplane.resource"
 	MetaAdminAddress = "dataplane.admin.address"
 	MetaVersion      = "version.trellisDp"
+	// MetaDNSPort is the port of the proxy's DNS server on 127.0.0.1, as
+	// Kuma names it (a string or a number; absent or 0: no DNS server).
+	MetaDNSPort = "dataplane.dns.port"
 	// MetaProxyless marks a proxyless gRPC client; MetaMesh names its mesh.
 	MetaProxyless = "trellis.io/proxyless"
 	MetaMesh      = "trellis.io/mesh"
@@ -40,6 +43,8 @@ type nodeInfo struct {
 	// dataplane is the Dataplane the proxy presented, nil if none.
 	dataplane *resource.Resource
 	version   string
+	// dnsPort is the port of the proxy's DNS server (MetaDNSPort), 0 if none.
+	dnsPort uint32
 }
 
 var errNoIdentity = errors.New("the node carries neither a dataplane.resource nor trellis.io/proxyless metadata")
@@ -52,6 +57,11 @@ func identify(node *corev3.Node, decode func(mesh, name string, data []byte) (*r
 	}
 	fields := node.GetMetadata().GetFields()
 	info := &nodeInfo{nodeID: node.GetId(), version: fields[MetaVersion].GetStringValue()}
+	port, err := dnsPortOf(fields[MetaDNSPort])
+	if err != nil {
+		return nil, fmt.Errorf("node %q: %w", node.GetId(), err)
+	}
+	info.dnsPort = port
 	if fields[MetaProxyless].GetBoolValue() {
 		info.proxyless = true
 		info.key = proxyKey{Mesh: fields[MetaMesh].GetStringValue(), Name: node.GetId()}

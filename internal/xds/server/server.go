@@ -38,6 +38,7 @@ import (
 	"github.com/trellis-mesh/trellis/internal/resource/kinds"
 	"github.com/trellis-mesh/trellis/internal/store"
 	"github.com/trellis-mesh/trellis/internal/tokens"
+	"github.com/trellis-mesh/trellis/internal/vip"
 )
 
 // connectTimeoutToCP is the connect timeout of the bootstrap's ads_cluster.
@@ -66,6 +67,9 @@ type Config struct {
 	// Authn is how proxies authenticate: AuthnDPToken (also when empty) or
 	// AuthnNone.
 	Authn string
+	// VIPs configures the services' virtual IPs and DNS names (the
+	// dnsServer settings); the zero value takes Kuma's defaults.
+	VIPs vip.Config
 	// Metrics receives the xDS metrics; nil records none.
 	Metrics *cpmetrics.Metrics
 	// ProxyStats keeps the metrics proxies stream (metricsservice.go); nil
@@ -169,6 +173,7 @@ func New(cfg Config, mgr *manager.Manager, log *slog.Logger) *Server {
 	}
 	s.tokens = tokens.NewDataplaneTokens(s.st)
 	s.recon = newReconciler(s)
+	s.recon.cache.vips = vip.New(s.st, cfg.VIPs, s.log)
 	s.insight = newInsightWriter(s.st, s.log)
 	return s
 }

@@ -97,7 +97,7 @@ func (m *outputMemo) sweep() {
 // not change, and when one of its certificates is due to be reissued.
 func sidecarOutput(ms *meshState, memo *outputMemo, ps *proxyState) (*output, time.Time, error) {
 	// What the model is built from unchanged: the last output stands.
-	inputs, inputsOK := ms.inputsOf(ps.info().key.Name)
+	inputs, inputsOK := ms.inputsOf(ps.info().key.Name, ps.info().dnsPort)
 	if inputsOK && ps.last != nil && ps.lastInputs == inputs {
 		memo.keep(ps)
 		return ps.last, ps.lastRenew, nil
@@ -115,8 +115,8 @@ func sidecarOutput(ms *meshState, memo *outputMemo, ps *proxyState) (*output, ti
 }
 
 // inputsOf fingerprints what a proxy's model is built from: the index's
-// inputs and its mTLS model.
-func (ms *meshState) inputsOf(name string) (fingerprint, bool) {
+// inputs, its mTLS model and the DNS port its node announces.
+func (ms *meshState) inputsOf(name string, dnsPort uint32) (fingerprint, bool) {
 	f, ok := ms.ix.Fingerprint(name)
 	if !ok {
 		return fingerprint{}, false
@@ -132,6 +132,7 @@ func (ms *meshState) inputsOf(name string) (fingerprint, bool) {
 	var h proxymodel.Hasher
 	h.Fingerprint(f)
 	h.Fingerprint(t.fp)
+	h.Uint(uint64(dnsPort))
 	return h.Sum(), true
 }
 
@@ -142,6 +143,7 @@ func sidecarParts(ms *meshState, memo *outputMemo, ps *proxyState) (*output, tim
 	if err != nil {
 		return nil, time.Time{}, err
 	}
+	p.DNSPort = ps.info().dnsPort // from its node metadata (node.go)
 	in, out := *p, *p
 	in.Outbounds, in.Policies = nil, policiesPart(p.Policies, true)
 	out.Inbounds, out.Name, out.Policies = nil, "", policiesPart(p.Policies, false)

@@ -1,0 +1,141 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	dnsfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/udp/dns_filter/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/trellis-mesh/trellis/internal/store"
+	"github.com/trellis-mesh/trellis/internal/vip"
+	"github.com/trellis-mesh/trellis/internal/xds/server"
+)
+
+// tproxyNode is a transparent proxy of service web announcing a DNS port.
+func tproxyNode(t *testing.T, name string, dnsPort any) *corev3.Node {
+	t.Helper()
+	dp, _ := json.Marshal(map[string]any{
+		"type": "Dataplane", "mesh": "default", "name": name,
+		"networking": map[string]any{
+			"address":             "127.0.0.1",
+			"inbound":             []any{map[string]any{"port": 18090, "tags": map[string]any{"kuma.io/service": "web"}}},
+			"transparentProxying": map[string]any{"redirectPortInbound": 15006, "redirectPortOutbound": 15001},
+		},
+	})
+	fields := map[string]any{server.MetaDataplane: string(dp)}
+	if dnsPort != nil {
+		fields[server.MetaDNSPort] = dnsPort
+	}
+	meta, err := structpb.NewStruct(fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &corev3.Node{Id: "default." + name, Metadata: meta}
+}
+
+// dnsTable returns the DNS listener's address and its names → addresses,
+// from a listener response (nil when there is no DNS listener).
+func dnsTable(t *testing.T, resp *discoveryv3.DiscoveryResponse) (string, map[string]string) {
+	t.Helper()
+	for _, a := range resp.Resources {
+		var l listenerv3.Listener
+		if err := a.UnmarshalTo(&l); err != nil {
+			t.Fatal(err)
+		}
+		if l.Name != "kuma:dns" {
+			continue
+		}
+		var cfg dnsfilterv3.DnsFilterConfig
+		if err := l.ListenerFilters[0].GetTypedConfig().UnmarshalTo(&cfg); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, d := range cfg.GetServerConfig().GetInlineDnsTable().GetVirtualDomains() {
+			out[d.Name] = strings.Join(d.GetEndpoint().GetAddressList().GetAddress(), ",")
+		}
+		sa := l.Address.GetSocketAddress()
+		return fmt.Sprintf("%s %s:%d", sa.Protocol, sa.Address, sa.GetPortValue()), out
+	}
+	return "", nil
+}
+
+// A transparent proxy that announces a DNS port gets the DNS listener on
+// it, with the VIPs the control plane allocated (and stored); another
+// stream announcing another port gets it there; a bad port is refused.
+func TestDNSListenerFollowsNodeMetadata(t *testing.T) {
+	c := startCP(t, time.Minute)
+	c.apply(t, "type: Dataplane\nname: backend-1\nmesh: default\nnetworking:\n  address: 127.0.0.2\n  inbound:\n  - port: 9000\n    tags: {kuma.io/service: backend}\n")
+	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(c.dial(t))
+	// until returns the first listener response whose DNS listener is at
+	// want (any response when want is empty), ACKing the others.
+	until := func(node *corev3.Node, want string) (*discoveryv3.DiscoveryResponse, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		t.Cleanup(cancel)
+		stream, err := ads.StreamAggregatedResources(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				return nil, err
+			}
+			if addr, _ := dnsTable(t, resp); want == "" || addr == want {
+				return resp, nil
+			}
+			stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType, ResponseNonce: resp.Nonce, VersionInfo: resp.VersionInfo})
+		}
+	}
+	first := func(node *corev3.Node) (*discoveryv3.DiscoveryResponse, error) { return until(node, "") }
+	resp, err := first(tproxyNode(t, "web-1", "15053"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, table := dnsTable(t, resp)
+	if addr != "UDP 127.0.0.1:15053" {
+		t.Fatalf("DNS listener at %q, want UDP 127.0.0.1:15053", addr)
+	}
+	rec, err := c.mgr.Store().Get(context.Background(), store.Key{Kind: vip.Kind, Mesh: "default", Name: vip.RecordName})
+	if err != nil {
+		t.Fatalf("no stored VIPs: %v", err)
+	}
+	var stored struct {
+		VIPs map[string]struct{ IP string } `json:"vips"`
+	}
+	if err := json.Unmarshal(rec.Spec, &stored); err != nil {
+		t.Fatal(err)
+	}
+	backend := stored.VIPs["backend"].IP
+	if backend == "" || !strings.HasPrefix(table["backend.mesh"], backend+",fd00:fd00::") {
+		t.Fatalf("backend.mesh → %q, stored %v", table["backend.mesh"], stored.VIPs)
+	}
+	if !strings.HasPrefix(table["web.mesh"], "240.") {
+		t.Fatalf("web.mesh → %q", table["web.mesh"])
+	}
+
+	if _, err := until(tproxyNode(t, "web-1", float64(15054)), "UDP 127.0.0.1:15054"); err != nil {
+		t.Fatalf("no DNS listener on the new port within 5 s: %v", err)
+	}
+	resp, err = first(tproxyNode(t, "web-2", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr, _ := dnsTable(t, resp); addr != "" {
+		t.Fatalf("a proxy announcing no DNS port got a DNS listener at %s", addr)
+	}
+	if _, err := first(tproxyNode(t, "web-3", "dns")); err == nil {
+		t.Fatal("a node with dataplane.dns.port \"dns\" was served")
+	}
+}
