@@ -10,7 +10,6 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	netlocalratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/local_ratelimit/v3"
 	networkrbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
@@ -132,56 +131,50 @@ func (b *chainBuilder) build(name string, l *listenerv3.Listener) (netip.AddrPor
 	cfg := &listener.Config{Name: name}
 	b.outbound = l.GetTrafficDirection() == corev3.TrafficDirection_OUTBOUND
 	for i, lf := range l.GetListenerFilters() {
-		if err := checkListenerFilter(lf); err != nil {
+		kind, err := listenerFilterKind(lf)
+		if err != nil {
 			return addr, nil, fmt.Errorf("listener_filters[%d] (%q): %w", i, lf.GetName(), err)
 		}
-		if cfg.InspectTLS {
-			return addr, nil, fmt.Errorf("listener_filters[%d]: %s is already configured", i, tlsInspectorName)
+		on := &cfg.InspectTLS
+		if kind == originalDstName {
+			on = &cfg.OriginalDst
 		}
-		cfg.InspectTLS = true
+		if *on {
+			return addr, nil, fmt.Errorf("listener_filters[%d]: %s is already configured", i, kind)
+		}
+		*on = true
 	}
 	lfPrint, err := deterministic.Marshal(&listenerv3.Listener{ListenerFilters: l.GetListenerFilters()})
 	if err != nil {
 		return addr, nil, fmt.Errorf("listener_filters: %w", err)
 	}
 	fcs := l.GetFilterChains()
-	if len(fcs) == 0 {
-		return addr, nil, errors.New("filter_chains: at least one filter chain is required")
+	if len(fcs) == 0 && l.GetDefaultFilterChain() == nil {
+		return addr, nil, errors.New("filter_chains: at least one filter chain (or a default_filter_chain) is required")
 	}
-	seen := map[string]int{}
+	seen := map[chainMatchKey]int{}
 	for i, fc := range fcs {
 		ch, err := b.chain(name, addr, fc, lfPrint)
 		if err != nil {
 			return addr, nil, fmt.Errorf("filter_chains[%d]: %w", i, err)
 		}
-		if j, dup := seen[ch.TransportProtocol]; dup {
+		key := matchKey(ch)
+		if j, dup := seen[key]; dup {
 			return addr, nil, fmt.Errorf("filter_chains[%d]: filter_chain_match is the same as that of filter_chains[%d]", i, j)
 		}
-		seen[ch.TransportProtocol] = i
+		seen[key] = i
 		if ch.TransportProtocol == listener.ProtocolTLS && !cfg.InspectTLS {
 			return addr, nil, fmt.Errorf("filter_chains[%d].filter_chain_match.transport_protocol %q needs the %s listener filter", i, ch.TransportProtocol, tlsInspectorName)
 		}
 		cfg.Chains = append(cfg.Chains, ch)
 	}
+	if cfg.Default, err = b.defaultChain(name, addr, l.GetDefaultFilterChain(), lfPrint); err != nil {
+		return addr, nil, fmt.Errorf("default_filter_chain: %w", err)
+	}
 	return addr, cfg, nil
 }
 
 var deterministic = proto.MarshalOptions{Deterministic: true}
-
-// checkListenerFilter accepts the TLS inspector, the only listener filter.
-func checkListenerFilter(lf *listenerv3.ListenerFilter) error {
-	tc := lf.GetTypedConfig()
-	switch {
-	case tc == nil && lf.GetName() == tlsInspectorName:
-		return nil
-	case tc == nil:
-		return fmt.Errorf("listener filter %q is not supported by trellis-dp", lf.GetName())
-	case tc.MessageIs(&tlsinspectorv3.TlsInspector{}):
-		return nil
-	default:
-		return fmt.Errorf("typed_config %s is not a listener filter", tc.GetTypeUrl())
-	}
-}
 
 // chain builds one filter chain.
 func (b *chainBuilder) chain(name string, addr netip.AddrPort, fc *listenerv3.FilterChain, lfPrint []byte) (*listener.Chain, error) {
@@ -197,6 +190,9 @@ func (b *chainBuilder) chain(name string, addr netip.AddrPort, fc *listenerv3.Fi
 	case "", listener.ProtocolTLS, listener.ProtocolRawBuffer:
 	default:
 		return nil, fmt.Errorf("filter_chain_match.transport_protocol %q is not supported (tls or raw_buffer)", ch.TransportProtocol)
+	}
+	if err := destinationMatch(ch, fc.GetFilterChainMatch()); err != nil {
+		return nil, fmt.Errorf("filter_chain_match.%w", err)
 	}
 	if ts := fc.GetTransportSocket(); ts != nil {
 		if ch.TLS, err = b.downstreamTLS(ts, addr); err != nil {

@@ -133,9 +133,9 @@ func TestApplyRejectsMTLS(t *testing.T) {
 			l.FilterChains[0].FilterChainMatch = &listenerv3.FilterChainMatch{TransportProtocol: "quic"}
 		}), `filter_chain_match.transport_protocol "quic" is not supported (tls or raw_buffer)`},
 		{"other listener filter", withListener(func(l *listenerv3.Listener) {
-			l.ListenerFilters = []*listenerv3.ListenerFilter{{Name: "envoy.filters.listener.original_dst", ConfigType: &listenerv3.ListenerFilter_TypedConfig{
-				TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst"}}}}
-		}), "typed_config type type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst is not supported by trellis-dp (at listener_filters[0].typed_config)"},
+			l.ListenerFilters = []*listenerv3.ListenerFilter{{Name: "envoy.filters.listener.http_inspector", ConfigType: &listenerv3.ListenerFilter_TypedConfig{
+				TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector"}}}}
+		}), "typed_config type type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector is not supported by trellis-dp (at listener_filters[0].typed_config)"},
 		{"bad certificate PEM", func() *xdsconfig.Config {
 			_, cfg := base()
 			s := proto.Clone(cfg.Secrets["identity:backend"]).(*tlsv3.Secret)

@@ -127,7 +127,7 @@ func TestApplyRejects(t *testing.T) {
 			h.RouteSpecifier = &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{RouteConfigName: "x", ConfigSource: &corev3.ConfigSource{ResourceApiVersion: corev3.ApiVersion_V3}}}
 		}), "rds: config_source must be ads"},
 		{"lb policy", withCluster(func(c *clusterv3.Cluster) { c.LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED }),
-			`cluster "web": lb_policy CLUSTER_PROVIDED is not supported`},
+			`cluster "web": lb_policy CLUSTER_PROVIDED needs type ORIGINAL_DST, not EDS`},
 		{"ring size", withCluster(func(c *clusterv3.Cluster) {
 			c.LbPolicy = clusterv3.Cluster_RING_HASH
 			c.LbConfig = &clusterv3.Cluster_RingHashLbConfig_{RingHashLbConfig: &clusterv3.Cluster_RingHashLbConfig{
@@ -136,7 +136,7 @@ func TestApplyRejects(t *testing.T) {
 		{"cluster type", withCluster(func(c *clusterv3.Cluster) {
 			c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
 			c.EdsClusterConfig = nil
-		}), `cluster "web": type STRICT_DNS is not supported (STATIC or EDS only)`},
+		}), `cluster "web": type STRICT_DNS is not supported (STATIC, EDS or ORIGINAL_DST only)`},
 		{"cluster field", withCluster(func(c *clusterv3.Cluster) { c.PerConnectionBufferLimitBytes = wrapperspb.UInt32(1024) }),
 			`cluster "web": field envoy.config.cluster.v3.Cluster.per_connection_buffer_limit_bytes is not supported by trellis-dp`},
 		{"endpoint hostname", func() *xdsconfig.Config {

@@ -99,6 +99,7 @@ type Cluster struct {
 	name           string
 	def            *clusterv3.Cluster
 	edsName        string
+	originalDst    bool // type ORIGINAL_DST (originaldst.go)
 	http2          bool
 	connectTimeout time.Duration
 	stats          *Stats

@@ -66,6 +66,8 @@ func parseLB(def *clusterv3.Cluster) (*lbConfig, error) {
 		cfg.policy = policyRingHash
 	case clusterv3.Cluster_MAGLEV:
 		cfg.policy = policyMaglev
+	case clusterv3.Cluster_CLUSTER_PROVIDED:
+		cfg.policy = policyRoundRobin // unused: an ORIGINAL_DST cluster picks no member (originaldst.go)
 	default:
 		return nil, fmt.Errorf("lb_policy %s is not supported (ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH or MAGLEV)", def.GetLbPolicy())
 	}

@@ -239,7 +239,7 @@ func TestLBValidation(t *testing.T) {
 		edit func(*clusterv3.Cluster)
 		want string
 	}{
-		{func(c *clusterv3.Cluster) { c.LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED }, "lb_policy CLUSTER_PROVIDED is not supported"},
+		{func(c *clusterv3.Cluster) { c.LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED }, "lb_policy CLUSTER_PROVIDED needs type ORIGINAL_DST"},
 		{func(c *clusterv3.Cluster) {
 			c.LbPolicy = clusterv3.Cluster_RING_HASH
 			c.LbConfig = &clusterv3.Cluster_RingHashLbConfig_{RingHashLbConfig: &clusterv3.Cluster_RingHashLbConfig{

@@ -215,8 +215,16 @@ func newCluster(name string, def *clusterv3.Cluster, reg stats.Registry, secrets
 		if c.edsName == "" {
 			c.edsName = name
 		}
+	case clusterv3.Cluster_ORIGINAL_DST:
+		if err := checkOriginalDst(def); err != nil {
+			return nil, err
+		}
+		c.originalDst = true
 	default:
-		return nil, fmt.Errorf("type %s is not supported (STATIC or EDS only)", def.GetType())
+		return nil, fmt.Errorf("type %s is not supported (STATIC, EDS or ORIGINAL_DST only)", def.GetType())
+	}
+	if def.GetLbPolicy() == clusterv3.Cluster_CLUSTER_PROVIDED && !c.originalDst {
+		return nil, fmt.Errorf("lb_policy CLUSTER_PROVIDED needs type ORIGINAL_DST, not %s", def.GetType())
 	}
 	if c.http2, c.protocol, err = upstreamHTTP(def); err != nil {
 		return nil, err

@@ -1,6 +1,8 @@
 package listener
 
 import (
+	"net/netip"
+
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/httpproxy"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/netratelimit"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/rbac"
@@ -19,6 +21,14 @@ type Config struct {
 	InspectTLS bool
 	// Chains are the filter chains in resource order.
 	Chains []*Chain
+	// OriginalDst is set by the envoy.filters.listener.original_dst
+	// listener filter: a redirected connection's original destination
+	// (SO_ORIGINAL_DST) stands for its local address when a chain is
+	// matched, and tcp_proxy to an ORIGINAL_DST cluster connects there.
+	OriginalDst bool
+	// Default is default_filter_chain: the chain of connections no chain
+	// matches (nil: they are closed).
+	Default *Chain
 }
 
 // Chain is one filter chain: an optional TLS transport socket, network
@@ -27,6 +37,12 @@ type Chain struct {
 	// TransportProtocol is filter_chain_match.transport_protocol: "" (any),
 	// "tls" or "raw_buffer".
 	TransportProtocol string
+	// DestinationPort and PrefixRanges are filter_chain_match's
+	// destination_port (0: any) and prefix_ranges (empty: any), matched
+	// against the connection's local (or original) destination
+	// (chainmatch.go).
+	DestinationPort uint16
+	PrefixRanges    []netip.Prefix
 	// Fingerprint identifies the chain's configuration: HTTP connections
 	// of a chain whose fingerprint changed finish their current request
 	// and close, as Envoy drains the connections of a changed chain.
@@ -45,12 +61,12 @@ type Chain struct {
 	HTTP      *httpproxy.Handler
 }
 
-// match returns the chain for a connection of the given transport
-// protocol: the first chain that names it, else the first that names
-// none; nil when no chain matches.
-func (c *Config) match(protocol string) *Chain {
+// matchProtocol returns the chain of chains for a connection of the given
+// transport protocol: the first chain that names it, else the first that
+// names none; nil when no chain matches.
+func matchProtocol(chains []*Chain, protocol string) *Chain {
 	var fallback *Chain
-	for _, ch := range c.Chains {
+	for _, ch := range chains {
 		switch ch.TransportProtocol {
 		case protocol:
 			return ch
@@ -76,10 +92,13 @@ func (ch *Chain) admit() bool {
 // direct reports whether connections can be served straight from the
 // accept loop: one plaintext chain with nothing to evaluate first.
 func (c *Config) direct() *Chain {
-	if c.InspectTLS || len(c.Chains) != 1 {
+	if c.InspectTLS || c.OriginalDst || c.Default != nil || len(c.Chains) != 1 {
 		return nil
 	}
 	ch := c.Chains[0]
+	if ch.DestinationPort != 0 || len(ch.PrefixRanges) > 0 {
+		return nil
+	}
 	if ch.TLS != nil || len(ch.RBAC) > 0 || (ch.TransportProtocol != "" && ch.TransportProtocol != ProtocolRawBuffer) {
 		return nil
 	}
@@ -92,5 +111,5 @@ func (c *Config) hasHTTP() bool {
 			return true
 		}
 	}
-	return false
+	return c.Default != nil && c.Default.HTTP != nil
 }

@@ -82,7 +82,7 @@ func (f *fastConn) Begin() (*httpproxy.Handler, bool, bool) {
 		return nil, false, false
 	}
 	draining := f.l.draining.Load()
-	if cur := f.l.cfg.Load().match(f.hc.protocol); cur != nil && cur.HTTP != nil && cur.Fingerprint == f.hc.chain.Fingerprint {
+	if cur := f.l.cfg.Load().match(f.hc.protocol, f.hc.dst); cur != nil && cur.HTTP != nil && cur.Fingerprint == f.hc.chain.Fingerprint {
 		return cur.HTTP, draining, true
 	}
 	return f.hc.chain.HTTP, true, true

@@ -1,6 +1,8 @@
 package listener
 
 import (
+	"net/netip"
+
 	"context"
 	"log/slog"
 	"net"
@@ -14,8 +16,9 @@ import (
 // httpConn is what the listener knows of a connection it handed to its
 // HTTP server.
 type httpConn struct {
-	chain    *Chain // the chain it was set up with
-	protocol string // its transport protocol, to find its chain in newer configs
+	chain    *Chain         // the chain it was set up with
+	protocol string         // its transport protocol, to find its chain in newer configs
+	dst      netip.AddrPort // its (original) destination, likewise
 	peer     *peer.Identity
 	active   *stats.Gauge // the HCM's downstream_cx_active
 }
@@ -73,7 +76,7 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
-	if cur := h.l.cfg.Load().match(hc.protocol); cur != nil && cur.HTTP != nil && cur.Fingerprint == hc.chain.Fingerprint {
+	if cur := h.l.cfg.Load().match(hc.protocol, hc.dst); cur != nil && cur.HTTP != nil && cur.Fingerprint == hc.chain.Fingerprint {
 		cur.HTTP.ServeHTTP(w, r)
 		return
 	}

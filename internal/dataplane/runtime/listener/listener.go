@@ -70,7 +70,13 @@ type Listener struct {
 // bind all its new sockets, and give up cleanly if one fails, before
 // anything changes.
 func Listen(addr netip.AddrPort) (*net.TCPListener, error) {
-	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
+	network := "tcp"
+	if addr.Addr().Is6() && !addr.Addr().Is4In6() {
+		// IPv6 only (IPV6_V6ONLY, as Envoy without ipv4_compat), so that
+		// [::]:port and 0.0.0.0:port can both be bound.
+		network = "tcp6"
+	}
+	ln, err := net.ListenTCP(network, net.TCPAddrFromAddrPort(addr))
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
@@ -145,7 +151,7 @@ func (l *Listener) accept() {
 				l.connClosed()
 				continue
 			}
-			l.dispatch(conn, conn, ch, ProtocolRawBuffer, nil)
+			l.dispatch(conn, conn, ch, ProtocolRawBuffer, nil, netip.AddrPort{})
 			continue
 		}
 		l.track(conn)
@@ -170,10 +176,11 @@ func (l *Listener) setUp(raw *net.TCPConn, cfg *Config) {
 			protocol = ProtocolTLS
 		}
 	}
-	ch := cfg.match(protocol)
+	dst, redirected := l.destination(raw, cfg)
+	ch := cfg.match(protocol, dst)
 	if ch == nil {
 		l.noChainMatch.Inc()
-		l.log.Debug("no filter chain matches", "listener", cfg.Name, "transport_protocol", protocol)
+		l.log.Debug("no filter chain matches", "listener", cfg.Name, "transport_protocol", protocol, "destination", dst.String())
 		l.abort(raw)
 		return
 	}
@@ -207,17 +214,20 @@ func (l *Listener) setUp(raw *net.TCPConn, cfg *Config) {
 		// The HTTP server tracks it from here on.
 		l.untrack(raw)
 	}
-	l.dispatch(raw, conn, ch, protocol, id)
+	if redirected && ch.TCP != nil {
+		conn = &origDstConn{Conn: conn, dst: dst}
+	}
+	l.dispatch(raw, conn, ch, protocol, id, dst)
 }
 
 // dispatch hands a set-up connection to its chain's terminal filter. raw
-// is the TCP connection under conn.
-func (l *Listener) dispatch(raw *net.TCPConn, conn net.Conn, ch *Chain, protocol string, id *peer.Identity) {
+// is the TCP connection under conn, dst its (original) destination.
+func (l *Listener) dispatch(raw *net.TCPConn, conn net.Conn, ch *Chain, protocol string, id *peer.Identity, dst netip.AddrPort) {
 	if ch.TCP != nil {
 		l.serveTCP(raw, conn, ch.TCP)
 		return
 	}
-	l.serveHTTP(conn, &httpConn{chain: ch, protocol: protocol, peer: id})
+	l.serveHTTP(conn, &httpConn{chain: ch, protocol: protocol, peer: id, dst: dst})
 }
 
 func (l *Listener) track(raw *net.TCPConn) {

@@ -148,7 +148,7 @@ func (p *Proxy) Serve(down net.Conn) {
 		p.log.Debug("tcp_proxy: cluster not found", "cluster", t.name)
 		return
 	}
-	up, err := p.connect(t.cluster)
+	up, err := p.connect(t.cluster, down)
 	if err != nil {
 		p.log.Debug("tcp_proxy: upstream connect failed", "cluster", t.name, "error", err)
 		al.flag("UF")
@@ -181,13 +181,19 @@ func (p *Proxy) Serve(down net.Conn) {
 // connect connects to an endpoint of c, up to max_connect_attempts times.
 // Each attempt is admitted by the cluster's circuit breakers and its
 // outcome (the connect, not the session) reported for outlier detection.
-func (p *Proxy) connect(c *cluster.Cluster) (net.Conn, error) {
+// An ORIGINAL_DST cluster connects to down's original destination.
+func (p *Proxy) connect(c *cluster.Cluster, down net.Conn) (net.Conn, error) {
 	for attempt := 1; ; attempt++ {
 		req, err := c.Begin(false)
 		if err != nil {
 			return nil, err
 		}
-		addr, err := c.PickHash(0, false)
+		var addr string
+		if c.OriginalDst() {
+			addr, err = cluster.OriginalDestination(down)
+		} else {
+			addr, err = c.PickHash(0, false)
+		}
 		if err != nil {
 			req.Done("", cluster.Outcome{Err: err, LocalOrigin: true})
 			return nil, err
