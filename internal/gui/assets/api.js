@@ -51,13 +51,19 @@ export async function get(path, { signal } = {}) {
  * it returns null on 404, 400 (not supported), 405 and 501.
  */
 export async function optional(path, opts) {
+  if (absent.has(path)) return null;
   try {
     return await get(path, opts);
   } catch (err) {
-    if (err instanceof ApiError && [400, 404, 405, 501].includes(err.status)) return null;
+    if (err instanceof ApiError && [400, 404, 405, 501].includes(err.status)) {
+      absent.add(path); // asked once per page load: the browser logs each 404
+      return null;
+    }
     throw err;
   }
 }
+
+const absent = new Set();
 
 /** list fetches every page of a list ({total, items, next}). */
 export async function list(path, opts = {}) {
