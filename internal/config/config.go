@@ -76,6 +76,9 @@ type DPServer struct {
 	TestHooks           bool     `json:"testHooks"`
 	DeregistrationDelay Duration `json:"deregistrationDelay"`
 	Authn               DPAuthn  `json:"authn"`
+	// StatsFlushInterval is how often proxies stream their metrics to the
+	// control plane (the bootstrap's stats_flush_interval).
+	StatsFlushInterval Duration `json:"statsFlushInterval"`
 }
 
 // DP server authentication types.
@@ -165,7 +168,8 @@ func Default() Config {
 			HTTPS: HTTPSListener{Address: ":5682"},
 			Authn: APIAuthn{LocalhostIsAdmin: true},
 		},
-		DPServer:        DPServer{Address: ":5678", DeregistrationDelay: Duration(10 * time.Second), Authn: DPAuthn{Type: DPAuthnToken}},
+		DPServer: DPServer{Address: ":5678", DeregistrationDelay: Duration(10 * time.Second), Authn: DPAuthn{Type: DPAuthnToken},
+			StatsFlushInterval: Duration(10 * time.Second)},
 		KDS:             KDS{Address: ":5685"},
 		Store:           Store{Type: StoreSQLite},
 		Log:             Log{Level: "info", Format: "text"},
@@ -271,6 +275,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DPServer.DeregistrationDelay < 0 {
 		bad("dpServer.deregistrationDelay", "must not be negative")
+	}
+	if c.DPServer.StatsFlushInterval < Duration(100*time.Millisecond) {
+		bad("dpServer.statsFlushInterval", "must be at least 100ms")
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdownTimeout", "must be positive")

@@ -107,6 +107,10 @@ var settings = []setting{
 		func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.DPServer.Authn.Type })
 		}),
+	mk("dpServer.statsFlushInterval", "TRELLIS_DP_SERVER_STATS_FLUSH_INTERVAL", "How often proxies stream their metrics to the control plane (the bootstrap's stats_flush_interval; Envoy's metrics service). The service map's rates come from these samples.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return dur(func(c *Config) *Duration { return &c.DPServer.StatsFlushInterval })
+		}),
 	mk("kds.address", "TRELLIS_KDS_ADDR", "Address of the zone-to-global sync server (global mode).",
 		func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.KDS.Address })

@@ -51,6 +51,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 	}
 	defer st.Close()
 	log.Info("store open", "type", cfg.Store.Type)
+	obs := newObservability()
+	st = obs.meter(st, cfg.Store.Type)
 
 	events, err := st.Watch(ctx)
 	if err != nil {
@@ -78,7 +80,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 	}
 
 	instance := instanceID()
-	dps, dpLn, err := startDPServer(cfg, mgr, instance, log)
+	dps, dpLn, err := startDPServer(cfg, mgr, instance, obs, log)
 	if err != nil {
 		return err
 	}
@@ -114,6 +116,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 		return err
 	}
 	ih.Register(api)
+	obs.register(api, mgr)
 	if cfg.DPServer.TestHooks {
 		log.Warn("test hooks are on: /_testhooks/ can push configs proxies must refuse")
 		api.Handle("/_testhooks/meshes/{mesh}/dataplanes/{name}/corrupt", dps.TestHookHandler())
@@ -145,7 +148,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 }
 
 // startDPServer prepares the data-plane server and opens its socket.
-func startDPServer(cfg config.Config, mgr *manager.Manager, instance string, log *slog.Logger) (*server.Server, net.Listener, error) {
+func startDPServer(cfg config.Config, mgr *manager.Manager, instance string, obs *observability, log *slog.Logger) (*server.Server, net.Listener, error) {
 	certFile, keyFile := cfg.DPServer.TLSCertFile, cfg.DPServer.TLSKeyFile
 	if certFile == "" {
 		var err error
@@ -163,6 +166,9 @@ func startDPServer(cfg config.Config, mgr *manager.Manager, instance string, log
 		DeregistrationDelay: time.Duration(cfg.DPServer.DeregistrationDelay),
 		SingleInstance:      cfg.Store.Type != config.StorePostgres,
 		Authn:               cfg.DPServer.Authn.Type,
+		Metrics:             obs.metrics,
+		ProxyStats:          obs.stats,
+		StatsFlushInterval:  time.Duration(cfg.DPServer.StatsFlushInterval),
 	}, mgr, log)
 	ln, err := dps.Listen()
 	if err != nil {

@@ -1,7 +1,6 @@
 package cpmetrics
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -10,43 +9,25 @@ import (
 // unmatched is the handler label of requests no route matched.
 const unmatched = "unmatched"
 
-type routeKey struct{}
-
-// routeHolder carries the matched route pattern from the inner mux back to
-// the outer middleware (the layers between may copy the request).
-type routeHolder struct{ pattern string }
-
 // InstrumentAPI wraps the whole API handler: it counts every request and
-// times it by method, route pattern and status code. The pattern is the
-// one RecordRoute saw the mux match, never the raw path (which would make
-// one series per resource name).
-func (m *Metrics) InstrumentAPI(next http.Handler) http.Handler {
+// times it by method, route pattern and status code. pattern returns the
+// route pattern a request matches ("" for none), never the raw path (which
+// would make one series per resource name).
+func (m *Metrics) InstrumentAPI(next http.Handler, pattern func(*http.Request) string) http.Handler {
 	if m == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		holder := &routeHolder{}
 		sw := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
-			pattern := holder.pattern
-			if pattern == "" {
-				pattern = unmatched
+			p := pattern(r)
+			if p == "" {
+				p = unmatched
 			}
-			m.ObserveAPI(r.Method, pattern, sw.status, time.Since(start))
+			m.ObserveAPI(r.Method, p, sw.status, time.Since(start))
 		}()
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), routeKey{}, holder)))
-	})
-}
-
-// RecordRoute wraps the API's ServeMux and notes the pattern it matched
-// for InstrumentAPI.
-func RecordRoute(mux *http.ServeMux) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mux.ServeHTTP(w, r)
-		if h, ok := r.Context().Value(routeKey{}).(*routeHolder); ok {
-			h.pattern = r.Pattern
-		}
+		next.ServeHTTP(sw, r)
 	})
 }
 

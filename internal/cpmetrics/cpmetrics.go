@@ -6,10 +6,11 @@
 // Every metric lives in a registry the control plane owns (never the
 // global default registry), so several control planes in one test process
 // do not share counters. Names follow Kuma's where a Kuma dashboard looks
-// for them (xds_generation, xds_delivery, xds_requests_received,
-// xds_responses_sent, xds_streams_active, store,
-// api_server_http_request_duration_seconds); the others carry the
-// trellis_cp_ prefix.
+// for them (xds_generation, xds_delivery, xds_streams_active, store,
+// api_server_http_request_duration_seconds; Kuma's counters
+// xds_requests_received, xds_responses_sent and xds_generation_errors get
+// the _total suffix Prometheus requires of counters, so that promtool
+// check metrics is clean); the others carry the trellis_cp_ prefix.
 //
 // Every method is safe on a nil *Metrics (it does nothing), so components
 // built without metrics (unit tests) need no special case.
@@ -67,7 +68,7 @@ func New() *Metrics {
 		Buckets: msBuckets,
 	})
 	m.xdsGenerationErrors = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "xds_generation_errors", Help: "Number of xDS generations of a proxy that failed.",
+		Name: "xds_generation_errors_total", Help: "Number of xDS generations of a proxy that failed.",
 	})
 	m.pushLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "trellis_cp_xds_push_latency_seconds", Help: "Time from a change seen by the control plane (store event or proxy connection) to the first xDS response carrying the new configuration.",
@@ -88,13 +89,13 @@ func New() *Metrics {
 		Name: "xds_streams_active", Help: "Open xDS streams.",
 	})
 	m.requestsReceived = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "xds_requests_received", Help: "xDS requests that answer a response, by type URL and confirmation (ACK or NACK).",
+		Name: "xds_requests_received_total", Help: "xDS requests that answer a response, by type URL and confirmation (ACK or NACK).",
 	}, []string{"type_url", "confirmation"})
 	m.nacks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "trellis_cp_xds_nacks_total", Help: "xDS responses proxies rejected (NACK), by mesh and type URL.",
 	}, []string{"mesh", "type_url"})
 	m.responsesSent = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "xds_responses_sent", Help: "xDS responses sent to proxies, by type URL.",
+		Name: "xds_responses_sent_total", Help: "xDS responses sent to proxies, by type URL.",
 	}, []string{"type_url"})
 	m.store = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "store", Help: "Duration of store operations in seconds, by operation, resource type and store type (Kuma's name).",

@@ -85,12 +85,12 @@ func TestXDSMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the ACK to be counted", func() bool {
-		return metricValue(t, m, "xds_requests_received", map[string]string{"confirmation": "ACK", "type_url": resourcev3.ListenerType}) == 1
+		return metricValue(t, m, "xds_requests_received_total", map[string]string{"confirmation": "ACK", "type_url": resourcev3.ListenerType}) == 1
 	})
 	for name, labels := range map[string]map[string]string{
 		"trellis_cp_connected_proxies":        {"mesh": "default", "xds_mode": "sotw"},
 		"xds_streams_active":                  nil,
-		"xds_responses_sent":                  {"type_url": resourcev3.ListenerType},
+		"xds_responses_sent_total":            {"type_url": resourcev3.ListenerType},
 		"trellis_cp_xds_ack_latency_seconds":  nil,
 		"xds_delivery":                        nil,
 		"trellis_cp_xds_push_latency_seconds": nil,
