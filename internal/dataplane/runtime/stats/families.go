@@ -87,6 +87,12 @@ func (s *Store) FamiliesWith(o FamilyOptions) []*dto.MetricFamily {
 			continue
 		}
 		name, labels := PromName(e.name)
+		if e.kind == KindGauge {
+			// Prometheus reserves _total for counters (promtool refuses
+			// it on gauges): Envoy's membership_total gauge is exported
+			// as envoy_cluster_membership.
+			name = strings.TrimSuffix(name, "_total")
+		}
 		if o.Select != nil && !o.Select(e.name, name) {
 			continue
 		}

@@ -157,3 +157,15 @@ func TestHistogramConcurrent(t *testing.T) {
 		t.Errorf("sum %v, want %v", v.SumMillis, 8*49500)
 	}
 }
+
+// A gauge named *_total (Envoy's membership_total) loses the suffix,
+// which Prometheus reserves for counters.
+func TestGaugeTotalSuffix(t *testing.T) {
+	st := stats.NewStore()
+	st.Gauge("cluster.web.membership_total").Set(3)
+	got := text(t, st.Families())
+	if !strings.Contains(got, "# TYPE envoy_cluster_membership gauge\nenvoy_cluster_membership{envoy_cluster_name=\"web\"} 3\n") {
+		t.Errorf("got:\n%s", got)
+	}
+	statstest.CheckPromtool(t, got)
+}

@@ -28,7 +28,7 @@ var helps = map[string]string{
 	"envoy_cluster_upstream_rq_pending_total":                                             "Requests that waited for a connection.",
 	"envoy_cluster_upstream_rq_pending_overflow":                                          "Requests that overflowed the pending or max_requests circuit breaker and failed.",
 	"envoy_cluster_membership_healthy":                                                    "Current number of healthy hosts in the cluster.",
-	"envoy_cluster_membership_total":                                                      "Current number of hosts in the cluster.",
+	"envoy_cluster_membership":                                                            "Current number of hosts in the cluster (Envoy's gauge membership_total: Prometheus reserves _total for counters).",
 	"envoy_cluster_health_check_attempt":                                                  "Active health checks made.",
 	"envoy_cluster_health_check_success":                                                  "Active health checks that passed.",
 	"envoy_cluster_health_check_failure":                                                  "Active health checks that failed (HTTP status or network).",
