@@ -153,7 +153,8 @@ async function render() {
   state.ctx = ctx;
   if (!m) {
     ctx.title('Not found');
-    main.replaceChildren(h('h1', {}, 'Page not found'), h('p', {}, 'No page lives at ', h('code', {}, location.hash), '. ', h('a', { href: '#/' }, 'Back to the overview'), '.'));
+    main.replaceChildren(h('div', { class: 'page-head' }, h('h1', {}, 'Page not found')),
+      h('p', {}, 'No page lives at ', h('code', {}, location.hash), '. ', h('a', { href: '#/' }, 'Back to the overview'), '.'));
     return;
   }
   main.setAttribute('aria-busy', 'true');
@@ -164,7 +165,8 @@ async function render() {
   } catch (err) {
     if (err.name === 'AbortError' || ctx.signal.aborted) return;
     ctx.title('Error');
-    main.replaceChildren(h('h1', {}, 'Could not load this page'), errorBox(err));
+    main.replaceChildren(h('div', { class: 'page-head' }, h('h1', {}, 'Could not load this page')), errorBox(err),
+      h('p', {}, h('a', { href: '#/' }, 'Back to the overview')));
   } finally {
     if (!ctx.signal.aborted) main.removeAttribute('aria-busy');
   }

@@ -40,7 +40,7 @@ function head(o) {
     crumbs: [link('Overview'), link(o.mesh, 'meshes', o.mesh), link('Dataplanes', 'meshes', o.mesh, 'dataplanes')],
     sub: [statusBadge(model.status(o)),
       ...svcs.map((s) => h('a', { class: 'chip', href: href('meshes', o.mesh, 'services', s) }, s)),
-      liveNote()],
+      liveNote('Live · refreshed every 5 s')],
   });
 }
 

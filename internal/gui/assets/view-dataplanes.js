@@ -51,7 +51,7 @@ export async function dataplanesView(ctx) {
   return h('div', {},
     pageHead(mesh ? 'Dataplanes' : 'Dataplanes in all meshes', {
       crumbs: mesh ? [link('Overview'), link(mesh, 'meshes', mesh)] : [link('Overview')],
-      sub: [liveNote()],
+      sub: [liveNote('Live · refreshed every 10 s')],
     }),
     h('div', { class: 'toolbar', role: 'search' },
       searchInput('Search name or tag', f.q, (v) => { f.q = v; update(); }),
@@ -74,7 +74,7 @@ function serviceLinks(o) {
 function connected(o) {
   const last = model.lastSubscription(o);
   if (!last) return h('span', { class: 'muted' }, 'never');
-  return last.disconnectTime ? ['left ', timeEl(last.disconnectTime)] : ['since ', timeEl(last.connectTime)];
+  return last.disconnectTime ? ['disconnected ', timeEl(last.disconnectTime)] : timeEl(last.connectTime);
 }
 
 /** matches applies the list's filters to one overview. */

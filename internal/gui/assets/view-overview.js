@@ -59,8 +59,8 @@ function render(mesh, d) {
   const policies = [...d.policyCounts.values()].reduce((a, c) => a + sum(c), 0);
   const svcOnline = services.filter((s) => s.online > 0).length;
   const head = mesh
-    ? pageHead(`Mesh ${mesh}`, { crumbs: [link('Overview')], sub: [mtlsBadge(d.meshes[0]), liveNote()] })
-    : pageHead('Overview', { sub: [h('span', { class: 'muted' }, `${d.meshes.length} mesh${d.meshes.length === 1 ? '' : 'es'}`), liveNote()] });
+    ? pageHead(`Mesh ${mesh}`, { crumbs: [link('Overview')], sub: [mtlsBadge(d.meshes[0]), liveNote('Live · refreshed every 10 s')] })
+    : pageHead('Overview', { sub: [h('span', { class: 'muted' }, `${d.meshes.length} mesh${d.meshes.length === 1 ? '' : 'es'}`), liveNote('Live · refreshed every 10 s')] });
   return h('div', {},
     head,
     h('div', { class: 'grid', 'aria-label': 'Totals' },

@@ -5,6 +5,7 @@ import * as api from './api.js';
 import * as model from './model.js';
 import { h, href, link, badge, table, pageHead, searchInput, stat, onlineBar, statusBadge, fmtRate, fmtPercent, errorClass, swap, liveNote } from './dom.js';
 import { serviceTable } from './view-overview.js';
+import { drawMap } from './graph.js';
 
 const REFRESH_MS = 5000;
 
@@ -53,7 +54,7 @@ export async function serviceView(ctx) {
   return h('div', {},
     pageHead(name, {
       crumbs: [link('Overview'), link(mesh, 'meshes', mesh), link('Services', 'meshes', mesh, 'services')],
-      sub: [badge('Service', 'info', true), h('span', { class: 'muted' }, st.protocol), liveNote()],
+      sub: [badge('Service', 'info', true), h('span', { class: 'muted' }, st.protocol), liveNote('Live · traffic refreshed every 5 s')],
     }),
     h('div', { class: 'grid' },
       stat('Dataplanes', st.total, `${st.online} online · ${st.offline} offline`, onlineBar(st.online, st.offline)),
@@ -88,8 +89,14 @@ function edgesView(map, mesh, name) {
     { label: 'Errors', num: true, cell: (e) => badge(fmtPercent(e.errorRate), errorClass(e.errorRate), true) },
     { label: 'Requests', num: true, cell: (e) => String(e.requests ?? 0) },
   ];
-  return h('div', { class: 'grid wide' },
+  const near = new Set([name, ...incoming.map((e) => e.source), ...outgoing.map((e) => e.destination)]);
+  const graph = incoming.length || outgoing.length
+    ? h('div', { class: 'map-wrap' }, drawMap(mesh, (map.services || []).filter((x) => near.has(x.name)), [...incoming, ...outgoing]))
+    : null;
+  return h('div', {},
+    graph,
+    h('div', { class: 'grid wide' },
     h('div', {}, h('h3', {}, 'Called by'), table(cols('source', 'Caller'), incoming, { empty: 'No caller in the last window.' })),
-    h('div', {}, h('h3', {}, 'Calls'), table(cols('destination', 'Destination'), outgoing, { empty: 'No call in the last window.' })));
+    h('div', {}, h('h3', {}, 'Calls'), table(cols('destination', 'Destination'), outgoing, { empty: 'No call in the last window.' }))));
 }
 
