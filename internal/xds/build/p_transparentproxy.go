@@ -247,9 +247,23 @@ func transparentInbound(p *proxymodel.Proxy, r *Resources) error {
 			return err
 		}
 		r.Listeners = append(r.Listeners, l)
-		r.Clusters = append(r.Clusters, originalDstCluster(f.name))
+		c := originalDstCluster(f.name)
+		c.UpstreamBindConfig = inboundPassthroughSource(f.name == inboundPassthroughV6)
+		r.Clusters = append(r.Clusters, c)
 	}
 	return nil
+}
+
+// inboundPassthroughSource binds the inbound passthrough's upstream
+// connections to 127.0.0.6 (::6, which lo does not have: freebind), the
+// source the host's redirect rules let through, so that the connection to
+// the original destination on this host is not redirected back to the
+// proxy (as Kuma does).
+func inboundPassthroughSource(v6 bool) *corev3.BindConfig {
+	if v6 {
+		return &corev3.BindConfig{SourceAddress: &corev3.SocketAddress{Address: "::6", PortSpecifier: &corev3.SocketAddress_PortValue{}}, Freebind: wrapperspb.Bool(true)}
+	}
+	return &corev3.BindConfig{SourceAddress: &corev3.SocketAddress{Address: "127.0.0.6", PortSpecifier: &corev3.SocketAddress_PortValue{}}}
 }
 
 // redirectListener is a listener on a redirect port with the original_dst

@@ -99,7 +99,8 @@ type Cluster struct {
 	name           string
 	def            *clusterv3.Cluster
 	edsName        string
-	originalDst    bool // type ORIGINAL_DST (originaldst.go)
+	originalDst    bool        // type ORIGINAL_DST (originaldst.go)
+	bind           *bindConfig // upstream_bind_config (originaldst.go); nil: none
 	http2          bool
 	connectTimeout time.Duration
 	stats          *Stats
@@ -252,7 +253,7 @@ func (c *Cluster) dialPooled(ctx context.Context, addr, idleAddr string) (net.Co
 	}
 	defer c.releaseDial()
 	c.stats.CxTotal.Inc()
-	var d net.Dialer
+	d := c.bind.dialer()
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		c.stats.CxConnectFail.Inc()

@@ -223,6 +223,9 @@ func newCluster(name string, def *clusterv3.Cluster, reg stats.Registry, secrets
 	default:
 		return nil, fmt.Errorf("type %s is not supported (STATIC, EDS or ORIGINAL_DST only)", def.GetType())
 	}
+	if c.bind, err = parseBindConfig(def.GetUpstreamBindConfig()); err != nil {
+		return nil, fmt.Errorf("upstream_bind_config.%w", err)
+	}
 	if def.GetLbPolicy() == clusterv3.Cluster_CLUSTER_PROVIDED && !c.originalDst {
 		return nil, fmt.Errorf("lb_policy CLUSTER_PROVIDED needs type ORIGINAL_DST, not %s", def.GetType())
 	}

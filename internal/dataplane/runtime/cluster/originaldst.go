@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 )
 
 // An ORIGINAL_DST cluster (lb_policy CLUSTER_PROVIDED) has no members: it
@@ -66,3 +68,61 @@ func checkOriginalDst(def *clusterv3.Cluster) error {
 	}
 	return nil
 }
+
+// bindConfig is upstream_bind_config: the source address of upstream
+// connections (a transparent proxy's inbound passthrough binds 127.0.0.6,
+// which the host's redirect rules leave alone, so the connection to the
+// original destination is not redirected back to the proxy).
+type bindConfig struct {
+	source   netip.Addr
+	freebind bool
+}
+
+// parseBindConfig reads upstream_bind_config (nil when unset). Errors
+// start with the field name.
+func parseBindConfig(bc *corev3.BindConfig) (*bindConfig, error) {
+	if bc == nil {
+		return nil, nil
+	}
+	sa := bc.GetSourceAddress()
+	if sa == nil {
+		return nil, errors.New("source_address is required")
+	}
+	a, err := netip.ParseAddr(sa.GetAddress())
+	if err != nil {
+		return nil, fmt.Errorf("source_address.address: %w", err)
+	}
+	if sa.GetPortValue() != 0 {
+		return nil, errors.New("source_address.port_value must be 0 (any port)")
+	}
+	return &bindConfig{source: a.Unmap(), freebind: bc.GetFreebind().GetValue()}, nil
+}
+
+// dialer returns the dialer of upstream connections: bound to the source
+// address (IP_FREEBIND when asked: the address need not exist yet).
+func (b *bindConfig) dialer() net.Dialer {
+	if b == nil {
+		return net.Dialer{}
+	}
+	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(b.source, 0))}
+	if b.freebind {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				if b.source.Is6() {
+					serr = syscall.SetsockoptInt(int(fd), syscall.SOL_IPV6, ipv6Freebind, 1)
+				} else {
+					serr = syscall.SetsockoptInt(int(fd), syscall.SOL_IP, syscall.IP_FREEBIND, 1)
+				}
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	return d
+}
+
+// ipv6Freebind is IPV6_FREEBIND (linux/in6.h; Linux 4.15 and later).
+const ipv6Freebind = 78
