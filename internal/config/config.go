@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/trellis-mesh/trellis/internal/vip"
 )
 
 // Store types.
@@ -37,6 +39,8 @@ type Config struct {
 	Defaults  Defaults  `json:"defaults"`
 	// Diagnostics serves profiling endpoints when its address is set.
 	Diagnostics Diagnostics `json:"diagnostics"`
+	// DNSServer configures the services' virtual IPs and mesh DNS names.
+	DNSServer DNSServer `json:"dnsServer"`
 	// Shutdown is how long SIGTERM waits for in-flight work.
 	ShutdownTimeout Duration `json:"shutdownTimeout"`
 }
@@ -137,6 +141,21 @@ type Diagnostics struct {
 	Address string `json:"address"`
 }
 
+// DNSServer configures the virtual IPs the control plane allocates to the
+// services of each mesh and the DNS names sidecars answer for them, as
+// Kuma's dnsServer settings do (internal/vip). Every instance sharing a
+// store must use the same values.
+type DNSServer struct {
+	// Domain is the suffix of the names: <service>.<domain>.
+	Domain string `json:"domain"`
+	// CIDR is the IPv4 range virtual IPs are allocated from.
+	CIDR string `json:"CIDR"`
+	// CIDRv6 is the IPv6 prefix (/96 or larger) each virtual IP's IPv6
+	// address is derived in (the IPv4 address in its low 32 bits); empty
+	// means IPv4 only.
+	CIDRv6 string `json:"CIDRv6"`
+}
+
 // Duration is a time.Duration written as "10s" in YAML.
 type Duration time.Duration
 
@@ -174,6 +193,7 @@ func Default() Config {
 		Store:           Store{Type: StoreSQLite},
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: Duration(4 * time.Second),
+		DNSServer:       DNSServer{Domain: vip.DefaultDomain, CIDR: vip.DefaultCIDR, CIDRv6: vip.DefaultCIDRv6},
 	}
 }
 
@@ -282,5 +302,13 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdownTimeout", "must be positive")
 	}
+	if _, err := c.DNSServer.VIPConfig(); err != nil {
+		bad("dnsServer", "%v", err)
+	}
 	return errors.Join(errs...)
+}
+
+// VIPConfig parses the settings for the VIP allocator.
+func (d DNSServer) VIPConfig() (vip.Config, error) {
+	return vip.ParseConfig(d.Domain, d.CIDR, d.CIDRv6)
 }

@@ -143,6 +143,18 @@ var settings = []setting{
 		func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.Diagnostics.Address })
 		}),
+	mk("dnsServer.domain", "TRELLIS_DNS_SERVER_DOMAIN", "DNS suffix of the services' names: sidecars of transparent proxies answer <service>.<domain> with the service's virtual IP.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.DNSServer.Domain })
+		}),
+	mk("dnsServer.CIDR", "TRELLIS_DNS_SERVER_CIDR", "IPv4 range the services' virtual IPs are allocated from (the same on every instance sharing a store).",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.DNSServer.CIDR })
+		}),
+	mk("dnsServer.CIDRv6", "TRELLIS_DNS_SERVER_CIDR_V6", "IPv6 prefix (/96 or larger) of the services' IPv6 virtual IPs: the IPv4 virtual IP in its low 32 bits. Empty: IPv4 only.",
+		func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.DNSServer.CIDRv6 })
+		}),
 	mk("shutdownTimeout", "TRELLIS_SHUTDOWN_TIMEOUT", "How long SIGTERM waits for in-flight requests before the process exits.",
 		func() (func(*Config) string, func(*Config, string) error) {
 			return dur(func(c *Config) *Duration { return &c.ShutdownTimeout })

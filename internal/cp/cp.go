@@ -157,6 +157,10 @@ func startDPServer(cfg config.Config, mgr *manager.Manager, instance string, obs
 			return nil, nil, fmt.Errorf("generating the DP server certificate: %w", err)
 		}
 	}
+	vips, err := cfg.DNSServer.VIPConfig()
+	if err != nil {
+		return nil, nil, fmt.Errorf("dnsServer: %w", err)
+	}
 	dps := server.New(server.Config{
 		Address:             cfg.DPServer.Address,
 		AdvertisedAddress:   cfg.DPServer.AdvertisedAddress,
@@ -169,6 +173,7 @@ func startDPServer(cfg config.Config, mgr *manager.Manager, instance string, obs
 		Metrics:             obs.metrics,
 		ProxyStats:          obs.stats,
 		StatsFlushInterval:  time.Duration(cfg.DPServer.StatsFlushInterval),
+		VIPs:                vips,
 	}, mgr, log)
 	ln, err := dps.Listen()
 	if err != nil {
