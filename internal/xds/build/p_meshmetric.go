@@ -49,7 +49,7 @@ const (
 
 // basicProfile is Kuma's "Basic" profile as an Envoy stats filter (RE2,
 // matched against dotted stat names): the stats Kuma's dashboards read.
-const basicProfile = `^(cluster\.[^.]+\.(upstream_rq_(total|time|xx|[1-5]xx|timeout|retry.*|pending_overflow|active)|upstream_cx_(active|total|connect_fail|rx_bytes_total|tx_bytes_total|overflow)|membership_(healthy|total)|health_check\..*|outlier_detection\.ejections_active)|http\.[^.]+\.(downstream_rq_(total|time|xx|[1-5]xx)|downstream_cx_active|rbac\..*)|listener\.[^.]+\.(downstream_cx_(active|total)|ssl\.(connection_error|fail_verify_.*|handshake))|control_plane\..*|cluster_manager\.cds\..*|listener_manager\.lds\..*|server\..*)$`
+const basicProfile = `^(cluster\.[^.]+\.(upstream_rq_(total|time|xx|[1-5]xx|timeout|retry.*|pending_overflow|active)|upstream_cx_(active|total|connect_fail|connect_timeout|rx_bytes_total|tx_bytes_total|overflow)|external_upstream_rq_[1-5]xx|membership_(healthy|total)|health_check\..*|outlier_detection\.ejections_active|ssl\.handshake)|http\.[^.]+\.(downstream_rq_(total|time|xx|[1-5]xx)|downstream_cx_active|rbac\..*)|listener\..+\.(downstream_cx_(active|total)|ssl\.(connection_error|fail_verify_.*|handshake))|tcp\..+\.downstream_cx_(total|rx_bytes_total|tx_bytes_total)|control_plane\..*|cluster_manager\.cds\..*|listener_manager\.lds\..*|server\..*|.+\.rbac\.[^.]+)$`
 
 // noneProfile matches no stat.
 const noneProfile = `^$`

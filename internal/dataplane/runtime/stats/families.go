@@ -64,6 +64,7 @@ func (s *Store) read() []entry {
 		out = append(out, entry{name: name, kind: KindHistogram, hist: h.Value()})
 	}
 	s.mu.Unlock()
+	out = append(out, externalAliases(out)...)
 	for _, c := range collectors {
 		for _, smp := range c.Samples() {
 			out = append(out, entry{name: smp.Name, kind: smp.Kind, value: smp.Value})
@@ -179,6 +180,12 @@ var tagRules = []tagRule{
 // upstream_rq_2xx; the digit becomes a label and the name ends in _rq_xx.
 var codeClass = regexp.MustCompile(`_rq_(\d)xx$`)
 
+// networkRBAC matches the stats of a network RBAC filter,
+// <stat_prefix>.rbac.<metric>: the prefix (an inbound listener's name)
+// becomes the envoy_rbac_prefix label, so the family is envoy_rbac_<metric>
+// whatever the listener, as Kuma's dashboards query it.
+var networkRBAC = regexp.MustCompile(`^((.+)\.)rbac\.[^.]+$`)
+
 var invalidNameChars = regexp.MustCompile(`[^a-zA-Z0-9_]`)
 
 // PromName turns a dotted stat name into the Prometheus metric name and
@@ -192,10 +199,36 @@ func PromName(stat string) (string, []*dto.LabelPair) {
 			stat = stat[:m[2]] + stat[m[3]:]
 		}
 	}
+	if !strings.HasPrefix(stat, "http.") {
+		if m := networkRBAC.FindStringSubmatchIndex(stat); m != nil {
+			labels = append(labels, &dto.LabelPair{Name: proto.String("envoy_rbac_prefix"), Value: proto.String(Sanitize(stat[m[4]:m[5]]))})
+			stat = stat[:m[2]] + stat[m[3]:]
+		}
+	}
 	if m := codeClass.FindStringSubmatchIndex(stat); m != nil {
 		labels = append(labels, &dto.LabelPair{Name: proto.String("envoy_response_code_class"), Value: proto.String(stat[m[2]:m[3]])})
 		stat = stat[:m[2]] + stat[m[3]:]
 	}
 	slices.SortFunc(labels, func(a, b *dto.LabelPair) int { return cmp.Compare(a.GetName(), b.GetName()) })
 	return "envoy_" + invalidNameChars.ReplaceAllString(stat, "_"), labels
+}
+
+// upstreamClass matches a cluster's upstream_rq_<N>xx counter.
+var upstreamClass = regexp.MustCompile(`^(cluster\.[^.]+\.)(upstream_rq_[1-5]xx)$`)
+
+// externalAliases repeats every cluster.<c>.upstream_rq_<N>xx counter as
+// cluster.<c>.external_upstream_rq_<N>xx: Envoy counts requests not
+// marked x-envoy-internal there too, and trellis-dp treats every request
+// as external (Kuma's dashboards read the external series).
+func externalAliases(entries []entry) []entry {
+	var out []entry
+	for _, e := range entries {
+		if e.kind != KindCounter {
+			continue
+		}
+		if m := upstreamClass.FindStringSubmatch(e.name); m != nil {
+			out = append(out, entry{name: m[1] + "external_" + m[2], kind: KindCounter, value: e.value})
+		}
+	}
+	return out
 }

@@ -46,7 +46,11 @@ func text(t *testing.T, fams []*dto.MetricFamily) string {
 func TestFamilies(t *testing.T) {
 	st := testStore()
 	got := text(t, st.Families())
-	want := `# HELP envoy_cluster_membership_healthy Current number of healthy hosts in the cluster.
+	want := `# HELP envoy_cluster_external_upstream_rq_xx Upstream responses by response code class, of requests from outside the proxy (every request, in trellis-dp).
+# TYPE envoy_cluster_external_upstream_rq_xx counter
+envoy_cluster_external_upstream_rq_xx{envoy_cluster_name="backend",envoy_response_code_class="2"} 2
+envoy_cluster_external_upstream_rq_xx{envoy_cluster_name="backend",envoy_response_code_class="5"} 1
+# HELP envoy_cluster_membership_healthy Current number of healthy hosts in the cluster.
 # TYPE envoy_cluster_membership_healthy gauge
 envoy_cluster_membership_healthy{envoy_cluster_name="backend"} 0
 # HELP envoy_cluster_upstream_rq_time Upstream request time in milliseconds, from the request's start to the end of the response.
@@ -166,6 +170,25 @@ func TestGaugeTotalSuffix(t *testing.T) {
 	got := text(t, st.Families())
 	if !strings.Contains(got, "# TYPE envoy_cluster_membership gauge\nenvoy_cluster_membership{envoy_cluster_name=\"web\"} 3\n") {
 		t.Errorf("got:\n%s", got)
+	}
+	statstest.CheckPromtool(t, got)
+}
+
+func TestNetworkRBACAndExternal(t *testing.T) {
+	st := stats.NewStore()
+	st.Counter("inbound:127.0.0.1:8080.rbac.denied").Add(2)
+	st.Counter("http.inbound:web.rbac.allowed").Add(1)
+	st.Counter("cluster.web.upstream_rq_2xx").Add(5)
+	got := text(t, st.Families())
+	for _, want := range []string{
+		`envoy_rbac_denied{envoy_rbac_prefix="inbound_127.0.0.1_8080"} 2`,
+		`envoy_http_rbac_allowed{envoy_http_conn_manager_prefix="inbound_web"} 1`,
+		`envoy_cluster_external_upstream_rq_xx{envoy_cluster_name="web",envoy_response_code_class="2"} 5`,
+		`envoy_cluster_upstream_rq_xx{envoy_cluster_name="web",envoy_response_code_class="2"} 5`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %s in:\n%s", want, got)
+		}
 	}
 	statstest.CheckPromtool(t, got)
 }
