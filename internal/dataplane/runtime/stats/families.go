@@ -13,9 +13,10 @@ import (
 // FamilyOptions narrows what FamiliesWith returns, as Envoy's
 // /stats/prometheus query parameters do.
 type FamilyOptions struct {
-	// UsedOnly leaves out counters and gauges that read zero and
-	// histograms without observations (Envoy's ?usedonly; Envoy tracks a
-	// "used" flag, trellis-dp approximates it by the value).
+	// UsedOnly leaves out counters that read zero and histograms without
+	// observations (Envoy's ?usedonly; Envoy tracks a "used" flag,
+	// trellis-dp approximates it by the value). Gauges are always kept: a
+	// gauge at zero (no healthy host, disconnected) is news.
 	UsedOnly bool
 	// Filter, when set, keeps only the stats whose dotted name (such as
 	// cluster.backend.upstream_rq_total) it matches (Envoy's ?filter=).
@@ -84,7 +85,7 @@ func (s *Store) FamiliesWith(o FamilyOptions) []*dto.MetricFamily {
 		if o.Select == nil && o.Filter != nil && !o.Filter.MatchString(e.name) {
 			continue
 		}
-		if o.UsedOnly && e.value == 0 && e.hist.Count == 0 {
+		if o.UsedOnly && e.kind != KindGauge && e.value == 0 && e.hist.Count == 0 {
 			continue
 		}
 		name, labels := PromName(e.name)
