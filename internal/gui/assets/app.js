@@ -204,6 +204,14 @@ function start() {
     location.hash = sectionHref(state.section || 'overview', e.target.value);
   });
   window.addEventListener('hashchange', render);
+  // "/" jumps to the page's search box, as on many sites.
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement) return;
+    const box = document.querySelector('main input[type="search"]');
+    if (box) { e.preventDefault(); box.focus(); box.select(); }
+  });
   renderNav();
   render();
   loadMeshes();

@@ -191,7 +191,7 @@ export function errorClass(ratio) {
 export function searchInput(label, value, onInput) {
   let timer;
   return h('input', {
-    type: 'search', placeholder: label, 'aria-label': label, value: value || '',
+    type: 'search', placeholder: `${label} ( / )`, 'aria-label': label, 'aria-keyshortcuts': '/', value: value || '',
     oninput: (e) => { clearTimeout(timer); timer = setTimeout(() => onInput(e.target.value), 120); },
   });
 }

@@ -119,13 +119,43 @@ function edgePath(a, b, self, ends) {
     const at = bezierAt(p0, p1, p2, p3, lo);
     return { d: `M${p0.x},${p0.y} C${p1.x},${p1.y} ${p2.x},${p2.y} ${p3.x},${p3.y}`, lx: at.x, ly: at.y - 7 };
   }
-  // Same layer or backwards: arc below the nodes.
-  const x1 = a.x + NODE_W / 2 + 12;
-  const y1 = a.y + NODE_H;
-  const x2 = b.x + NODE_W / 2 - 12;
-  const y2 = b.y + NODE_H + 4;
-  const dip = Math.max(y1, y2) + 50;
-  return { d: `M${x1},${y1} C${x1},${dip} ${x2},${dip} ${x2},${y2}`, lx: (x1 + x2) / 2, ly: dip - 6 };
+  if (b.layer < a.layer) {
+    // Backwards: from the caller's left side to the callee's right side.
+    const p0 = { x: a.x, y: a.y + NODE_H * 0.85 };
+    const p3 = { x: b.x + NODE_W + 4, y: b.y + NODE_H * 0.85 };
+    const dx = Math.min(COL_GAP, (p0.x - p3.x) / 2);
+    const p1 = { x: p0.x - dx, y: p0.y };
+    const p2 = { x: p3.x + dx, y: p3.y };
+    const at = bezierAt(p0, p1, p2, p3, 0.5);
+    return { d: `M${p0.x},${p0.y} C${p1.x},${p1.y} ${p2.x},${p2.y} ${p3.x},${p3.y}`, lx: at.x, ly: at.y + 16 };
+  }
+  // Same layer: an arc on the right of the column.
+  const p0 = { x: a.x + NODE_W, y: a.y + NODE_H * 0.8 };
+  const p3 = { x: b.x + NODE_W + 4, y: b.y + NODE_H * 0.2 };
+  const bulge = 40 + Math.abs(p3.y - p0.y) / 4;
+  return { d: `M${p0.x},${p0.y} C${p0.x + bulge},${p0.y} ${p3.x + bulge},${p3.y} ${p3.x},${p3.y}`, lx: p0.x + bulge * 0.75 + 6, ly: (p0.y + p3.y) / 2, anchor: 'start' };
+}
+
+/**
+ * placeLabel moves a label (p.lx, p.ly) down, then up, in small steps
+ * until its box overlaps no node and no label placed before it.
+ */
+function placeLabel(placed, p, text) {
+  const w = text.length * 6.6 + 6;
+  const box = (y) => {
+    const x0 = p.anchor === 'start' ? p.lx : p.lx - w / 2;
+    return { x0, x1: x0 + w, y0: y - 12, y1: y + 3 };
+  };
+  const hits = (b) => placed.some((o) => b.x0 < o.x1 && o.x0 < b.x1 && b.y0 < o.y1 && o.y0 < b.y1);
+  const base = p.ly;
+  for (let i = 0; i < 12; i++) {
+    const y = base + (i % 2 ? -1 : 1) * Math.ceil(i / 2) * 15;
+    if (!hits(box(y))) {
+      p.ly = y;
+      break;
+    }
+  }
+  placed.push(box(p.ly));
 }
 
 /** edgeEnds spreads the forward edges of each node over its side. */
@@ -163,13 +193,14 @@ export function drawMap(mesh, services, edges) {
   const byName = new Map(services.map((x) => [x.name, x]));
   const { pos, width, height } = layout(names, edges);
   const extraTop = 0;
-  const extraBottom = edges.some((e) => pos.get(e.destination).layer <= pos.get(e.source).layer) ? 60 : 0;
+  const extraBottom = edges.some((e) => e.source === e.destination) ? 50 : 0;
+  const extraRight = edges.some((e) => e.source !== e.destination && pos.get(e.destination).layer === pos.get(e.source).layer) ? 150 : 0;
   const svg = s('svg', {
-    viewBox: `0 ${-extraTop} ${width} ${height + extraTop + extraBottom}`, width, height: height + extraTop + extraBottom,
+    viewBox: `0 ${-extraTop} ${width + extraRight} ${height + extraTop + extraBottom}`, width: width + extraRight, height: height + extraTop + extraBottom,
     role: 'group', 'aria-label': `Service map of mesh ${mesh}`, class: 'service-map',
   });
   // Shrink to fit, but not below 70%: past that the wrapper scrolls.
-  svg.style.minWidth = `${Math.round(width * 0.7)}px`;
+  svg.style.minWidth = `${Math.round((width + extraRight) * 0.7)}px`;
   const defs = s('defs');
   for (const c of ['ok', 'warn', 'bad', 'idle']) {
     defs.append(s('marker', { id: `arrow-${c}`, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
@@ -180,6 +211,7 @@ export function drawMap(mesh, services, edges) {
   const labelLayer = s('g', { class: 'labels' });
   const sortedEdges = [...edges].sort((a, b) => a.source.localeCompare(b.source) || a.destination.localeCompare(b.destination));
   const ends = edgeEnds(sortedEdges, pos);
+  const placed = [...pos.values()].map((n) => ({ x0: n.x, x1: n.x + NODE_W, y0: n.y, y1: n.y + NODE_H }));
   for (const e of sortedEdges) {
     const a = pos.get(e.source);
     const b = pos.get(e.destination);
@@ -191,7 +223,8 @@ export function drawMap(mesh, services, edges) {
       s('title', {}, `${e.source} → ${e.destination}: ${label}, ${e.requests ?? 0} requests`),
       s('path', { d: p.d, 'marker-end': `url(#arrow-${c})`, 'stroke-width': (1.5 + Math.min(4, Math.log10(1 + rps) * 2)).toFixed(2) }));
     edgeLayer.append(g);
-    labelLayer.append(s('g', { class: `map-edge ${c}` }, s('text', { x: p.lx, y: p.ly, 'text-anchor': 'middle' }, label)));
+    placeLabel(placed, p, label);
+    labelLayer.append(s('g', { class: `map-edge ${c}`, 'data-source': e.source, 'data-destination': e.destination, 'aria-hidden': 'true' }, s('text', { x: p.lx, y: p.ly, 'text-anchor': p.anchor || 'middle' }, label)));
   }
   const nodeLayer = s('g', { class: 'nodes' });
   for (const name of [...pos.keys()]) {
@@ -206,5 +239,23 @@ export function drawMap(mesh, services, edges) {
       s('text', { x: x + 14, y: y + 44, class: 'sub' }, sub)));
   }
   svg.append(edgeLayer, nodeLayer, labelLayer);
+  highlightOnHover(svg);
   return svg;
+}
+
+/** highlightOnHover dims the edges a hovered or focused node has no part in. */
+function highlightOnHover(svg) {
+  const set = (name) => {
+    svg.classList.toggle('focus-mode', !!name);
+    for (const g of svg.querySelectorAll('.map-edge[data-source]')) {
+      g.classList.toggle('hl', !!name && (g.dataset.source === name || g.dataset.destination === name));
+    }
+  };
+  for (const node of svg.querySelectorAll('.map-node')) {
+    const name = node.dataset.service;
+    node.addEventListener('mouseenter', () => set(name));
+    node.addEventListener('mouseleave', () => set(null));
+    node.addEventListener('focus', () => set(name));
+    node.addEventListener('blur', () => set(null));
+  }
 }

@@ -57,7 +57,14 @@ function render(mesh, data) {
     return h('p', { class: 'empty-state' }, 'No service in this mesh yet.');
   }
   const sorted = [...edges].sort((a, b) => a.source.localeCompare(b.source) || a.destination.localeCompare(b.destination));
+  const rps = edges.reduce((a, e) => a + (Number(e.requestsPerSecond) || 0), 0);
+  const errs = edges.reduce((a, e) => a + (Number(e.requestsPerSecond) || 0) * (Number(e.errorRate) || 0), 0);
   return h('div', {},
+    h('p', { class: 'map-summary' },
+      h('span', {}, h('b', {}, String(services.length)), ` service${services.length === 1 ? '' : 's'}`),
+      h('span', {}, h('b', {}, String(edges.length)), ` edge${edges.length === 1 ? '' : 's'}`),
+      data.live ? h('span', {}, h('b', {}, fmtRate(rps)), ' in total') : null,
+      data.live ? h('span', {}, h('b', {}, fmtPercent(rps ? errs / rps : 0)), ' errors') : null),
     h('div', { class: 'map-wrap' }, drawMap(mesh, services, edges)),
     h('section', { class: 'section' },
       h('h2', {}, 'Edges'),
