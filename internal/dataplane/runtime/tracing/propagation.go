@@ -80,7 +80,7 @@ var PropagationHeaders = []string{HeaderTraceparent, HeaderB3, HeaderB3TraceID, 
 // IsPropagationHeader reports whether name (any case) is one of
 // PropagationHeaders.
 func IsPropagationHeader(name string) bool {
-	if len(name) != 2 && len(name) != 11 && (len(name) < 12 || len(name) > 17) {
+	if len(name) != 2 && (len(name) < 10 || len(name) > 17) {
 		return false
 	}
 	for _, h := range PropagationHeaders {
