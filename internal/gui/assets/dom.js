@@ -78,14 +78,24 @@ export function table(columns, rows, { empty = 'Nothing here yet.', caption } = 
       body));
 }
 
-/** fillRows replaces a tbody's rows (used by live lists). */
-export function fillRows(body, columns, rows, empty = 'Nothing here yet.') {
+/** ROW_LIMIT is how many rows a list shows before a "Show all" button. */
+export const ROW_LIMIT = 300;
+
+/**
+ * fillRows replaces a tbody's rows (used by live lists). Past limit rows,
+ * a button shows the rest.
+ */
+export function fillRows(body, columns, rows, empty = 'Nothing here yet.', limit = ROW_LIMIT) {
   const frag = document.createDocumentFragment();
   if (!rows.length) {
     frag.append(h('tr', {}, h('td', { class: 'empty', colspan: columns.length }, empty)));
   }
-  for (const row of rows) {
+  for (const row of rows.slice(0, limit)) {
     frag.append(h('tr', {}, columns.map((c) => h('td', { 'data-label': c.label, class: c.num ? 'num' : null }, h('div', { class: 'cell' }, c.cell(row))))));
+  }
+  if (rows.length > limit) {
+    frag.append(h('tr', {}, h('td', { class: 'empty', colspan: columns.length },
+      h('button', { type: 'button', onclick: () => fillRows(body, columns, rows, empty, Infinity) }, `Show all ${rows.length}`))));
   }
   body.replaceChildren(frag);
 }

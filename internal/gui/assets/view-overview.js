@@ -3,6 +3,7 @@
 import * as api from './api.js';
 import * as model from './model.js';
 import { h, href, link, badge, table, pageHead, stat, onlineBar, swap, liveNote } from './dom.js';
+import { drawMap } from './graph.js';
 
 const REFRESH_MS = 10000;
 
@@ -25,6 +26,7 @@ async function load(mesh, signal) {
     api.list(api.paths.overviews(mesh), opts),
     model.policyKinds(),
   ]);
+  const serviceMap = mesh ? await api.optional(api.paths.serviceMap(mesh), opts) : null;
   const insightsByMesh = new Map((meshInsights || []).map((i) => [i.name, i]));
   const policyCounts = new Map();
   await Promise.all(meshes.map(async (m) => {
@@ -39,7 +41,7 @@ async function load(mesh, signal) {
     }));
     policyCounts.set(m.name, counts);
   }));
-  return { meshes, insightsByMesh, globalInsight, overviews, kinds, policyCounts };
+  return { meshes, insightsByMesh, globalInsight, overviews, kinds, policyCounts, serviceMap };
 }
 
 function sum(obj) {
@@ -56,7 +58,7 @@ function render(mesh, d) {
   const services = model.serviceStats(d.overviews);
   const dps = model.countStatus(d.overviews);
   const online = dps.online + dps.degraded;
-  const policies = [...d.policyCounts.values()].reduce((a, c) => a + sum(c), 0);
+  const policies = d.globalInsight?.policies?.total ?? [...d.policyCounts.values()].reduce((a, c) => a + sum(c), 0);
   const svcOnline = services.filter((s) => s.online > 0).length;
   const head = mesh
     ? pageHead(`Mesh ${mesh}`, { crumbs: [link('Overview')], sub: [mtlsBadge(d.meshes[0]), liveNote('Live · refreshed every 10 s')] })
@@ -69,6 +71,10 @@ function render(mesh, d) {
       stat('Dataplanes', dps.total, `${online} online · ${dps.offline} offline`, onlineBar(online, dps.offline)),
       stat('Policies', policies, `${d.kinds.length} kinds`)),
     mesh ? meshDetails(mesh, d) : meshCards(d),
+    mesh && d.serviceMap?.edges?.length ? h('section', { class: 'section' },
+      h('h2', {}, 'Traffic'),
+      h('div', { class: 'map-wrap' }, drawMap(mesh, d.serviceMap.services || [], d.serviceMap.edges)),
+      h('p', { class: 'small' }, h('a', { href: href('meshes', mesh, 'map') }, 'Open the live service map →'))) : null,
     h('section', { class: 'section' },
       h('h2', {}, 'Services'),
       serviceTable(services, !mesh)));
