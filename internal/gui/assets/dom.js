@@ -78,6 +78,41 @@ export function table(columns, rows, { empty = 'Nothing here yet.', caption } = 
       body));
 }
 
+/**
+ * sortable turns the headers of the columns that have a sort key
+ * (row => string or number) into buttons. state is {key, dir} with key a
+ * column label and dir 1 or -1; onChange runs after a click. It returns
+ * sort(rows), which sorts a copy by the current state.
+ */
+export function sortable(tableEl, columns, state, onChange) {
+  const ths = tableEl.querySelectorAll('thead th');
+  const paint = () => columns.forEach((c, i) => {
+    if (!c.sort) return;
+    ths[i].setAttribute('aria-sort', state.key === c.label ? (state.dir > 0 ? 'ascending' : 'descending') : 'none');
+    ths[i].querySelector('.arrow').textContent = state.key === c.label ? (state.dir > 0 ? ' ▲' : ' ▼') : '';
+  });
+  columns.forEach((c, i) => {
+    if (!c.sort) return;
+    ths[i].replaceChildren(h('button', { type: 'button', class: 'th-sort', onclick: () => {
+      state.dir = state.key === c.label ? -state.dir : 1;
+      state.key = c.label;
+      paint();
+      onChange();
+    } }, c.label, h('span', { class: 'arrow', 'aria-hidden': 'true' })));
+  });
+  paint();
+  return (rows) => {
+    const col = columns.find((c) => c.label === state.key && c.sort);
+    if (!col) return rows;
+    return [...rows].sort((a, b) => {
+      const x = col.sort(a);
+      const y = col.sort(b);
+      const cmp = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y), undefined, { numeric: true });
+      return cmp * state.dir;
+    });
+  };
+}
+
 /** ROW_LIMIT is how many rows a list shows before a "Show all" button. */
 export const ROW_LIMIT = 300;
 

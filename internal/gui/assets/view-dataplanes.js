@@ -2,7 +2,7 @@
 // by status, service and tag key=value; refreshed while shown.
 import * as api from './api.js';
 import * as model from './model.js';
-import { h, link, table, fillRows, pageHead, statusBadge, tagChips, searchInput, select, liveNote, timeEl } from './dom.js';
+import { h, link, table, fillRows, sortable, pageHead, statusBadge, tagChips, searchInput, select, liveNote, timeEl } from './dom.js';
 
 const REFRESH_MS = 10000;
 
@@ -17,22 +17,26 @@ export async function dataplanesView(ctx) {
     tag: ctx.query.get('tag') || '',
   };
   const columns = [
-    { label: 'Name', cell: (o) => link(o.name, 'meshes', o.mesh, 'dataplanes', o.name) },
-    mesh ? null : { label: 'Mesh', cell: (o) => link(o.mesh, 'meshes', o.mesh) },
-    { label: 'Status', cell: (o) => statusBadge(model.status(o)) },
-    { label: 'Services', cell: (o) => serviceLinks(o) },
+    { label: 'Name', cell: (o) => link(o.name, 'meshes', o.mesh, 'dataplanes', o.name), sort: (o) => o.name },
+    mesh ? null : { label: 'Mesh', cell: (o) => link(o.mesh, 'meshes', o.mesh), sort: (o) => `${o.mesh}/${o.name}` },
+    { label: 'Status', cell: (o) => statusBadge(model.status(o)), sort: (o) => `${model.status(o)}/${o.name}` },
+    { label: 'Services', cell: (o) => serviceLinks(o), sort: (o) => model.services(o.dataplane).join(',') },
     { label: 'Tags', cell: (o) => tagChips(model.flatTags(o.dataplane), [model.SERVICE_TAG]) },
     { label: 'Address', cell: (o) => h('span', { class: 'mono' }, model.address(o.dataplane) || '—') },
-    { label: 'Version', cell: (o) => model.version(o) || h('span', { class: 'muted' }, '—') },
-    { label: 'Connected', cell: (o) => connected(o) },
+    { label: 'Version', cell: (o) => model.version(o) || h('span', { class: 'muted' }, '—'), sort: (o) => model.version(o) },
+    { label: 'Connected', cell: (o) => connected(o), sort: (o) => Date.parse(model.lastSubscription(o)?.connectTime || 0) || 0 },
   ].filter(Boolean);
 
   const tableEl = table(columns, [], { caption: 'Dataplanes' });
   const body = tableEl.querySelector('tbody');
   const count = h('span', { class: 'count', 'aria-live': 'polite' });
   const serviceSlot = h('span');
+  const order = { key: ctx.query.get('sort') || 'Name', dir: ctx.query.get('desc') ? -1 : 1 };
+  const sorted = sortable(tableEl, columns, order, () => update());
   const update = () => {
-    const rows = overviews.filter((o) => matches(o, f));
+    const rows = sorted(overviews.filter((o) => matches(o, f)));
+    f.sort = order.key === 'Name' ? '' : order.key;
+    f.desc = order.dir < 0 ? '1' : '';
     fillRows(body, columns, rows, overviews.length ? 'No dataplane matches these filters.' : 'No dataplane yet.');
     count.textContent = `${rows.length} of ${overviews.length}`;
     ctx.setQuery(f);
