@@ -26,6 +26,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/cpmetrics"
 	"github.com/trellis-mesh/trellis/internal/cpmetrics/proxystats"
+	"github.com/trellis-mesh/trellis/internal/insights"
 	"github.com/trellis-mesh/trellis/internal/xds/server"
 )
 
@@ -203,5 +204,33 @@ func TestStreamMetricsNeedsAToken(t *testing.T) {
 	}
 	if v := metricValue(t, m, "trellis_cp_dp_metrics_messages_total", nil); v != 2 {
 		t.Errorf("messages counted: %v", v)
+	}
+}
+
+// With mTLS, the proxy's insight says when its certificate expires, when
+// it was issued and by which backend, as Kuma's DataplaneInsight.mTLS.
+func TestInsightShowsTheCertificate(t *testing.T) {
+	c := startCP(t, time.Minute)
+	c.apply(t, mtlsMesh("1h"))
+	ads := connect(t, c, "backend-1", 18096)
+	ads.subscribe(resourcev3.ListenerType)
+	var in *insights.DataplaneInsight
+	waitFor(t, "the insight's mTLS", func() bool {
+		var err error
+		in, err = insights.Get(context.Background(), c.mgr.Store(), "default", "backend-1")
+		return err == nil && in.MTLS != nil
+	})
+	m := in.MTLS
+	if m.IssuedBackend != "ca-1" || len(m.SupportedBackends) != 1 || m.CertificateRegenerations != 1 || m.CertificateExpirationTime == nil || m.LastCertificateRegeneration == nil {
+		t.Fatalf("mTLS insight %+v", m)
+	}
+	if left := time.Until(*m.CertificateExpirationTime); left < 50*time.Minute || left > 61*time.Minute {
+		t.Errorf("certificate expires in %v, want about 1h", left)
+	}
+	js, _ := json.Marshal(in)
+	for _, key := range []string{`"mTLS":{`, `"certificateExpirationTime":`, `"lastCertificateRegeneration":`, `"certificateRegenerations":1`, `"issuedBackend":"ca-1"`, `"supportedBackends":["ca-1"]`} {
+		if !strings.Contains(string(js), key) {
+			t.Errorf("insight JSON lacks %s: %s", key, js)
+		}
 	}
 }
