@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/cluster"
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/dns"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/listener"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/secret"
 	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/stats"
@@ -53,6 +54,8 @@ type Runtime struct {
 	secrets         *secret.Store
 	clusters        *cluster.Manager
 	listenersActive *stats.Gauge
+	// dns runs the DNS listeners (UDP, the dns_filter).
+	dns *dns.Manager
 
 	mu        sync.Mutex // serializes Apply and Close
 	listeners map[netip.AddrPort]*listener.Listener
@@ -80,6 +83,7 @@ func New(log *slog.Logger, opts ...Option) *Runtime {
 		clusters:        cluster.NewManager(st, secrets),
 		listenersActive: st.Gauge("listener_manager.total_listeners_active"),
 		listeners:       map[netip.AddrPort]*listener.Listener{},
+		dns:             dns.NewManager(log.With("component", "dns")),
 	}
 	for _, o := range opts {
 		o(rt)
@@ -107,9 +111,14 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *xdsconfig.Config) error {
 	routes, rerrs := compileRoutes(cfg, plan.Get)
 	errs = append(errs, rerrs...)
 	b := &chainBuilder{clusters: plan, routes: routes, secrets: rt.secrets, reg: batch, rt: rt}
+	dnsPlan, derrs := rt.dns.Prepare(cfg.Listeners, batch)
+	errs = append(errs, derrs...)
 	chains := map[netip.AddrPort]*listener.Config{}
 	owner := map[netip.AddrPort]string{}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Listeners)) {
+		if dnsPlan.Owns(name) {
+			continue
+		}
 		addr, chain, err := b.build(name, cfg.Listeners[name])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("listener %q: %w", name, err))
@@ -128,8 +137,12 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *xdsconfig.Config) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := dnsPlan.Bind(); err != nil {
+		return err
+	}
 	bound, err := rt.bindNew(chains)
 	if err != nil {
+		dnsPlan.Abort()
 		return err
 	}
 
@@ -139,6 +152,7 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *xdsconfig.Config) error {
 	rt.secrets.Swap(secrets)
 	plan.Commit(rt.drainTimeout)
 	rt.commitListeners(chains, bound, batch)
+	dnsPlan.Commit()
 	rt.current.Store(cfg)
 	rt.ready.Store(true)
 	rt.log.Info("configuration applied", "listeners", len(cfg.Listeners), "routes", len(cfg.Routes),
@@ -218,6 +232,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
+	rt.dns.Close()
 	rt.clusters.Close()
 	return err
 }
