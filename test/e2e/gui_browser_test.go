@@ -167,9 +167,32 @@ func (b *browser) waitFor(what, predicate string, timeout time.Duration) {
 	}
 }
 
-// screenshot saves a full-page PNG in the artifacts folder and logs it.
+// a11yCheck lists basic accessibility faults of the page: no lang, form
+// controls and links without a name, images without alt, not exactly one
+// h1 in main.
+const a11yCheck = `(() => {
+  const out = [];
+  if (!document.documentElement.lang) out.push('<html> has no lang');
+  for (const el of document.querySelectorAll('input, select, textarea, button')) {
+    const name = el.getAttribute('aria-label') || (el.labels && el.labels[0] && el.labels[0].textContent.trim()) || el.textContent.trim() || el.title;
+    if (!name) out.push('a ' + el.tagName.toLowerCase() + ' has no accessible name');
+  }
+  for (const a of document.querySelectorAll('a[href]')) {
+    if (!a.textContent.trim() && !a.getAttribute('aria-label')) out.push('the link to ' + a.getAttribute('href') + ' has no text');
+  }
+  for (const img of document.querySelectorAll('img')) if (!img.hasAttribute('alt')) out.push('an image has no alt');
+  const h1 = document.querySelectorAll('main h1').length;
+  if (h1 !== 1) out.push('main has ' + h1 + ' h1 headings');
+  return out;
+})()`
+
+// screenshot checks the page's basic accessibility (a11yCheck), then
+// saves a full-page PNG in the artifacts folder and logs its path.
 func (b *browser) screenshot(name string) {
 	b.t.Helper()
+	for _, p := range eval[[]string](b, a11yCheck) {
+		b.t.Errorf("page %s: %s", name, p)
+	}
 	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))

@@ -6,7 +6,7 @@ import { h, errorBox } from './dom.js';
 const MAX_MARKS = 2000;
 
 /** configViewer returns a <details> that shows what load() resolves to. */
-export function configViewer(title, load) {
+export function configViewer(title, load, rawHref) {
   const pre = h('pre', { class: 'code', tabindex: '0', 'aria-label': title });
   const count = h('span', { class: 'count', 'aria-live': 'polite' });
   let text = '';
@@ -66,7 +66,7 @@ export function configViewer(title, load) {
     try {
       const doc = await load();
       text = JSON.stringify(doc, null, 2);
-      body.replaceChildren(h('div', { class: 'toolbar' }, search, copy, count), pre);
+      body.replaceChildren(h('div', { class: 'toolbar' }, search, copy, rawHref ? h('a', { href: rawHref, class: 'small' }, 'Raw JSON') : null, count), pre);
       highlight('');
     } catch (err) {
       if (err.name === 'AbortError') return;

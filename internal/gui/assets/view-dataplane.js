@@ -28,10 +28,11 @@ export async function dataplaneView(ctx) {
     h('section', { class: 'section' }, h('h2', {}, 'Inbounds'), inboundTable(dp)),
     h('section', { class: 'section' }, h('h2', {}, 'Outbounds'), outboundTable(dp, mesh)),
     h('section', { class: 'section', 'aria-labelledby': 'matched-policies' },
-      h('h2', { id: 'matched-policies' }, 'Matched policies'),
+      h('div', { class: 'section-head' }, h('h2', { id: 'matched-policies' }, 'Matched policies'),
+        h('a', { class: 'small', href: api.paths.rules(mesh, name) }, 'Raw JSON')),
       rules instanceof Error ? errorBox(rules) : matchedPolicies(rules, kinds, mesh)),
     h('section', { class: 'section' },
-      configViewer('Generated configuration (xDS)', () => api.get(api.paths.config(mesh, name), opts))));
+      configViewer('Generated configuration (xDS)', () => api.get(api.paths.config(mesh, name), opts), api.paths.config(mesh, name))));
 }
 
 function head(o) {
@@ -66,6 +67,7 @@ function statusCards(o, meshRes) {
         ['Address', h('span', { class: 'mono' }, model.address(o.dataplane) || '—')],
         ['Version', model.version(o) || '—'],
         ['Tags', tagChips(model.flatTags(o.dataplane))],
+        o.dataplane?.networking?.gateway ? ['Gateway', `${o.dataplane.networking.gateway.type || 'DELEGATED'} gateway`] : null,
         ['Created', fmtTime(o.creationTime)],
       ])),
     certificateCard(o, meshRes));
@@ -101,7 +103,7 @@ function inboundTable(dp) {
     { label: 'Protocol', cell: (i) => i.tags?.[model.PROTOCOL_TAG] || 'tcp' },
     { label: 'Tags', cell: (i) => tagChips(i.tags, [model.SERVICE_TAG, model.PROTOCOL_TAG]) },
     { label: 'Health', cell: (i) => (i.health ? (i.health.ready ? badge('Ready', 'ok') : badge('Not ready', 'bad')) : h('span', { class: 'muted' }, '—')) },
-  ], rows, { empty: 'No inbound: this proxy only sends traffic.' });
+  ], rows, { empty: net.gateway ? 'None: this proxy is a gateway.' : 'No inbound: this proxy only sends traffic.' });
 }
 
 function outboundTable(dp, mesh) {
