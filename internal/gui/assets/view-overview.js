@@ -65,7 +65,7 @@ function render(mesh, d) {
     : pageHead('Overview', { sub: [h('span', { class: 'muted' }, `${d.meshes.length} mesh${d.meshes.length === 1 ? '' : 'es'}`), liveNote('Live · refreshed every 10 s')] });
   return h('div', {},
     head,
-    h('div', { class: 'grid', 'aria-label': 'Totals' },
+    h('div', { class: 'grid stats', role: 'group', 'aria-label': 'Totals' },
       mesh ? null : stat('Meshes', d.meshes.length, `${d.meshes.filter((m) => model.mtls(m).enabled).length} with mTLS`),
       stat('Services', services.length, `${svcOnline} with a proxy online`),
       stat('Dataplanes', dps.total, `${online} online · ${dps.offline} offline`, onlineBar(online, dps.offline)),

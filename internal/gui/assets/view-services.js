@@ -56,7 +56,7 @@ export async function serviceView(ctx) {
       crumbs: [link('Overview'), link(mesh, 'meshes', mesh), link('Services', 'meshes', mesh, 'services')],
       sub: [badge('Service', 'info', true), h('span', { class: 'muted' }, st.protocol), liveNote('Live · traffic refreshed every 5 s')],
     }),
-    h('div', { class: 'grid' },
+    h('div', { class: 'grid stats' },
       stat('Dataplanes', st.total, `${st.online} online · ${st.offline} offline`, onlineBar(st.online, st.offline)),
       stat('Policies naming it', policies.length, `${new Set(policies.map((x) => x.kind.name)).size} kinds`)),
     h('section', { class: 'section' }, h('h2', {}, 'Dataplanes'),
