@@ -8,6 +8,18 @@
 // The API server mounts Handler at /gui and /gui/ (Prefix): /gui
 // redirects to /gui/, /gui/ serves index.html and /gui/NAME serves the
 // asset NAME.
+//
+// The assets (assets/): index.html and app.css; app.js (shell and hash
+// router); api.js (the endpoints it reads); model.js (status, services and
+// tags derived from dataplane overviews); dom.js (element builder, tables
+// that turn into cards below 700px); graph.js (the service map's
+// deterministic layered SVG layout); yaml.js; one view-*.js per page.
+// The GUI reads /_resources (the policy kinds), /meshes, the dataplane
+// overviews (/meshes/{mesh}/dataplanes+insights), the inspect endpoints
+// (_rules, _config, _resources/dataplanes), the policy lists, and, when
+// the control plane serves them, /global-insight, /mesh-insights and
+// /meshes/{mesh}/_service-map; without the insights it computes the same
+// figures from the overviews. test/e2e/gui_test.go drives it in Chromium.
 package gui
 
 import (
