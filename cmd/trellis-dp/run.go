@@ -45,6 +45,7 @@ type runOptions struct {
 	drainTimeout     time.Duration
 	bootstrapTimeout time.Duration
 	enablePprof      bool
+	dnsPort          uint32
 }
 
 func newRunCommand() *cobra.Command {
@@ -81,6 +82,7 @@ and exit.`,
 	f.DurationVar(&o.drainTimeout, "drain-timeout", runtime.DefaultDrainTimeout, "how long open connections may finish at shutdown or when their listener is removed")
 	f.DurationVar(&o.bootstrapTimeout, "bootstrap-timeout", time.Minute, "how long to keep retrying the bootstrap while the control plane is unreachable")
 	f.BoolVar(&o.enablePprof, "enable-pprof", false, "serve Go's runtime profiles (CPU, heap, goroutines, ...) under /debug/pprof/ on the admin address")
+	f.Uint32Var(&o.dnsPort, "dns-port", defaultDNSPort, "port of the DNS server on 127.0.0.1 that answers the mesh's names, run when the Dataplane has networking.transparentProxying (0: none)")
 	_ = cmd.MarkFlagRequired("cp-address")
 	_ = cmd.MarkFlagRequired("dataplane-file")
 	return cmd
@@ -151,6 +153,9 @@ func run(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- st
 		mode = xdsclient.Delta
 	}
 	node := proto.Clone(settings.Node).(*corev3.Node)
+	if err := announceDNSPort(node, o.dnsPort, log); err != nil {
+		return err
+	}
 	tracing.SetLocalService(node.GetCluster()) // the service name of client spans, as Envoy's --service-cluster
 	if node.GetUserAgentName() == "" {
 		node.UserAgentName = "trellis-dp"
