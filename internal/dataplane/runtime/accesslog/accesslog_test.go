@@ -118,7 +118,7 @@ func TestTCPSinkNeverBlocks(t *testing.T) {
 	for range n {
 		l.Log(&format.Entry{ResponseCode: 200})
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	if d := time.Since(start); d > 30*time.Second { // generous: Log only queues
 		t.Fatalf("%d Log calls took %v", n, d)
 	}
 	if dropped := reg.Counter("access_log.tcp.dropped").Value(); dropped == 0 {
