@@ -30,7 +30,8 @@ import (
 // outbounds (internal/xds/server/share.go), so outbound hooks may read of
 // the proxy only Mesh, Zone, Services, MTLS, TransparentProxy, VIPs and,
 // in Policies, To and Single; inbound hooks only the inbounds, Name, Mesh,
-// Services, MTLS, TransparentProxy and, in Policies, Inbounds and Single.
+// Services, MTLS, TransparentProxy, Address, AdminPort and, in Policies,
+// Inbounds and Single.
 //
 // Outbound hooks get the outbound (out) whose resources they edit; when
 // two outbounds of a proxy go to one service, the cluster, route and

@@ -147,6 +147,7 @@ func sidecarParts(ms *meshState, memo *outputMemo, ps *proxyState) (*output, tim
 	in, out := *p, *p
 	in.Outbounds, in.Policies = nil, policiesPart(p.Policies, true)
 	out.Inbounds, out.Name, out.Policies = nil, "", policiesPart(p.Policies, false)
+	out.Address, out.AdminPort = "", 0 // inbound-only (the MeshMetric listener)
 	inFP, okIn := ms.fingerprintOf(&in)
 	outFP, okOut := ms.fingerprintOf(&out)
 	if okIn && okOut {
