@@ -64,6 +64,12 @@ func setUp(t testing.TB, l Link) {
 	if l.NS != nil {
 		mustIP(t, "link", "set", l.Name, "netns", l.NS.Name)
 	}
+	configure(t, l)
+}
+
+// configure adds l's addresses and sets it up, in its namespace.
+func configure(t testing.TB, l Link) {
+	t.Helper()
 	for _, p := range l.Addrs {
 		args := []string{"ip", "addr", "add", p.String(), "dev", l.Name}
 		if p.Addr().Is6() {
@@ -104,7 +110,7 @@ func NewBridge(t testing.TB, ns *NS, addrs []netip.Prefix) *Bridge {
 	if ns == nil {
 		t.Cleanup(func() { _ = exec.Command("ip", "link", "del", br.Name).Run() })
 	}
-	setUp(t, br.Link)
+	configure(t, br.Link) // created where it stays: a bridge cannot change namespace
 	return br
 }
 

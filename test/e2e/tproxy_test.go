@@ -1,0 +1,394 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trellis-mesh/trellis/internal/testing/netns"
+	"github.com/trellis-mesh/trellis/internal/tlscert"
+)
+
+// The uids of the transparent-proxy test: the sidecars' own (their
+// traffic is never redirected) and the applications'.
+const (
+	tproxyDPUID  = 15678
+	tproxyAppUID = 14242
+)
+
+// tproxyHost is one "host" of the transparent-proxy test: a network
+// namespace on the test LAN running an application and its sidecar.
+type tproxyHost struct {
+	name string
+	ns   *netns.NS
+	ip   netip.Addr
+	// rules is iptables-save before the transparent proxy was installed.
+	rules string
+}
+
+// TestTransparentProxyTwoHosts runs the mesh the way a user runs it with
+// a transparent proxy: on two hosts (network namespaces on a bridge) a
+// user installs the redirect rules with `trellisctl install
+// transparent-proxy` and runs the application and trellis-dp as their own
+// users; the frontend application calls http://backend.mesh/ and
+// echo.mesh:9000 knowing nothing of the mesh, and the calls cross the mesh
+// with mTLS. Without a traffic permission they fail; calls to an address
+// outside the mesh pass through or are refused as the Mesh says; uninstall
+// restores each host's rules exactly.
+func TestTransparentProxyTwoHosts(t *testing.T) {
+	netns.Require(t)
+	work := tproxyWorkDir(t)
+	app := filepath.Join(work, "tproxyapp")
+	if out, err := exec.Command("go", "build", "-o", app, "./testdata/tproxyapp").CombinedOutput(); err != nil {
+		t.Fatalf("building the test application: %v\n%s", err, out)
+	}
+	// The sidecars run as an unprivileged user: they must be able to run
+	// the binaries.
+	if err := os.Chmod(binDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	// The LAN: a bridge in a namespace of its own, the root namespace
+	// (the control plane) and three hosts on it.
+	sub := netns.Subnet4(t)
+	lan := netns.New(t)
+	br := netns.NewBridge(t, lan, nil)
+	cpIP := br.Attach(t, nil, []netip.Prefix{netns.Host(sub, 1)}).Addr(4)
+	host := func(name string, n int) *tproxyHost {
+		ns := netns.New(t)
+		l := br.Attach(t, ns, []netip.Prefix{netns.Host(sub, n)})
+		// A default route, as hosts have: the virtual IPs are routed
+		// somewhere before the rules redirect them.
+		netns.Route(t, ns, "default", cpIP)
+		return &tproxyHost{name: name, ns: ns, ip: l.Addr(4)}
+	}
+	front, back, outside := host("frontend", 2), host("backend", 3), host("outside", 4)
+
+	// The control plane listens for proxies on the LAN, with a
+	// certificate for that address.
+	certFile, keyFile := filepath.Join(work, "dp-server.crt"), filepath.Join(work, "dp-server.key")
+	if err := tlscert.Ensure(certFile, keyFile, "trellis-cp dp server", []string{cpIP.String()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(keyFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dpServer := netip.AddrPortFrom(cpIP, uint16(freePort(t))).String()
+	cp := startCP(t, map[string]string{
+		"TRELLIS_DP_SERVER_ADDR":          dpServer,
+		"TRELLIS_DP_SERVER_TLS_CERT_FILE": certFile,
+		"TRELLIS_DP_SERVER_TLS_KEY_FILE":  keyFile,
+	})
+	cp.mustCtl(tproxyMesh(true), "apply", "-f", "-")
+	cp.mustCtl(allowAll, "apply", "-f", "-")
+
+	// The applications: plain servers that know nothing of the mesh.
+	tproxyRun(t, back, tproxyAppUID, app, "serve", "-name", "backend", "-http", "0.0.0.0:8080")
+	tproxyRun(t, back, tproxyAppUID, app, "serve", "-name", "echo", "-tcp", "0.0.0.0:9000")
+	tproxyRun(t, outside, tproxyAppUID, app, "serve", "-name", "outside", "-http", "0.0.0.0:8080")
+
+	// What a user does on each mesh host: install the rules, run the
+	// sidecar as its own user.
+	var proxies []*proxy
+	for _, h := range []*tproxyHost{front, back} {
+		h.rules = tproxyRules(t, h)
+		h.ns.MustExec(t, filepath.Join(binDir, "trellisctl"), "install", "transparent-proxy",
+			"--dp-uid", strconv.Itoa(tproxyDPUID), "--redirect-dns", "--ip-family-mode", "ipv4",
+			"--exclude-inbound-ports", "9901")
+		dp := tproxyDataplane(h)
+		token := filepath.Join(work, h.name+".token")
+		if err := os.WriteFile(token, []byte(strings.TrimSpace(cp.mustCtl("", "generate", "dataplane-token",
+			"--name", h.name+"-1", "--mesh", "default", "--tag", "kuma.io/service="+tproxyServices(h), "--valid-for", "1h"))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(work, h.name+".yaml")
+		if err := os.WriteFile(file, []byte(dp), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		proxies = append(proxies, tproxyStartDP(t, h, dpServer, certFile, file, token))
+	}
+	frontDP, backDP := proxies[0], proxies[1]
+
+	// The frontend application calls the backend by its mesh name. The
+	// name resolves through the sidecar's DNS server when it runs one;
+	// otherwise the test uses the service's virtual IP (and says so).
+	backendHost, echoHost := "backend.mesh", "echo.mesh"
+	eventually(t, 30*time.Second, "the frontend sidecar's VIP outbounds", func() error {
+		if tproxyVIP(configDump(t, frontDP), "outbound:backend", 80) == "" || tproxyVIP(configDump(t, frontDP), "echo", 9000) == "" {
+			return fmt.Errorf("no redirect filter chains to backend:80 and echo:9000 yet")
+		}
+		return nil
+	})
+	if dumpResource(configDump(t, frontDP), "listener", "kuma:dns") == nil {
+		backendHost = tproxyVIP(configDump(t, frontDP), "outbound:backend", 80)
+		echoHost = tproxyVIP(configDump(t, frontDP), "echo", 9000)
+		t.Logf("NOTE: the frontend sidecar runs no DNS server (no kuma:dns listener): calling the VIPs %s and %s instead of backend.mesh and echo.mesh", backendHost, echoHost)
+	}
+	call := func(args ...string) (string, error) { return tproxyCall(t, front, app, args...) }
+	eventually(t, 30*time.Second, "GET http://"+backendHost+"/ from the frontend application", func() error {
+		out, err := call("get", "http://"+backendHost+"/")
+		if err != nil {
+			return err
+		}
+		if out != "200 backend /\n" {
+			return fmt.Errorf("answer %q", out)
+		}
+		return nil
+	})
+	eventually(t, 30*time.Second, "TCP to "+echoHost+":9000 from the frontend application", func() error {
+		out, err := call("tcp", echoHost+":9000", "hello")
+		if err != nil {
+			return err
+		}
+		if out != "echo:hello\n" {
+			return fmt.Errorf("answer %q", out)
+		}
+		return nil
+	})
+	// It crossed the mesh with mTLS: the backend sidecar's inbound
+	// redirect listener terminated TLS.
+	if n := tproxyStat(t, backDP, "listener.0.0.0.0_15006.ssl.handshake"); n < 2 {
+		t.Errorf("backend inbound ssl.handshake = %d, want at least 2 (the HTTP and the TCP call)", n)
+	}
+	// Plaintext straight to the backend's address is redirected to its
+	// sidecar too, which takes only mTLS.
+	if out, err := call("get", "http://"+back.ip.String()+":8080/"); err == nil {
+		t.Errorf("plaintext call to the backend host's port succeeded: %q", out)
+	}
+
+	// Without a traffic permission the calls fail.
+	cp.mustCtl("", "delete", "meshtrafficpermission", "allow-all", "-m", "default")
+	eventually(t, 30*time.Second, "calls refused without a traffic permission", func() error {
+		if out, err := call("get", "http://"+backendHost+"/"); err == nil {
+			return fmt.Errorf("HTTP call still answered: %q", out)
+		}
+		if out, err := call("tcp", echoHost+":9000", "hello"); err == nil {
+			return fmt.Errorf("TCP call still answered: %q", out)
+		}
+		return nil
+	})
+	cp.mustCtl(allowAll, "apply", "-f", "-")
+
+	// An address outside the mesh: passed through while the Mesh allows
+	// it, refused when it does not.
+	outsideURL := "http://" + outside.ip.String() + ":8080/"
+	eventually(t, 30*time.Second, "passthrough to "+outsideURL, func() error {
+		out, err := call("get", outsideURL)
+		if err != nil {
+			return err
+		}
+		if out != "200 outside /\n" {
+			return fmt.Errorf("answer %q", out)
+		}
+		return nil
+	})
+	cp.mustCtl(tproxyMesh(false), "apply", "-f", "-")
+	eventually(t, 30*time.Second, "passthrough refused with networking.outbound.passthrough false", func() error {
+		if out, err := call("get", outsideURL); err == nil {
+			return fmt.Errorf("still answered: %q", out)
+		}
+		return nil
+	})
+	// The mesh itself still works.
+	eventually(t, 30*time.Second, "mesh calls without passthrough", func() error {
+		_, err := call("get", "http://"+backendHost+"/")
+		return err
+	})
+
+	// Uninstall leaves each host's rules as they were.
+	for _, p := range proxies {
+		p.Stop()
+	}
+	for _, h := range []*tproxyHost{front, back} {
+		h.ns.MustExec(t, filepath.Join(binDir, "trellisctl"), "uninstall", "transparent-proxy")
+		if got := tproxyRules(t, h); got != h.rules {
+			t.Errorf("%s: iptables-save after uninstall differs from before install\nbefore:\n%s\nafter:\n%s", h.name, h.rules, got)
+		}
+	}
+}
+
+// tproxyMesh is the default mesh with mTLS and the given passthrough.
+func tproxyMesh(passthrough bool) string {
+	return mtlsMesh("STRICT", "24h") + fmt.Sprintf("networking:\n  outbound:\n    passthrough: %t\n", passthrough)
+}
+
+// tproxyDataplane is the Dataplane of a host's sidecar.
+func tproxyDataplane(h *tproxyHost) string {
+	inbounds := `  - port: 8080
+    tags: {kuma.io/service: frontend, kuma.io/protocol: http}
+`
+	if h.name == "backend" {
+		inbounds = `  - port: 8080
+    tags: {kuma.io/service: backend, kuma.io/protocol: http}
+  - port: 9000
+    tags: {kuma.io/service: echo, kuma.io/protocol: tcp}
+`
+	}
+	return fmt.Sprintf(`type: Dataplane
+mesh: default
+name: %s-1
+networking:
+  address: %s
+  inbound:
+%s  transparentProxying:
+    redirectPortInbound: 15006
+    redirectPortOutbound: 15001
+    ipFamilyMode: IPv4
+`, h.name, h.ip, inbounds)
+}
+
+func tproxyServices(h *tproxyHost) string {
+	if h.name == "backend" {
+		return "backend,echo"
+	}
+	return "frontend"
+}
+
+// tproxyWorkDir is a directory the test's unprivileged users can read.
+func tproxyWorkDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "trellis-tproxy-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// tproxyRules returns the host's iptables-save output without its
+// comment lines (they carry the time).
+func tproxyRules(t *testing.T, h *tproxyHost) string {
+	t.Helper()
+	var keep []string
+	for _, line := range strings.Split(h.ns.MustExec(t, "iptables-save"), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+// tproxyRun starts a long-running command on a host as uid; it is killed
+// when the test ends.
+func tproxyRun(t *testing.T, h *tproxyHost, uid uint32, name string, args ...string) {
+	t.Helper()
+	log := &syncBuffer{}
+	cmd := netns.AsUser(exec.Command(name, args...), uid, uid)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := h.ns.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("%s on %s: %s", filepath.Base(name), h.name, log)
+		}
+	})
+}
+
+// tproxyCall runs the test application on a host as the application's
+// user and returns its output; an error carries its standard error.
+func tproxyCall(t *testing.T, h *tproxyHost, app string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	cmd := netns.AsUser(exec.CommandContext(ctx, app, args...), tproxyAppUID, tproxyAppUID)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := h.ns.Run(cmd); err != nil {
+		return out.String(), fmt.Errorf("%s: %w: %s%s", strings.Join(args, " "), err, out.String(), errOut.String())
+	}
+	return out.String(), nil
+}
+
+// tproxyStartDP runs trellis-dp on a host as the sidecar's user and waits
+// until it has its configuration.
+func tproxyStartDP(t *testing.T, h *tproxyHost, dpServer, caFile, dataplaneFile, tokenFile string) *proxy {
+	t.Helper()
+	p := &proxy{t: t, name: h.name, admin: netip.AddrPortFrom(h.ip, 9901).String(), log: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = netns.AsUser(exec.Command(filepath.Join(binDir, "trellis-dp"), "run",
+		"--cp-address", "https://"+dpServer,
+		"--dataplane-file", dataplaneFile,
+		"--dataplane-token-file", tokenFile,
+		"--ca-cert-file", caFile,
+		"--admin-addr", p.admin,
+		"--log-level", "debug",
+	), tproxyDPUID, tproxyDPUID)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := h.ns.Start(p.cmd); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.Stop()
+		if t.Failed() {
+			t.Logf("trellis-dp on %s:\n%s", h.name, p.log)
+		}
+	})
+	eventually(t, 30*time.Second, "trellis-dp on "+h.name+" ready", func() error {
+		select {
+		case <-p.done:
+			t.Fatalf("trellis-dp on %s exited: %v\n%s", h.name, p.cmd.ProcessState, p.log)
+		default:
+		}
+		resp, err := http.Get("http://" + p.admin + "/ready")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/ready: %s", resp.Status)
+		}
+		return nil
+	})
+	return p
+}
+
+// tproxyVIP returns the address of the frontend redirect listener's
+// filter chain for destination port whose terminal filter goes to target
+// (an HCM's route name or a tcp_proxy's cluster); empty when none.
+func tproxyVIP(dump map[string]any, target string, port int) string {
+	l := dumpResource(dump, "listener", "outbound:passthrough:ipv4")
+	chains, _ := l["filter_chains"].([]any)
+	for _, c := range chains {
+		if p, _ := dig(c, "filter_chain_match", "destination_port").(float64); int(p) != port {
+			continue
+		}
+		cfg := dig(c, "filters", 0, "typed_config")
+		if dig(cfg, "rds", "route_config_name") != target && dig(cfg, "cluster") != target {
+			continue
+		}
+		if a, _ := dig(c, "filter_chain_match", "prefix_ranges", 0, "address_prefix").(string); a != "" {
+			return a
+		}
+	}
+	return ""
+}
+
+// tproxyStat reads one counter of a sidecar's /stats.
+func tproxyStat(t *testing.T, p *proxy, name string) int {
+	t.Helper()
+	out := adminGet(t, p, "/stats")
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `: (\d+)$`).FindStringSubmatch(out)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
