@@ -456,10 +456,11 @@ func (r *reconciler) push(ctx context.Context, ms *meshState, memo *outputMemo, 
 	if same {
 		return renew, false, nil
 	}
+	// Noted first: the cache may answer the proxy before SetSnapshot returns.
+	r.s.timer.snapshotSet(ps.info().nodeID, r.s.timer.batchSeen())
 	if err := r.s.cache.SetSnapshot(ctx, ps.info().nodeID, newResourceSnapshot(out, versions)); err != nil {
 		return time.Time{}, false, fmt.Errorf("setting the snapshot of %s: %w", ps.info().key, err)
 	}
-	r.s.timer.snapshotSet(ps.info().nodeID, r.s.timer.batchSeen())
 	r.s.noteCertificate(ms, ps)
 	r.s.mu.Lock()
 	gone := r.s.byNodeID[ps.info().nodeID] == nil
