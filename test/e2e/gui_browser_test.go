@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
 
@@ -206,6 +207,24 @@ func (b *browser) screenshot(name string) {
 		return
 	}
 	b.t.Logf("screenshot: %s", path)
+}
+
+// pressKey presses one printable key as a keyboard does: a keyDown that
+// carries its text (so a keydown handler that calls preventDefault stops
+// the text, unlike chromedp.KeyEvent's separate char event), then keyUp.
+func (b *browser) pressKey(key, code string, keyCode int64) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	down := input.DispatchKeyEventParams{Type: input.DispatchKeyEventTypeKeyDown, Key: key, Code: code, Text: key,
+		UnmodifiedText: key, WindowsVirtualKeyCode: keyCode, NativeVirtualKeyCode: keyCode}
+	up := down
+	up.Type, up.Text, up.UnmodifiedText = input.DispatchKeyEventTypeKeyUp, "", ""
+	for _, ev := range []input.DispatchKeyEventParams{down, up} {
+		if _, err := chromedp.Call(ctx, input.DispatchKeyEvent, ev); err != nil {
+			b.t.Fatalf("pressing %q: %v", key, err)
+		}
+	}
 }
 
 // colorScheme emulates prefers-color-scheme (light or dark).

@@ -131,6 +131,15 @@ func guiOverview(t *testing.T, b *browser) {
 	b.t = t
 	b.waitFor("the overview with both services and mTLS", mainHas("Overview", "Meshes", "default", "backend", "frontend", "mTLS permissive", "3 online · 0 offline"), 30*time.Second)
 	b.screenshot("01-overview")
+	// The first Tab reaches the skip link, which moves focus to the content.
+	b.do("pressing Tab, then Enter", 5*time.Second, chromedp.KeyEvent("\t"), chromedp.Sleep(100*time.Millisecond))
+	if got := eval[string](b, `document.activeElement.textContent`); got != "Skip to content" {
+		t.Errorf("the first Tab focuses %q, want the skip link", got)
+	}
+	b.do("following the skip link", 5*time.Second, chromedp.KeyEvent("\r"), chromedp.Sleep(100*time.Millisecond))
+	if got := eval[string](b, `document.activeElement.id + ' ' + location.hash`); got != "main #/" && got != "main " {
+		t.Errorf("after the skip link, focus and route are %q, want main and the overview", got)
+	}
 	b.route("#/meshes/default")
 	b.waitFor("the default mesh", mainHas("Mesh default", "mTLS", "Policies", "MeshTrafficPermission"), 20*time.Second)
 	b.screenshot("02-mesh-default")
@@ -144,8 +153,12 @@ func guiDataplanes(t *testing.T, b *browser) {
 	b.waitFor("the demo's three dataplanes online",
 		dataplaneRows+`.length === 3 && `+dataplaneRows+`.every((tr) => tr.innerText.includes('Online')) && `+mainHas("frontend-1", "backend-1", "backend-2", "127.0.0.1"), 20*time.Second)
 	b.screenshot("03-dataplanes")
-	// Search by tag value, then filter by service.
-	eval[chromedp.Void](b, `(() => { const i = document.querySelector('main input[type=search]'); i.value = 'backend'; i.dispatchEvent(new Event('input')); })()`)
+	// From the keyboard: "/" focuses the search box; typing filters.
+	b.pressKey("/", "Slash", 191)
+	if focused := eval[bool](b, `document.activeElement === document.querySelector('main input[type=search]')`); !focused {
+		t.Errorf("pressing / does not focus the search box (focus is on %s)", eval[string](b, `document.activeElement.outerHTML.slice(0, 80)`))
+	}
+	b.do("typing a search", 5*time.Second, chromedp.KeyEvent("backend"))
 	b.waitFor("two dataplanes matching 'backend'", dataplaneRows+`.length === 2 && !document.querySelector('main').innerText.includes('frontend-1')`, 10*time.Second)
 	if !strings.Contains(eval[string](b, "location.hash"), "q=backend") {
 		t.Errorf("the search is not kept in the URL: %s", eval[string](b, "location.hash"))

@@ -39,7 +39,8 @@ const sections = [
 
 /** parseHash splits "#/a/b%2Fc?x=1" into segments and query. */
 function parseHash() {
-  const raw = location.hash.replace(/^#\/?/, '');
+  if (!location.hash.startsWith('#/')) return { segments: [], query: new URLSearchParams() };
+  const raw = location.hash.slice(2);
   const [path, query = ''] = raw.split('?');
   const segments = path.split('/').filter(Boolean).map((x) => {
     try { return decodeURIComponent(x); } catch { return x; }
@@ -141,7 +142,8 @@ class Context {
 }
 
 async function render() {
-  if (location.hash && !location.hash.startsWith('#/')) return; // in-page anchors (skip link)
+  // Other hashes are in-page anchors; on the first render they mean the overview.
+  if (location.hash && !location.hash.startsWith('#/') && !state.first) return;
   const { segments, query } = parseHash();
   const main = document.getElementById('main');
   state.ctx?.close();
@@ -204,6 +206,11 @@ function start() {
     location.hash = sectionHref(state.section || 'overview', e.target.value);
   });
   window.addEventListener('hashchange', render);
+  // The skip link focuses the page's content without changing the route.
+  document.querySelector('.skip-link').addEventListener('click', (e) => {
+    e.preventDefault();
+    document.getElementById('main').focus();
+  });
   // "/" jumps to the page's search box, as on many sites.
   document.addEventListener('keydown', (e) => {
     if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey) return;
