@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/trellis-mesh/trellis/internal/dataplane/runtime/allowlist"
 	"github.com/trellis-mesh/trellis/internal/proxymodel"
 	"github.com/trellis-mesh/trellis/internal/xds/build"
 )
@@ -66,6 +68,9 @@ func TestTransparentProxyGolden(t *testing.T) {
 				for _, x := range res {
 					if err := x.(interface{ ValidateAll() error }).ValidateAll(); err != nil {
 						t.Fatalf("%T does not pass Envoy's validation: %v", x, err)
+					}
+					if errs := allowlist.Check(x.(proto.Message)); len(errs) > 0 {
+						t.Errorf("trellis-dp would NACK %T: %v", x, errs)
 					}
 				}
 			}

@@ -70,11 +70,13 @@ type Listener struct {
 // bind all its new sockets, and give up cleanly if one fails, before
 // anything changes.
 func Listen(addr netip.AddrPort) (*net.TCPListener, error) {
-	network := "tcp"
+	// One family per socket, as Envoy without ipv4_compat: Go would make
+	// 0.0.0.0 a dual-stack socket and [::] one too, so 0.0.0.0:port and
+	// [::]:port (a transparent proxy's redirect listeners) could not both
+	// be bound.
+	network := "tcp4"
 	if addr.Addr().Is6() && !addr.Addr().Is4In6() {
-		// IPv6 only (IPV6_V6ONLY, as Envoy without ipv4_compat), so that
-		// [::]:port and 0.0.0.0:port can both be bound.
-		network = "tcp6"
+		network = "tcp6" // IPV6_V6ONLY
 	}
 	ln, err := net.ListenTCP(network, net.TCPAddrFromAddrPort(addr))
 	if err != nil {
