@@ -28,7 +28,7 @@ import (
 // The control plane builds a proxy's inbound and outbound resources
 // separately and shares the outbound ones between proxies with the same
 // outbounds (internal/xds/server/share.go), so outbound hooks may read of
-// the proxy only Mesh, Zone, Services, MTLS, TransparentProxy, VIPs and,
+// the proxy only Mesh, Zone, Services, MTLS, TransparentProxy, VIPs, DNSPort and,
 // in Policies, To and Single; inbound hooks only the inbounds, Name, Mesh,
 // Services, MTLS, TransparentProxy, Address, AdminPort and, in Policies,
 // Inbounds and Single.

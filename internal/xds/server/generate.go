@@ -14,6 +14,7 @@ import (
 	"github.com/trellis-mesh/trellis/internal/proxymodel"
 	"github.com/trellis-mesh/trellis/internal/resource/kinds"
 	"github.com/trellis-mesh/trellis/internal/store"
+	"github.com/trellis-mesh/trellis/internal/vip"
 	"github.com/trellis-mesh/trellis/internal/xds/build"
 )
 
@@ -45,8 +46,8 @@ func newMeshState(ix *proxymodel.Index, tls *ca.MeshTLS) *meshState {
 // loadMesh reads a mesh's snapshot from the store, indexes it and loads
 // its CAs. An error loading the enabled CA fails the whole mesh: its
 // proxies keep their last configuration rather than lose mTLS.
-func loadMesh(ctx context.Context, mgr *manager.Manager, cas *ca.Manager, meshName string) (*meshState, error) {
-	ix, spec, err := loadIndex(ctx, mgr, meshName)
+func loadMesh(ctx context.Context, mgr *manager.Manager, cas *ca.Manager, vips *vip.Allocator, meshName string) (*meshState, error) {
+	ix, spec, err := loadIndex(ctx, mgr, vips, meshName)
 	if err != nil {
 		return nil, err
 	}
@@ -57,8 +58,9 @@ func loadMesh(ctx context.Context, mgr *manager.Manager, cas *ca.Manager, meshNa
 	return newMeshState(ix, tls), nil
 }
 
-// loadIndex reads a mesh's snapshot from the store and indexes it.
-func loadIndex(ctx context.Context, mgr *manager.Manager, meshName string) (*proxymodel.Index, *mesh.Mesh, error) {
+// loadIndex reads a mesh's snapshot from the store, with its services'
+// virtual IPs (when vips is not nil), and indexes it.
+func loadIndex(ctx context.Context, mgr *manager.Manager, vips *vip.Allocator, meshName string) (*proxymodel.Index, *mesh.Mesh, error) {
 	reg := mgr.Registry()
 	meshDesc, _ := reg.ByKind(kinds.Mesh)
 	dpDesc, _ := reg.ByKind(kinds.Dataplane)
@@ -91,6 +93,7 @@ func loadIndex(ctx context.Context, mgr *manager.Manager, meshName string) (*pro
 	if err != nil {
 		return nil, nil, err
 	}
+	snapshotVIPs(ctx, vips, snap)
 	return proxymodel.NewIndex(snap, appliers...), snap.MeshSpec, nil
 }
 
@@ -111,7 +114,8 @@ func (ms *meshState) model(name string) (*proxymodel.Proxy, time.Time, error) {
 
 // generate returns the xDS resources of one proxy of the mesh, and when
 // one of its certificates is due to be reissued (zero without mTLS).
-func generate(ms *meshState, name string, proxyless bool) (*build.Resources, time.Time, error) {
+// dnsPort is the DNS port the proxy announces (0: none).
+func generate(ms *meshState, name string, proxyless bool, dnsPort uint32) (*build.Resources, time.Time, error) {
 	if proxyless {
 		res, err := build.Proxyless(ms.ix)
 		return res, time.Time{}, err
@@ -120,6 +124,7 @@ func generate(ms *meshState, name string, proxyless bool) (*build.Resources, tim
 	if err != nil {
 		return nil, time.Time{}, err
 	}
+	p.DNSPort = dnsPort
 	res, err := build.Sidecar(p)
 	return res, renew, err
 }

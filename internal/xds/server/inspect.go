@@ -22,11 +22,11 @@ func (s *Server) ConfigDump(ctx context.Context, mesh, name string) ([]byte, err
 	if _, err := s.mgr.Get(ctx, s.dpDesc(), mesh, name); err != nil {
 		return nil, err
 	}
-	ms, err := loadMesh(ctx, s.mgr, s.ca, mesh)
+	ms, err := loadMesh(ctx, s.mgr, s.ca, s.recon.cache.vips, mesh)
 	if err != nil {
 		return nil, err
 	}
-	res, _, err := generate(ms, name, false)
+	res, _, err := generate(ms, name, false, s.dnsPortOf(proxyKey{Mesh: mesh, Name: name}))
 	if err != nil {
 		return nil, err
 	}

@@ -429,7 +429,7 @@ func (r *reconciler) push(ctx context.Context, ms *meshState, memo *outputMemo, 
 	t0 := time.Now()
 	if ps.info().proxyless || r.s.isCorrupt(ps.info().key) {
 		var res *build.Resources
-		if res, renew, err = generate(ms, ps.info().key.Name, ps.info().proxyless); err == nil {
+		if res, renew, err = generate(ms, ps.info().key.Name, ps.info().proxyless, ps.info().dnsPort); err == nil {
 			if r.s.isCorrupt(ps.info().key) {
 				res = corruptResources(res)
 			}

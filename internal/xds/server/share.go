@@ -146,6 +146,7 @@ func sidecarParts(ms *meshState, memo *outputMemo, ps *proxyState) (*output, tim
 	p.DNSPort = ps.info().dnsPort // from its node metadata (node.go)
 	in, out := *p, *p
 	in.Outbounds, in.Policies = nil, policiesPart(p.Policies, true)
+	in.VIPs, in.DNSPort = nil, 0 // read by outbound hooks only (DNS, transparent outbounds)
 	out.Inbounds, out.Name, out.Policies = nil, "", policiesPart(p.Policies, false)
 	out.Address, out.AdminPort = "", 0 // inbound-only (the MeshMetric listener)
 	inFP, okIn := ms.fingerprintOf(&in)
