@@ -3,7 +3,7 @@
 import * as api from './api.js';
 import * as model from './model.js';
 import { h, link, badge, table, pageHead, fmtRate, fmtPercent, errorClass, swap, ago } from './dom.js';
-import { drawMap } from './graph.js';
+import { drawMap, narrow } from './graph.js';
 
 const REFRESH_MS = 3000;
 
@@ -34,7 +34,7 @@ export async function mapView(ctx) {
       h('span', {}, h('span', { class: 'swatch ok' }), 'errors < 1%'),
       h('span', {}, h('span', { class: 'swatch warn' }), '1–5%'),
       h('span', {}, h('span', { class: 'swatch bad' }), '≥ 5%'),
-      h('span', {}, 'Callers on the left, the services they call to their right.')),
+      h('span', {}, 'Arrows run from callers to the services they call.')),
     slot);
 }
 
@@ -65,7 +65,7 @@ function render(mesh, data) {
       h('span', {}, h('b', {}, String(edges.length)), ` edge${edges.length === 1 ? '' : 's'}`),
       data.live ? h('span', {}, h('b', {}, fmtRate(rps)), ' in total') : null,
       data.live ? h('span', {}, h('b', {}, fmtPercent(rps ? errs / rps : 0)), ' errors') : null),
-    h('div', { class: 'map-wrap' }, drawMap(mesh, services, edges)),
+    h('div', { class: 'map-wrap' }, drawMap(mesh, services, edges, { vertical: narrow() })),
     h('section', { class: 'section' },
       h('h2', {}, 'Edges'),
       table([

@@ -3,7 +3,7 @@
 import * as api from './api.js';
 import * as model from './model.js';
 import { h, href, link, badge, table, pageHead, stat, onlineBar, swap, liveNote } from './dom.js';
-import { drawMap } from './graph.js';
+import { drawMap, narrow } from './graph.js';
 
 const REFRESH_MS = 10000;
 
@@ -73,7 +73,7 @@ function render(mesh, d) {
     mesh ? meshDetails(mesh, d) : meshCards(d),
     mesh && d.serviceMap?.edges?.length ? h('section', { class: 'section' },
       h('h2', {}, 'Traffic'),
-      h('div', { class: 'map-wrap' }, drawMap(mesh, d.serviceMap.services || [], d.serviceMap.edges)),
+      h('div', { class: 'map-wrap' }, drawMap(mesh, d.serviceMap.services || [], d.serviceMap.edges, { vertical: narrow() })),
       h('p', { class: 'small' }, h('a', { href: href('meshes', mesh, 'map') }, 'Open the live service map →'))) : null,
     h('section', { class: 'section' },
       h('h2', {}, 'Services'),

@@ -5,7 +5,7 @@ import * as api from './api.js';
 import * as model from './model.js';
 import { h, href, link, badge, table, pageHead, searchInput, stat, onlineBar, statusBadge, fmtRate, fmtPercent, errorClass, swap, liveNote } from './dom.js';
 import { serviceTable } from './view-overview.js';
-import { drawMap } from './graph.js';
+import { drawMap, narrow } from './graph.js';
 
 const REFRESH_MS = 5000;
 
@@ -91,7 +91,7 @@ function edgesView(map, mesh, name) {
   ];
   const near = new Set([name, ...incoming.map((e) => e.source), ...outgoing.map((e) => e.destination)]);
   const graph = incoming.length || outgoing.length
-    ? h('div', { class: 'map-wrap' }, drawMap(mesh, (map.services || []).filter((x) => near.has(x.name)), [...incoming, ...outgoing]))
+    ? h('div', { class: 'map-wrap' }, drawMap(mesh, (map.services || []).filter((x) => near.has(x.name)), [...incoming, ...outgoing], { vertical: narrow() }))
     : null;
   return h('div', {},
     graph,
