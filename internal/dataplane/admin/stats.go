@@ -30,7 +30,8 @@ func (s *Server) collect() (map[string]uint64, map[string]string) {
 }
 
 // stats answers "name: value" lines sorted by name; text readouts are
-// quoted. ?filter=REGEX keeps the matching names.
+// quoted, histograms show quantiles as Envoy does (quantileLine).
+// ?filter=REGEX keeps the matching names.
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	var filter *regexp.Regexp
 	if f := r.URL.Query().Get("filter"); f != "" {
@@ -50,6 +51,13 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	for k, v := range texts {
 		if filter == nil || filter.MatchString(k) {
 			lines = append(lines, k+": "+strconv.Quote(v))
+		}
+	}
+	if s.opts.Metrics != nil {
+		for k, h := range s.opts.Metrics.Histograms() {
+			if filter == nil || filter.MatchString(k) {
+				lines = append(lines, k+": "+quantileLine(h))
+			}
 		}
 	}
 	slices.Sort(lines)
