@@ -80,6 +80,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 	}
 
 	instance := instanceID()
+	obs.metrics.SetInfo(instance, clusterID, version.Version)
 	dps, dpLn, err := startDPServer(cfg, mgr, instance, obs, log)
 	if err != nil {
 		return err

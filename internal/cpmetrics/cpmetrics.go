@@ -50,6 +50,7 @@ type Metrics struct {
 	apiDuration         *prometheus.HistogramVec
 	dpMetricsStreams    prometheus.Gauge
 	dpMetricsMessages   prometheus.Counter
+	info                *prometheus.GaugeVec
 }
 
 // msBuckets are the buckets of the millisecond histograms (Kuma measures
@@ -114,8 +115,11 @@ func New() *Metrics {
 	m.dpMetricsMessages = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "trellis_cp_dp_metrics_messages_total", Help: "Metrics messages received from proxies over the metrics service.",
 	})
+	m.info = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cp_info", Help: "Always 1: this control-plane instance, its cluster, product and version (Kuma's name; its dashboards pick instances from it).",
+	}, []string{"instance_id", "cluster_id", "product", "version"})
 	m.reg.MustRegister(
-		m.xdsGeneration, m.xdsGenerationErrors, m.pushLatency, m.ackLatency, m.delivery,
+		m.info, m.xdsGeneration, m.xdsGenerationErrors, m.pushLatency, m.ackLatency, m.delivery,
 		m.connectedProxies, m.streamsActive, m.requestsReceived, m.nacks, m.responsesSent,
 		m.store, m.apiRequests, m.apiDuration, m.dpMetricsStreams, m.dpMetricsMessages,
 		collectors.NewGoCollector(),
@@ -138,6 +142,15 @@ func (m *Metrics) Handler() http.Handler {
 		return http.NotFoundHandler()
 	}
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// SetInfo publishes cp_info for this instance.
+func (m *Metrics) SetInfo(instanceID, clusterID, version string) {
+	if m == nil {
+		return
+	}
+	m.info.Reset()
+	m.info.WithLabelValues(instanceID, clusterID, "Trellis", version).Set(1)
 }
 
 // ObserveGeneration records one proxy's xDS generation; err says it failed.

@@ -47,6 +47,7 @@ func scrape(t *testing.T, h http.Handler) string {
 // passes promtool without findings.
 func TestEveryMetricIsCleanForPromtool(t *testing.T) {
 	m := New()
+	m.SetInfo("cp-1", "c-1", "dev")
 	m.ObserveGeneration(3*time.Millisecond, nil)
 	m.ObserveGeneration(0, errors.New("boom"))
 	m.ObservePush(20 * time.Millisecond)
@@ -70,7 +71,7 @@ func TestEveryMetricIsCleanForPromtool(t *testing.T) {
 		"xds_requests_received_total", "trellis_cp_xds_nacks_total", "xds_responses_sent_total", "store",
 		"trellis_cp_api_requests_total", "api_server_http_request_duration_seconds",
 		"trellis_cp_dp_metrics_streams_active", "trellis_cp_dp_metrics_messages_total",
-		"go_goroutines", "process_cpu_seconds_total",
+		"go_goroutines", "process_cpu_seconds_total", "cp_info",
 	} {
 		if !strings.Contains(text, "# HELP "+name+" ") || !strings.Contains(text, "# TYPE "+name+" ") {
 			t.Errorf("%s has no HELP or TYPE line", name)
