@@ -32,6 +32,8 @@ type tproxyHost struct {
 	name string
 	ns   *netns.NS
 	ip   netip.Addr
+	// ip6 is its IPv6 address (invalid without IPv6).
+	ip6 netip.Addr
 	// rules is iptables-save before the transparent proxy was installed.
 	rules string
 }
@@ -58,19 +60,35 @@ func TestTransparentProxyTwoHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Dual stack (the default ipFamilyMode) where the kernel and
+	// ip6tables can; IPv4 only otherwise.
+	dualStack := netns.AvailableIPv6() == nil
+	if !dualStack {
+		t.Logf("NOTE: IPv4 only: %v", netns.AvailableIPv6())
+	}
 	// The LAN: a bridge in a namespace of its own, the root namespace
 	// (the control plane) and three hosts on it.
-	sub := netns.Subnet4(t)
+	sub, sub6 := netns.Subnet4(t), netns.Subnet6(t)
+	addrs := func(n int) []netip.Prefix {
+		if dualStack {
+			return []netip.Prefix{netns.Host(sub, n), netns.Host(sub6, n)}
+		}
+		return []netip.Prefix{netns.Host(sub, n)}
+	}
 	lan := netns.New(t)
 	br := netns.NewBridge(t, lan, nil)
-	cpIP := br.Attach(t, nil, []netip.Prefix{netns.Host(sub, 1)}).Addr(4)
+	root := br.Attach(t, nil, addrs(1))
+	cpIP := root.Addr(4)
 	host := func(name string, n int) *tproxyHost {
 		ns := netns.New(t)
-		l := br.Attach(t, ns, []netip.Prefix{netns.Host(sub, n)})
+		l := br.Attach(t, ns, addrs(n))
 		// A default route, as hosts have: the virtual IPs are routed
 		// somewhere before the rules redirect them.
 		netns.Route(t, ns, "default", cpIP)
-		return &tproxyHost{name: name, ns: ns, ip: l.Addr(4)}
+		if dualStack {
+			netns.Route(t, ns, "default", root.Addr(6))
+		}
+		return &tproxyHost{name: name, ns: ns, ip: l.Addr(4), ip6: l.Addr(6)}
 	}
 	front, back, outside := host("frontend", 2), host("backend", 3), host("outside", 4)
 
@@ -103,9 +121,9 @@ func TestTransparentProxyTwoHosts(t *testing.T) {
 	for _, h := range []*tproxyHost{front, back} {
 		h.rules = tproxyRules(t, h)
 		h.ns.MustExec(t, filepath.Join(binDir, "trellisctl"), "install", "transparent-proxy",
-			"--dp-uid", strconv.Itoa(tproxyDPUID), "--redirect-dns", "--ip-family-mode", "ipv4",
+			"--dp-uid", strconv.Itoa(tproxyDPUID), "--redirect-dns", "--ip-family-mode", map[bool]string{true: "dualstack", false: "ipv4"}[dualStack],
 			"--exclude-inbound-ports", "9901")
-		dp := tproxyDataplane(h)
+		dp := tproxyDataplane(h, dualStack)
 		token := filepath.Join(work, h.name+".token")
 		if err := os.WriteFile(token, []byte(strings.TrimSpace(cp.mustCtl("", "generate", "dataplane-token",
 			"--name", h.name+"-1", "--mesh", "default", "--tag", "kuma.io/service="+tproxyServices(h), "--valid-for", "1h"))), 0o644); err != nil {
@@ -129,7 +147,9 @@ func TestTransparentProxyTwoHosts(t *testing.T) {
 		}
 		return nil
 	})
-	if dumpResource(configDump(t, frontDP), "listener", "kuma:dns") == nil {
+	if dumpResource(configDump(t, frontDP), "listener", "kuma:dns") != nil {
+		t.Logf("backend.mesh and echo.mesh resolve through the frontend sidecar's DNS server (dual stack: %v)", dualStack)
+	} else {
 		backendHost = tproxyVIP(configDump(t, frontDP), "outbound:backend", 80)
 		echoHost = tproxyVIP(configDump(t, frontDP), "echo", 9000)
 		t.Logf("NOTE: the frontend sidecar runs no DNS server (no kuma:dns listener): calling the VIPs %s and %s instead of backend.mesh and echo.mesh", backendHost, echoHost)
@@ -155,6 +175,24 @@ func TestTransparentProxyTwoHosts(t *testing.T) {
 		}
 		return nil
 	})
+	if dualStack {
+		// The same over IPv6: the services' IPv6 VIPs go through the
+		// IPv6 redirect listener.
+		dump := configDump(t, frontDP)
+		backend6, echo6 := tproxyVIP6(dump, "outbound:backend", 80), tproxyVIP6(dump, "echo", 9000)
+		if backend6 == "" || echo6 == "" {
+			t.Fatalf("no IPv6 VIP chains in the frontend's outbound:passthrough:ipv6 (backend %q, echo %q)", backend6, echo6)
+		}
+		if out, err := call("get", "http://["+backend6+"]/"); err != nil || out != "200 backend /\n" {
+			t.Errorf("GET http://[%s]/: %q, %v", backend6, out, err)
+		}
+		if out, err := call("tcp", "["+echo6+"]:9000", "hello6"); err != nil || out != "echo:hello6\n" {
+			t.Errorf("TCP to [%s]:9000: %q, %v", echo6, out, err)
+		}
+		if out, err := call("get", "http://["+back.ip6.String()+"]:8080/"); err == nil {
+			t.Errorf("plaintext call to the backend host's IPv6 port succeeded: %q", out)
+		}
+	}
 	// It crossed the mesh with mTLS: the backend sidecar's inbound
 	// redirect listener terminated TLS.
 	if n := tproxyStat(t, backDP, "listener.0.0.0.0_15006.ssl.handshake"); n < 2 {
@@ -192,10 +230,23 @@ func TestTransparentProxyTwoHosts(t *testing.T) {
 		}
 		return nil
 	})
+	outsideURL6 := ""
+	if dualStack {
+		outsideURL6 = "http://[" + outside.ip6.String() + "]:8080/"
+		if out, err := call("get", outsideURL6); err != nil || out != "200 outside /\n" {
+			t.Errorf("passthrough to %s: %q, %v", outsideURL6, out, err)
+		}
+	}
 	cp.mustCtl(tproxyMesh(false), "apply", "-f", "-")
 	eventually(t, 30*time.Second, "passthrough refused with networking.outbound.passthrough false", func() error {
 		if out, err := call("get", outsideURL); err == nil {
 			return fmt.Errorf("still answered: %q", out)
+		}
+		if outsideURL6 == "" {
+			return nil
+		}
+		if out, err := call("get", outsideURL6); err == nil {
+			return fmt.Errorf("IPv6 still answered: %q", out)
 		}
 		return nil
 	})
@@ -223,7 +274,7 @@ func tproxyMesh(passthrough bool) string {
 }
 
 // tproxyDataplane is the Dataplane of a host's sidecar.
-func tproxyDataplane(h *tproxyHost) string {
+func tproxyDataplane(h *tproxyHost, dualStack bool) string {
 	inbounds := `  - port: 8080
     tags: {kuma.io/service: frontend, kuma.io/protocol: http}
 `
@@ -243,8 +294,8 @@ networking:
 %s  transparentProxying:
     redirectPortInbound: 15006
     redirectPortOutbound: 15001
-    ipFamilyMode: IPv4
-`, h.name, h.ip, inbounds)
+    ipFamilyMode: %s
+`, h.name, h.ip, inbounds, map[bool]string{true: "DualStack", false: "IPv4"}[dualStack])
 }
 
 func tproxyServices(h *tproxyHost) string {
@@ -364,7 +415,16 @@ func tproxyStartDP(t *testing.T, h *tproxyHost, dpServer, caFile, dataplaneFile,
 // filter chain for destination port whose terminal filter goes to target
 // (an HCM's route name or a tcp_proxy's cluster); empty when none.
 func tproxyVIP(dump map[string]any, target string, port int) string {
-	l := dumpResource(dump, "listener", "outbound:passthrough:ipv4")
+	return tproxyChainAddr(dump, "outbound:passthrough:ipv4", target, port)
+}
+
+// tproxyVIP6 is tproxyVIP for the IPv6 redirect listener.
+func tproxyVIP6(dump map[string]any, target string, port int) string {
+	return tproxyChainAddr(dump, "outbound:passthrough:ipv6", target, port)
+}
+
+func tproxyChainAddr(dump map[string]any, listener, target string, port int) string {
+	l := dumpResource(dump, "listener", listener)
 	chains, _ := l["filter_chains"].([]any)
 	for _, c := range chains {
 		if p, _ := dig(c, "filter_chain_match", "destination_port").(float64); int(p) != port {
