@@ -303,5 +303,11 @@ func guiDarkAndPhone(t *testing.T, b *browser) {
 	b.route("#/meshes/default/dataplanes")
 	b.waitFor("the dataplanes at phone width", mainHas("frontend-1", "backend-1", "backend-2"), 20*time.Second)
 	b.screenshot("13-dataplanes-phone")
+	b.route("#/meshes/default/map")
+	b.waitFor("the service map at phone width", `document.querySelector('main g.map-edge[data-source="frontend"][data-destination="backend"]') !== null`, 30*time.Second)
+	if w := eval[[]int](b, `[document.documentElement.scrollWidth, window.innerWidth]`); len(w) != 2 || w[0] > w[1] {
+		t.Errorf("at 390x844 the service map page overflows horizontally: scrollWidth %v", w)
+	}
+	b.screenshot("14-service-map-phone")
 	b.do("a laptop viewport", 10*time.Second, chromedp.EmulateViewport(1280, 900))
 }

@@ -241,11 +241,11 @@ export function drawMap(mesh, services, edges, { vertical = false } = {}) {
       const [p0, p1, p2, p3] = p.pts.map(xy);
       d = `M${p0.x},${p0.y} C${p1.x},${p1.y} ${p2.x},${p2.y} ${p3.x},${p3.y}`;
       const at = xy(p.label);
-      // Labels sit above a horizontal edge, beside a vertical one.
+      // Labels sit above a horizontal edge, and on a vertical one (their
+      // halo hides the line behind them).
       if (vertical) {
-        lx = at.x + 8;
+        lx = at.x;
         ly = at.y + 4;
-        anchor = 'start';
       } else {
         lx = at.x + (p.side === 2 ? 6 : 0);
         ly = at.y + (p.side === 1 ? 16 : p.side === 2 ? 0 : -7);
