@@ -113,6 +113,7 @@ func TestTransparentProxyTwoHosts(t *testing.T) {
 	// The applications: plain servers that know nothing of the mesh.
 	tproxyRun(t, back, tproxyAppUID, app, "serve", "-name", "backend", "-http", "0.0.0.0:8080")
 	tproxyRun(t, back, tproxyAppUID, app, "serve", "-name", "echo", "-tcp", "0.0.0.0:9000")
+	tproxyRun(t, back, tproxyAppUID, app, "serve", "-name", "unmeshed", "-http", "0.0.0.0:7777")
 	tproxyRun(t, outside, tproxyAppUID, app, "serve", "-name", "outside", "-http", "0.0.0.0:8080")
 
 	// What a user does on each mesh host: install the rules, run the
@@ -202,6 +203,17 @@ func TestTransparentProxyTwoHosts(t *testing.T) {
 	// sidecar too, which takes only mTLS.
 	if out, err := call("get", "http://"+back.ip.String()+":8080/"); err == nil {
 		t.Errorf("plaintext call to the backend host's port succeeded: %q", out)
+	}
+
+	// A port of the backend host that no inbound serves: its sidecar
+	// passes the connection through to it (from 127.0.0.6, which the
+	// rules leave alone, so it is not redirected back to the sidecar).
+	unmeshed := "http://" + back.ip.String() + ":7777/"
+	if out, err := tproxyCall(t, outside, app, "get", unmeshed); err != nil || out != "200 unmeshed /\n" {
+		t.Errorf("inbound passthrough to %s: %q, %v", unmeshed, out, err)
+	}
+	if n := tproxyStat(t, backDP, "cluster.inbound:passthrough:ipv4.upstream_cx_total"); n < 1 {
+		t.Errorf("cluster inbound:passthrough:ipv4 upstream_cx_total = %d, want at least 1", n)
 	}
 
 	// Without a traffic permission the calls fail.
