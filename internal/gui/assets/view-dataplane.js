@@ -150,7 +150,7 @@ function matchedPolicies(rules, kinds, mesh) {
   const unused = (rules.rules || []).filter((k) => !(k.policies || []).length).map((k) => k.type);
   const byName = new Map(kinds.map((k) => [k.name, k]));
   return h('div', {},
-    used.length ? h('div', { class: 'grid wide' }, used.map((k) => kindCard(k, byName.get(k.type), mesh, rules.mtlsEnabled)))
+    used.length ? h('div', { class: 'grid wide top' }, used.map((k) => kindCard(k, byName.get(k.type), mesh, rules.mtlsEnabled)))
       : h('p', { class: 'empty-state' }, 'No policy selects this dataplane.'),
     unused.length ? h('p', { class: 'muted small' }, `No ${unused.join(', ')} selects it.`) : null);
 }

@@ -9,6 +9,10 @@ import { drawMap, narrow } from './graph.js';
 
 const REFRESH_MS = 5000;
 
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 export async function servicesView(ctx) {
   const mesh = ctx.params.mesh || '';
   ctx.title(mesh ? `Services of ${mesh}` : 'Services');
@@ -58,7 +62,7 @@ export async function serviceView(ctx) {
     }),
     h('div', { class: 'grid stats' },
       stat('Dataplanes', st.total, `${st.online} online · ${st.offline} offline`, onlineBar(st.online, st.offline)),
-      stat('Policies naming it', policies.length, `${new Set(policies.map((x) => x.kind.name)).size} kinds`)),
+      stat('Policies naming it', policies.length, plural(new Set(policies.map((x) => x.kind.name)).size, 'kind')),
     h('section', { class: 'section' }, h('h2', {}, 'Dataplanes'),
       table([
         { label: 'Name', cell: (o) => link(o.name, 'meshes', mesh, 'dataplanes', o.name) },
