@@ -185,6 +185,24 @@ func TestSidecarMetrics(t *testing.T) {
 	}
 }
 
+// An OpenTelemetry MeshMetric backend is accepted with a warning that
+// it is not supported yet.
+func TestMeshMetricOpenTelemetryWarns(t *testing.T) {
+	cp := startCP(t, map[string]string{"TRELLIS_STORE_TYPE": "memory"})
+	body := `{"type":"MeshMetric","mesh":"default","name":"otel","spec":{"targetRef":{"kind":"Mesh"},"default":{"backends":[{"type":"OpenTelemetry","openTelemetry":{"endpoint":"127.0.0.1:4317"}}]}}}`
+	req, _ := http.NewRequest(http.MethodPut, cp.URL+"/meshes/default/meshmetrics/otel", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || !strings.Contains(string(answer), "spec.default.backends[0]: the OpenTelemetry backend is not supported yet") {
+		t.Errorf("PUT answered %s %s, want 201 with a warning", resp.Status, answer)
+	}
+}
+
 // pairCounters reads the request counters of the sidecar pair: the
 // client's upstream requests and 2xx to backend, the server's inbound
 // requests (HTTP connection manager and local cluster).
