@@ -134,7 +134,8 @@ func (s *Server) serveUDP() {
 			continue
 		}
 		st := s.state.Load()
-		msg := buf[:n]
+		// A copy: the parsed query outlives the buffer when forwarded.
+		msg := append([]byte(nil), buf[:n]...)
 		d := decide(st.cfg, msg, false)
 		if !d.forward {
 			s.writeUDP(d.resp, from)
@@ -147,10 +148,9 @@ func (s *Server) serveUDP() {
 			s.writeUDP(finishForward(st.cfg, d, nil, errors.New("too many pending lookups")), from)
 			continue
 		}
-		query := append([]byte(nil), msg...)
 		s.wg.Go(func() {
 			defer func() { <-st.pending }()
-			resp, err := s.exchange(st)(s.ctx, query, false)
+			resp, err := s.exchange(st)(s.ctx, msg, false)
 			s.writeUDP(finishForward(st.cfg, d, resp, err), from)
 		})
 	}

@@ -363,3 +363,61 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+// editFilter changes the DnsFilterConfig of a listener.
+func editFilter(t *testing.T, l *listenerv3.Listener, f func(*dnsfilterv3.DnsFilterConfig)) *listenerv3.Listener {
+	t.Helper()
+	var fc dnsfilterv3.DnsFilterConfig
+	if err := l.ListenerFilters[0].GetTypedConfig().UnmarshalTo(&fc); err != nil {
+		t.Fatal(err)
+	}
+	f(&fc)
+	a, err := anypb.New(&fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.ListenerFilters[0].ConfigType = &listenerv3.ListenerFilter_TypedConfig{TypedConfig: a}
+	return l
+}
+
+// Forwarded queries beyond max_pending_lookups get SERVFAIL at once,
+// while local names are still answered.
+func TestPendingLookupsAreBounded(t *testing.T) {
+	m := NewManager(nil, WithResolvConf(resolvConf(t, "192.0.2.99:53"))) // never answers
+	t.Cleanup(m.Close)
+	port := freePort(t)
+	reg := stats.NewStore()
+	l := editFilter(t, dnsListener(t, "kuma:dns", port, meshTable, true), func(fc *dnsfilterv3.DnsFilterConfig) {
+		fc.ClientConfig.MaxPendingLookups = 1
+	})
+	if err := apply(t, m, reg, l); err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	done := make(chan int, 3)
+	for i := range 3 {
+		go func() {
+			c := &dns.Client{Net: "udp", Timeout: 5 * time.Second}
+			q := new(dns.Msg)
+			q.SetQuestion(fmt.Sprintf("q%d.example.com.", i), dns.TypeA)
+			resp, _, err := c.Exchange(q, addr.String())
+			if err != nil {
+				done <- -1
+				return
+			}
+			done <- resp.Rcode
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // the three are in; at most one is pending
+	if resp := query(t, "udp", addr, "backend.mesh.", dns.TypeA, false); !slices.Equal(answers(resp), []string{"240.0.0.2"}) {
+		t.Fatalf("backend.mesh while lookups are pending: %v", answers(resp))
+	}
+	for range 3 {
+		if rcode := <-done; rcode != dns.RcodeServerFailure {
+			t.Errorf("rcode %d, want SERVFAIL", rcode)
+		}
+	}
+	if n := reg.Snapshot()["dns_filter.kuma_dns.pending_lookups_overflow"]; n < 2 {
+		t.Errorf("pending_lookups_overflow = %d, want 2", n)
+	}
+}
