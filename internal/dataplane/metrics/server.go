@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -50,7 +51,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := cmp.Or(s.Logger, slog.Default())
 	q := r.URL.Query()
 	name := q.Get("meshmetric")
-	var l = s.Config().Listeners[name]
+	var l *listenerv3.Listener
+	if cfg := s.Config(); cfg != nil {
+		l = cfg.Listeners[name]
+	}
 	if l == nil {
 		http.Error(w, fmt.Sprintf("no MeshMetric listener %q in the accepted configuration", name), http.StatusNotFound)
 		return

@@ -104,6 +104,13 @@ func TestUnknownListener(t *testing.T) {
 	}
 }
 
+func TestNoConfigYet(t *testing.T) {
+	s := &metrics.Server{Store: stats.NewStore(), Config: func() *xdsconfig.Config { return nil }}
+	if code, _ := get(t, s, "meshmetric=x"); code != http.StatusNotFound {
+		t.Errorf("status %d, want 404", code)
+	}
+}
+
 func TestBadMetadata(t *testing.T) {
 	s, _ := server(t, map[string]any{"applications": []any{map[string]any{"port": float64(0), "path": "/m"}}})
 	code, body := get(t, s, "meshmetric=_kuma%3Ametrics%3Aprometheus%3Amain")
