@@ -49,9 +49,39 @@ type tproxyHost struct {
 // restores each host's rules exactly.
 func TestTransparentProxyTwoHosts(t *testing.T) {
 	netns.Require(t)
-	work := tproxyWorkDir(t)
-	app := filepath.Join(work, "tproxyapp")
-	if out, err := exec.Command("go", "build", "-o", app, "./testdata/tproxyapp").CombinedOutput(); err != nil {
+	w := newTproxyWorld(t)
+	w.startSidecars()
+	w.meshCalls()
+	w.inboundPassthrough()
+	w.permissions()
+	w.outboundPassthrough()
+	w.uninstall()
+}
+
+// tproxyWorld is the LAN of the transparent-proxy test: the control plane
+// in the root namespace, the frontend and backend hosts with sidecars,
+// and a host outside the mesh.
+type tproxyWorld struct {
+	t    *testing.T
+	work string
+	// app is the test application's binary.
+	app       string
+	dualStack bool
+	cp        *controlPlane
+	// dpServer is the control plane's DP server on the LAN; caFile its
+	// certificate.
+	dpServer, caFile      string
+	front, back, outside  *tproxyHost
+	frontDP, backDP       *proxy
+	backendHost, echoHost string
+}
+
+// newTproxyWorld builds the LAN, starts the control plane (mTLS, an
+// allow-all permission, passthrough on) and the applications.
+func newTproxyWorld(t *testing.T) *tproxyWorld {
+	w := &tproxyWorld{t: t, work: tproxyWorkDir(t)}
+	w.app = filepath.Join(w.work, "tproxyapp")
+	if out, err := exec.Command("go", "build", "-o", w.app, "./testdata/tproxyapp").CombinedOutput(); err != nil {
 		t.Fatalf("building the test application: %v\n%s", err, out)
 	}
 	// The sidecars run as an unprivileged user: they must be able to run
@@ -59,223 +89,217 @@ func TestTransparentProxyTwoHosts(t *testing.T) {
 	if err := os.Chmod(binDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-
 	// Dual stack (the default ipFamilyMode) where the kernel and
 	// ip6tables can; IPv4 only otherwise.
-	dualStack := netns.AvailableIPv6() == nil
-	if !dualStack {
+	w.dualStack = netns.AvailableIPv6() == nil
+	if !w.dualStack {
 		t.Logf("NOTE: IPv4 only: %v", netns.AvailableIPv6())
 	}
 	// The LAN: a bridge in a namespace of its own, the root namespace
 	// (the control plane) and three hosts on it.
 	sub, sub6 := netns.Subnet4(t), netns.Subnet6(t)
 	addrs := func(n int) []netip.Prefix {
-		if dualStack {
+		if w.dualStack {
 			return []netip.Prefix{netns.Host(sub, n), netns.Host(sub6, n)}
 		}
 		return []netip.Prefix{netns.Host(sub, n)}
 	}
-	lan := netns.New(t)
-	br := netns.NewBridge(t, lan, nil)
+	br := netns.NewBridge(t, netns.New(t), nil)
 	root := br.Attach(t, nil, addrs(1))
-	cpIP := root.Addr(4)
 	host := func(name string, n int) *tproxyHost {
 		ns := netns.New(t)
 		l := br.Attach(t, ns, addrs(n))
 		// A default route, as hosts have: the virtual IPs are routed
 		// somewhere before the rules redirect them.
-		netns.Route(t, ns, "default", cpIP)
-		if dualStack {
+		netns.Route(t, ns, "default", root.Addr(4))
+		if w.dualStack {
 			netns.Route(t, ns, "default", root.Addr(6))
 		}
 		return &tproxyHost{name: name, ns: ns, ip: l.Addr(4), ip6: l.Addr(6)}
 	}
-	front, back, outside := host("frontend", 2), host("backend", 3), host("outside", 4)
+	w.front, w.back, w.outside = host("frontend", 2), host("backend", 3), host("outside", 4)
 
 	// The control plane listens for proxies on the LAN, with a
 	// certificate for that address.
-	certFile, keyFile := filepath.Join(work, "dp-server.crt"), filepath.Join(work, "dp-server.key")
-	if err := tlscert.Ensure(certFile, keyFile, "trellis-cp dp server", []string{cpIP.String()}); err != nil {
+	w.caFile = filepath.Join(w.work, "dp-server.crt")
+	keyFile := filepath.Join(w.work, "dp-server.key")
+	if err := tlscert.Ensure(w.caFile, keyFile, "trellis-cp dp server", []string{root.Addr(4).String()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(keyFile, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dpServer := netip.AddrPortFrom(cpIP, uint16(freePort(t))).String()
-	cp := startCP(t, map[string]string{
-		"TRELLIS_DP_SERVER_ADDR":          dpServer,
-		"TRELLIS_DP_SERVER_TLS_CERT_FILE": certFile,
+	w.dpServer = netip.AddrPortFrom(root.Addr(4), uint16(freePort(t))).String()
+	w.cp = startCP(t, map[string]string{
+		"TRELLIS_DP_SERVER_ADDR":          w.dpServer,
+		"TRELLIS_DP_SERVER_TLS_CERT_FILE": w.caFile,
 		"TRELLIS_DP_SERVER_TLS_KEY_FILE":  keyFile,
 	})
-	cp.mustCtl(tproxyMesh(true), "apply", "-f", "-")
-	cp.mustCtl(allowAll, "apply", "-f", "-")
+	w.cp.mustCtl(tproxyMesh(true), "apply", "-f", "-")
+	w.cp.mustCtl(allowAll, "apply", "-f", "-")
 
 	// The applications: plain servers that know nothing of the mesh.
-	tproxyRun(t, back, tproxyAppUID, app, "serve", "-name", "backend", "-http", "0.0.0.0:8080")
-	tproxyRun(t, back, tproxyAppUID, app, "serve", "-name", "echo", "-tcp", "0.0.0.0:9000")
-	tproxyRun(t, back, tproxyAppUID, app, "serve", "-name", "unmeshed", "-http", "0.0.0.0:7777")
-	tproxyRun(t, outside, tproxyAppUID, app, "serve", "-name", "outside", "-http", "0.0.0.0:8080")
+	tproxyRun(t, w.back, tproxyAppUID, w.app, "serve", "-name", "backend", "-http", "0.0.0.0:8080")
+	tproxyRun(t, w.back, tproxyAppUID, w.app, "serve", "-name", "echo", "-tcp", "0.0.0.0:9000")
+	tproxyRun(t, w.back, tproxyAppUID, w.app, "serve", "-name", "unmeshed", "-http", "0.0.0.0:7777")
+	tproxyRun(t, w.outside, tproxyAppUID, w.app, "serve", "-name", "outside", "-http", "0.0.0.0:8080")
+	return w
+}
 
-	// What a user does on each mesh host: install the rules, run the
-	// sidecar as its own user.
+// startSidecars does what a user does on each mesh host: install the
+// rules, run the sidecar as its own user.
+func (w *tproxyWorld) startSidecars() {
+	t := w.t
+	family := map[bool]string{true: "dualstack", false: "ipv4"}[w.dualStack]
 	var proxies []*proxy
-	for _, h := range []*tproxyHost{front, back} {
+	for _, h := range []*tproxyHost{w.front, w.back} {
 		h.rules = tproxyRules(t, h)
 		h.ns.MustExec(t, filepath.Join(binDir, "trellisctl"), "install", "transparent-proxy",
-			"--dp-uid", strconv.Itoa(tproxyDPUID), "--redirect-dns", "--ip-family-mode", map[bool]string{true: "dualstack", false: "ipv4"}[dualStack],
+			"--dp-uid", strconv.Itoa(tproxyDPUID), "--redirect-dns", "--ip-family-mode", family,
 			"--exclude-inbound-ports", "9901")
-		dp := tproxyDataplane(h, dualStack)
-		token := filepath.Join(work, h.name+".token")
-		if err := os.WriteFile(token, []byte(strings.TrimSpace(cp.mustCtl("", "generate", "dataplane-token",
+		token := filepath.Join(w.work, h.name+".token")
+		if err := os.WriteFile(token, []byte(strings.TrimSpace(w.cp.mustCtl("", "generate", "dataplane-token",
 			"--name", h.name+"-1", "--mesh", "default", "--tag", "kuma.io/service="+tproxyServices(h), "--valid-for", "1h"))), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		file := filepath.Join(work, h.name+".yaml")
-		if err := os.WriteFile(file, []byte(dp), 0o644); err != nil {
+		file := filepath.Join(w.work, h.name+".yaml")
+		if err := os.WriteFile(file, []byte(tproxyDataplane(h, w.dualStack)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		proxies = append(proxies, tproxyStartDP(t, h, dpServer, certFile, file, token))
+		proxies = append(proxies, tproxyStartDP(t, h, w.dpServer, w.caFile, file, token))
 	}
-	frontDP, backDP := proxies[0], proxies[1]
+	w.frontDP, w.backDP = proxies[0], proxies[1]
 
 	// The frontend application calls the backend by its mesh name. The
 	// name resolves through the sidecar's DNS server when it runs one;
 	// otherwise the test uses the service's virtual IP (and says so).
-	backendHost, echoHost := "backend.mesh", "echo.mesh"
+	w.backendHost, w.echoHost = "backend.mesh", "echo.mesh"
 	eventually(t, 30*time.Second, "the frontend sidecar's VIP outbounds", func() error {
-		if tproxyVIP(configDump(t, frontDP), "outbound:backend", 80) == "" || tproxyVIP(configDump(t, frontDP), "echo", 9000) == "" {
+		if tproxyVIP(configDump(t, w.frontDP), "outbound:backend", 80) == "" || tproxyVIP(configDump(t, w.frontDP), "echo", 9000) == "" {
 			return fmt.Errorf("no redirect filter chains to backend:80 and echo:9000 yet")
 		}
 		return nil
 	})
-	if dumpResource(configDump(t, frontDP), "listener", "kuma:dns") != nil {
-		t.Logf("backend.mesh and echo.mesh resolve through the frontend sidecar's DNS server (dual stack: %v)", dualStack)
-	} else {
-		backendHost = tproxyVIP(configDump(t, frontDP), "outbound:backend", 80)
-		echoHost = tproxyVIP(configDump(t, frontDP), "echo", 9000)
-		t.Logf("NOTE: the frontend sidecar runs no DNS server (no kuma:dns listener): calling the VIPs %s and %s instead of backend.mesh and echo.mesh", backendHost, echoHost)
+	if dumpResource(configDump(t, w.frontDP), "listener", "kuma:dns") != nil {
+		t.Logf("backend.mesh and echo.mesh resolve through the frontend sidecar's DNS server (dual stack: %v)", w.dualStack)
+		return
 	}
-	call := func(args ...string) (string, error) { return tproxyCall(t, front, app, args...) }
-	eventually(t, 30*time.Second, "GET http://"+backendHost+"/ from the frontend application", func() error {
-		out, err := call("get", "http://"+backendHost+"/")
+	w.backendHost = tproxyVIP(configDump(t, w.frontDP), "outbound:backend", 80)
+	w.echoHost = tproxyVIP(configDump(t, w.frontDP), "echo", 9000)
+	t.Logf("NOTE: the frontend sidecar runs no DNS server (no kuma:dns listener): calling the VIPs %s and %s instead of backend.mesh and echo.mesh", w.backendHost, w.echoHost)
+}
+
+// call runs the test application on the frontend host.
+func (w *tproxyWorld) call(args ...string) (string, error) {
+	return tproxyCall(w.t, w.front, w.app, args...)
+}
+
+// expect waits until the frontend application's call answers want.
+func (w *tproxyWorld) expect(want string, args ...string) {
+	w.t.Helper()
+	eventually(w.t, 30*time.Second, strings.Join(args, " ")+" from the frontend application", func() error {
+		out, err := w.call(args...)
 		if err != nil {
 			return err
 		}
-		if out != "200 backend /\n" {
-			return fmt.Errorf("answer %q", out)
+		if out != want {
+			return fmt.Errorf("answer %q, want %q", out, want)
 		}
 		return nil
 	})
-	eventually(t, 30*time.Second, "TCP to "+echoHost+":9000 from the frontend application", func() error {
-		out, err := call("tcp", echoHost+":9000", "hello")
-		if err != nil {
-			return err
-		}
-		if out != "echo:hello\n" {
-			return fmt.Errorf("answer %q", out)
-		}
-		return nil
-	})
-	if dualStack {
+}
+
+// meshCalls: the frontend reaches the backend's HTTP and TCP services by
+// name (and by their IPv6 VIPs in dual stack) over mTLS; plaintext to the
+// backend host's ports is refused.
+func (w *tproxyWorld) meshCalls() {
+	t := w.t
+	w.expect("200 backend /\n", "get", "http://"+w.backendHost+"/")
+	w.expect("echo:hello\n", "tcp", w.echoHost+":9000", "hello")
+	if w.dualStack {
 		// The same over IPv6: the services' IPv6 VIPs go through the
 		// IPv6 redirect listener.
-		dump := configDump(t, frontDP)
+		dump := configDump(t, w.frontDP)
 		backend6, echo6 := tproxyVIP6(dump, "outbound:backend", 80), tproxyVIP6(dump, "echo", 9000)
 		if backend6 == "" || echo6 == "" {
 			t.Fatalf("no IPv6 VIP chains in the frontend's outbound:passthrough:ipv6 (backend %q, echo %q)", backend6, echo6)
 		}
-		if out, err := call("get", "http://["+backend6+"]/"); err != nil || out != "200 backend /\n" {
-			t.Errorf("GET http://[%s]/: %q, %v", backend6, out, err)
-		}
-		if out, err := call("tcp", "["+echo6+"]:9000", "hello6"); err != nil || out != "echo:hello6\n" {
-			t.Errorf("TCP to [%s]:9000: %q, %v", echo6, out, err)
-		}
-		if out, err := call("get", "http://["+back.ip6.String()+"]:8080/"); err == nil {
+		w.expect("200 backend /\n", "get", "http://["+backend6+"]/")
+		w.expect("echo:hello6\n", "tcp", "["+echo6+"]:9000", "hello6")
+		if out, err := w.call("get", "http://["+w.back.ip6.String()+"]:8080/"); err == nil {
 			t.Errorf("plaintext call to the backend host's IPv6 port succeeded: %q", out)
 		}
 	}
 	// It crossed the mesh with mTLS: the backend sidecar's inbound
 	// redirect listener terminated TLS.
-	if n := tproxyStat(t, backDP, "listener.0.0.0.0_15006.ssl.handshake"); n < 2 {
+	if n := tproxyStat(t, w.backDP, "listener.0.0.0.0_15006.ssl.handshake"); n < 2 {
 		t.Errorf("backend inbound ssl.handshake = %d, want at least 2 (the HTTP and the TCP call)", n)
 	}
 	// Plaintext straight to the backend's address is redirected to its
 	// sidecar too, which takes only mTLS.
-	if out, err := call("get", "http://"+back.ip.String()+":8080/"); err == nil {
+	if out, err := w.call("get", "http://"+w.back.ip.String()+":8080/"); err == nil {
 		t.Errorf("plaintext call to the backend host's port succeeded: %q", out)
 	}
+}
 
-	// A port of the backend host that no inbound serves: its sidecar
-	// passes the connection through to it (from 127.0.0.6, which the
-	// rules leave alone, so it is not redirected back to the sidecar).
-	unmeshed := "http://" + back.ip.String() + ":7777/"
-	if out, err := tproxyCall(t, outside, app, "get", unmeshed); err != nil || out != "200 unmeshed /\n" {
-		t.Errorf("inbound passthrough to %s: %q, %v", unmeshed, out, err)
+// inboundPassthrough: a port of the backend host that no inbound serves
+// is passed through by its sidecar (from 127.0.0.6, which the rules leave
+// alone, so the connection is not redirected back to the sidecar).
+func (w *tproxyWorld) inboundPassthrough() {
+	unmeshed := "http://" + w.back.ip.String() + ":7777/"
+	if out, err := tproxyCall(w.t, w.outside, w.app, "get", unmeshed); err != nil || out != "200 unmeshed /\n" {
+		w.t.Errorf("inbound passthrough to %s: %q, %v", unmeshed, out, err)
 	}
-	if n := tproxyStat(t, backDP, "cluster.inbound:passthrough:ipv4.upstream_cx_total"); n < 1 {
-		t.Errorf("cluster inbound:passthrough:ipv4 upstream_cx_total = %d, want at least 1", n)
+	if n := tproxyStat(w.t, w.backDP, "cluster.inbound:passthrough:ipv4.upstream_cx_total"); n < 1 {
+		w.t.Errorf("cluster inbound:passthrough:ipv4 upstream_cx_total = %d, want at least 1", n)
 	}
+}
 
-	// Without a traffic permission the calls fail.
-	cp.mustCtl("", "delete", "meshtrafficpermission", "allow-all", "-m", "default")
-	eventually(t, 30*time.Second, "calls refused without a traffic permission", func() error {
-		if out, err := call("get", "http://"+backendHost+"/"); err == nil {
+// permissions: without a traffic permission the calls fail.
+func (w *tproxyWorld) permissions() {
+	w.cp.mustCtl("", "delete", "meshtrafficpermission", "allow-all", "-m", "default")
+	eventually(w.t, 30*time.Second, "calls refused without a traffic permission", func() error {
+		if out, err := w.call("get", "http://"+w.backendHost+"/"); err == nil {
 			return fmt.Errorf("HTTP call still answered: %q", out)
 		}
-		if out, err := call("tcp", echoHost+":9000", "hello"); err == nil {
+		if out, err := w.call("tcp", w.echoHost+":9000", "hello"); err == nil {
 			return fmt.Errorf("TCP call still answered: %q", out)
 		}
 		return nil
 	})
-	cp.mustCtl(allowAll, "apply", "-f", "-")
+	w.cp.mustCtl(allowAll, "apply", "-f", "-")
+	w.expect("200 backend /\n", "get", "http://"+w.backendHost+"/")
+}
 
-	// An address outside the mesh: passed through while the Mesh allows
-	// it, refused when it does not.
-	outsideURL := "http://" + outside.ip.String() + ":8080/"
-	eventually(t, 30*time.Second, "passthrough to "+outsideURL, func() error {
-		out, err := call("get", outsideURL)
-		if err != nil {
-			return err
-		}
-		if out != "200 outside /\n" {
-			return fmt.Errorf("answer %q", out)
+// outboundPassthrough: an address outside the mesh is passed through
+// while the Mesh allows it and refused when it does not; the mesh itself
+// still works.
+func (w *tproxyWorld) outboundPassthrough() {
+	urls := []string{"http://" + w.outside.ip.String() + ":8080/"}
+	if w.dualStack {
+		urls = append(urls, "http://["+w.outside.ip6.String()+"]:8080/")
+	}
+	for _, u := range urls {
+		w.expect("200 outside /\n", "get", u)
+	}
+	w.cp.mustCtl(tproxyMesh(false), "apply", "-f", "-")
+	eventually(w.t, 30*time.Second, "passthrough refused with networking.outbound.passthrough false", func() error {
+		for _, u := range urls {
+			if out, err := w.call("get", u); err == nil {
+				return fmt.Errorf("%s still answered: %q", u, out)
+			}
 		}
 		return nil
 	})
-	outsideURL6 := ""
-	if dualStack {
-		outsideURL6 = "http://[" + outside.ip6.String() + "]:8080/"
-		if out, err := call("get", outsideURL6); err != nil || out != "200 outside /\n" {
-			t.Errorf("passthrough to %s: %q, %v", outsideURL6, out, err)
-		}
-	}
-	cp.mustCtl(tproxyMesh(false), "apply", "-f", "-")
-	eventually(t, 30*time.Second, "passthrough refused with networking.outbound.passthrough false", func() error {
-		if out, err := call("get", outsideURL); err == nil {
-			return fmt.Errorf("still answered: %q", out)
-		}
-		if outsideURL6 == "" {
-			return nil
-		}
-		if out, err := call("get", outsideURL6); err == nil {
-			return fmt.Errorf("IPv6 still answered: %q", out)
-		}
-		return nil
-	})
-	// The mesh itself still works.
-	eventually(t, 30*time.Second, "mesh calls without passthrough", func() error {
-		_, err := call("get", "http://"+backendHost+"/")
-		return err
-	})
+	w.expect("200 backend /\n", "get", "http://"+w.backendHost+"/")
+}
 
-	// Uninstall leaves each host's rules as they were.
-	for _, p := range proxies {
-		p.Stop()
-	}
-	for _, h := range []*tproxyHost{front, back} {
-		h.ns.MustExec(t, filepath.Join(binDir, "trellisctl"), "uninstall", "transparent-proxy")
-		if got := tproxyRules(t, h); got != h.rules {
-			t.Errorf("%s: iptables-save after uninstall differs from before install\nbefore:\n%s\nafter:\n%s", h.name, h.rules, got)
+// uninstall: stopping the sidecars and uninstalling leaves each host's
+// rules as they were.
+func (w *tproxyWorld) uninstall() {
+	w.frontDP.Stop()
+	w.backDP.Stop()
+	for _, h := range []*tproxyHost{w.front, w.back} {
+		h.ns.MustExec(w.t, filepath.Join(binDir, "trellisctl"), "uninstall", "transparent-proxy")
+		if got := tproxyRules(w.t, h); got != h.rules {
+			w.t.Errorf("%s: iptables-save after uninstall differs from before install\nbefore:\n%s\nafter:\n%s", h.name, h.rules, got)
 		}
 	}
 }

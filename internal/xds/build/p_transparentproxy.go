@@ -82,6 +82,37 @@ func (f *familyChains) add(a netip.Addr, fc *listenerv3.FilterChain) {
 	}
 }
 
+// addDirectAccess adds a chain per endpoint of the direct-access
+// outbounds, matched by the endpoint's address and port, with the filters
+// of its service's VIP outbound.
+func (f *familyChains) addDirectAccess(direct []*proxymodel.Outbound, filters map[string][]*listenerv3.Filter, vips map[netip.Addr]bool) {
+	seen := map[netip.AddrPort]bool{}
+	for _, out := range direct {
+		for _, ep := range out.Endpoints {
+			a, err := netip.ParseAddr(ep.Address)
+			if err != nil || ep.Port == 0 || ep.Port > 0xffff {
+				continue // hostnames cannot be matched by a prefix range
+			}
+			a = a.Unmap()
+			key := netip.AddrPortFrom(a, uint16(ep.Port))
+			if seen[key] || vips[a] {
+				continue
+			}
+			seen[key] = true
+			fc := &listenerv3.FilterChain{
+				FilterChainMatch: &listenerv3.FilterChainMatch{
+					PrefixRanges:    []*corev3.CidrRange{hostRange(a)},
+					DestinationPort: wrapperspb.UInt32(ep.Port),
+				},
+			}
+			for _, fl := range filters[out.Service] {
+				fc.Filters = append(fc.Filters, proto.Clone(fl).(*listenerv3.Filter))
+			}
+			f.add(a, fc)
+		}
+	}
+}
+
 // transparentOutbound moves the listeners of a transparent proxy's VIP
 // outbounds into its outbound redirect listener.
 func transparentOutbound(p *proxymodel.Proxy, r *Resources) error {
@@ -126,31 +157,7 @@ func transparentOutbound(p *proxymodel.Proxy, r *Resources) error {
 			}
 		}
 	}
-	seen := map[netip.AddrPort]bool{}
-	for _, out := range direct {
-		for _, ep := range out.Endpoints {
-			a, err := netip.ParseAddr(ep.Address)
-			if err != nil || ep.Port == 0 || ep.Port > 0xffff {
-				continue // hostnames cannot be matched by a prefix range
-			}
-			a = a.Unmap()
-			key := netip.AddrPortFrom(a, uint16(ep.Port))
-			if seen[key] || vips[a] {
-				continue
-			}
-			seen[key] = true
-			fc := &listenerv3.FilterChain{
-				FilterChainMatch: &listenerv3.FilterChainMatch{
-					PrefixRanges:    []*corev3.CidrRange{hostRange(a)},
-					DestinationPort: wrapperspb.UInt32(ep.Port),
-				},
-			}
-			for _, f := range filters[out.Service] {
-				fc.Filters = append(fc.Filters, proto.Clone(f).(*listenerv3.Filter))
-			}
-			chains.add(a, fc)
-		}
-	}
+	chains.addDirectAccess(direct, filters, vips)
 	families := []struct {
 		on          bool
 		name, addr  string
