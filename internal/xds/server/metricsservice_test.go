@@ -19,6 +19,7 @@ import (
 	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	dto "github.com/prometheus/client_model/go"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -233,4 +234,54 @@ func TestInsightShowsTheCertificate(t *testing.T) {
 			t.Errorf("insight JSON lacks %s: %s", key, js)
 		}
 	}
+}
+
+// A delta stream counts under xds_mode="delta", and its ACKs (matched by
+// nonce) are timed; a NACK is counted per mesh.
+func TestXDSMetricsDelta(t *testing.T) {
+	m := cpmetrics.New()
+	c := startCP(t, time.Minute, func(cfg *server.Config) { cfg.Metrics = m })
+	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(c.dial(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := ads.DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := dpNode(t, "backend-1", 18097)
+	if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResponseNonce: resp.Nonce}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the delta ACK to be timed", func() bool {
+		return metricValue(t, m, "trellis_cp_xds_ack_latency_seconds", nil) == 1 &&
+			metricValue(t, m, "trellis_cp_connected_proxies", map[string]string{"xds_mode": "delta"}) == 1
+	})
+	c.apply(t, `type: Dataplane
+mesh: default
+name: backend-1
+networking:
+  address: 127.0.0.1
+  inbound:
+  - port: 18098
+    tags:
+      kuma.io/service: backend
+`)
+	resp, err = stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResponseNonce: resp.Nonce,
+		ErrorDetail: &statuspb.Status{Code: 3, Message: "no"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the NACK to be counted", func() bool {
+		return metricValue(t, m, "trellis_cp_xds_nacks_total", map[string]string{"mesh": "default", "type_url": resourcev3.ListenerType}) == 1
+	})
 }
