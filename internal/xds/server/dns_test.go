@@ -77,7 +77,7 @@ func TestDNSListenerFollowsNodeMetadata(t *testing.T) {
 	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(c.dial(t))
 	// until returns the first listener response whose DNS listener is at
 	// want (any response when want is empty), ACKing the others.
-	until := func(node *corev3.Node, want string) (*discoveryv3.DiscoveryResponse, error) {
+	until := func(node *corev3.Node, want string, names ...string) (*discoveryv3.DiscoveryResponse, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		t.Cleanup(cancel)
 		stream, err := ads.StreamAggregatedResources(ctx)
@@ -92,7 +92,12 @@ func TestDNSListenerFollowsNodeMetadata(t *testing.T) {
 			if err != nil {
 				return nil, err
 			}
-			if addr, _ := dnsTable(t, resp); want == "" || addr == want {
+			addr, table := dnsTable(t, resp)
+			missing := false
+			for _, n := range names {
+				missing = missing || table[n] == ""
+			}
+			if (want == "" || addr == want) && !missing {
 				return resp, nil
 			}
 			stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType, ResponseNonce: resp.Nonce, VersionInfo: resp.VersionInfo})
@@ -104,6 +109,7 @@ func TestDNSListenerFollowsNodeMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr, table := dnsTable(t, resp)
+	firstTable := table
 	if addr != "UDP 127.0.0.1:15053" {
 		t.Fatalf("DNS listener at %q, want UDP 127.0.0.1:15053", addr)
 	}
@@ -125,6 +131,15 @@ func TestDNSListenerFollowsNodeMetadata(t *testing.T) {
 		t.Fatalf("web.mesh → %q", table["web.mesh"])
 	}
 
+	// A new service reaches the connected proxy's DNS table.
+	c.apply(t, "type: Dataplane\nname: redis-1\nmesh: default\nnetworking:\n  address: 127.0.0.3\n  inbound:\n  - port: 6379\n    tags: {kuma.io/service: redis}\n")
+	resp, err = until(tproxyNode(t, "web-1", "15053"), "UDP 127.0.0.1:15053", "redis.mesh")
+	if err != nil {
+		t.Fatalf("redis.mesh did not reach the proxy within 5 s: %v", err)
+	}
+	if _, table := dnsTable(t, resp); table["backend.mesh"] != firstTable["backend.mesh"] {
+		t.Fatalf("backend.mesh changed to %q with a new service, was %q", table["backend.mesh"], firstTable["backend.mesh"])
+	}
 	if _, err := until(tproxyNode(t, "web-1", float64(15054)), "UDP 127.0.0.1:15054"); err != nil {
 		t.Fatalf("no DNS listener on the new port within 5 s: %v", err)
 	}
