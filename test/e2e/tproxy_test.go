@@ -44,9 +44,11 @@ type tproxyHost struct {
 // transparent-proxy` and runs the application and trellis-dp as their own
 // users; the frontend application calls http://backend.mesh/ and
 // echo.mesh:9000 knowing nothing of the mesh, and the calls cross the mesh
-// with mTLS. Without a traffic permission they fail; calls to an address
-// outside the mesh pass through or are refused as the Mesh says; uninstall
-// restores each host's rules exactly.
+// with mTLS (IPv4 and IPv6 VIPs in dual stack; direct access to an
+// instance's own address too). Without a traffic permission they fail;
+// calls to an address outside the mesh pass through or are refused as the
+// Mesh says; inbound connections to a port no inbound serves pass
+// through; uninstall restores each host's rules exactly.
 func TestTransparentProxyTwoHosts(t *testing.T) {
 	netns.Require(t)
 	w := newTproxyWorld(t)
@@ -237,6 +239,13 @@ func (w *tproxyWorld) meshCalls() {
 	if out, err := w.call("get", "http://"+w.back.ip.String()+":8080/"); err == nil {
 		t.Errorf("plaintext call to the backend host's port succeeded: %q", out)
 	}
+	// Direct access: echo is a directAccessService of the frontend, so a
+	// call to the instance's own address goes into the mesh (mTLS).
+	before := tproxyStat(t, w.backDP, "listener.0.0.0.0_15006.ssl.handshake")
+	w.expect("echo:direct\n", "tcp", netip.AddrPortFrom(w.back.ip, 9000).String(), "direct")
+	if n := tproxyStat(t, w.backDP, "listener.0.0.0.0_15006.ssl.handshake"); n <= before {
+		t.Errorf("direct access to echo did not use mTLS: ssl.handshake %d, was %d", n, before)
+	}
 }
 
 // inboundPassthrough: a port of the backend host that no inbound serves
@@ -331,6 +340,7 @@ networking:
     redirectPortInbound: 15006
     redirectPortOutbound: 15001
     ipFamilyMode: %s
+    directAccessServices: [echo]
 `, h.name, h.ip, inbounds, map[bool]string{true: "DualStack", false: "IPv4"}[dualStack])
 }
 
