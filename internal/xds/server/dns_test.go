@@ -109,7 +109,6 @@ func TestDNSListenerFollowsNodeMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr, table := dnsTable(t, resp)
-	firstTable := table
 	if addr != "UDP 127.0.0.1:15053" {
 		t.Fatalf("DNS listener at %q, want UDP 127.0.0.1:15053", addr)
 	}
@@ -131,15 +130,6 @@ func TestDNSListenerFollowsNodeMetadata(t *testing.T) {
 		t.Fatalf("web.mesh → %q", table["web.mesh"])
 	}
 
-	// A new service reaches the connected proxy's DNS table.
-	c.apply(t, "type: Dataplane\nname: redis-1\nmesh: default\nnetworking:\n  address: 127.0.0.3\n  inbound:\n  - port: 6379\n    tags: {kuma.io/service: redis}\n")
-	resp, err = until(tproxyNode(t, "web-1", "15053"), "UDP 127.0.0.1:15053", "redis.mesh")
-	if err != nil {
-		t.Fatalf("redis.mesh did not reach the proxy within 5 s: %v", err)
-	}
-	if _, table := dnsTable(t, resp); table["backend.mesh"] != firstTable["backend.mesh"] {
-		t.Fatalf("backend.mesh changed to %q with a new service, was %q", table["backend.mesh"], firstTable["backend.mesh"])
-	}
 	if _, err := until(tproxyNode(t, "web-1", float64(15054)), "UDP 127.0.0.1:15054"); err != nil {
 		t.Fatalf("no DNS listener on the new port within 5 s: %v", err)
 	}
@@ -152,5 +142,48 @@ func TestDNSListenerFollowsNodeMetadata(t *testing.T) {
 	}
 	if _, err := first(tproxyNode(t, "web-3", "dns")); err == nil {
 		t.Fatal("a node with dataplane.dns.port \"dns\" was served")
+	}
+}
+
+// A new service's VIP reaches a connected transparent proxy on its open
+// stream (its inputs' fingerprint covers the VIP table); the other VIPs
+// stay.
+func TestNewServiceReachesConnectedProxy(t *testing.T) {
+	c := startCP(t, time.Minute)
+	c.apply(t, "type: Dataplane\nname: backend-1\nmesh: default\nnetworking:\n  address: 127.0.0.2\n  inbound:\n  - port: 9000\n    tags: {kuma.io/service: backend}\n")
+	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(c.dial(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := ads.StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := tproxyNode(t, "web-1", "15053")
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType}); err != nil {
+		t.Fatal(err)
+	}
+	var first map[string]string
+	for first["backend.mesh"] == "" {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, first = dnsTable(t, resp)
+		stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType, ResponseNonce: resp.Nonce, VersionInfo: resp.VersionInfo})
+	}
+	c.apply(t, "type: Dataplane\nname: redis-1\nmesh: default\nnetworking:\n  address: 127.0.0.3\n  inbound:\n  - port: 6379\n    tags: {kuma.io/service: redis}\n")
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("redis.mesh was not pushed: %v", err)
+		}
+		_, table := dnsTable(t, resp)
+		if table["redis.mesh"] != "" {
+			if table["backend.mesh"] != first["backend.mesh"] {
+				t.Fatalf("backend.mesh is %q with a new service, was %q", table["backend.mesh"], first["backend.mesh"])
+			}
+			return
+		}
+		stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType, ResponseNonce: resp.Nonce, VersionInfo: resp.VersionInfo})
 	}
 }
