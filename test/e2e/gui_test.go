@@ -7,6 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -50,6 +53,7 @@ func TestGUI(t *testing.T) {
 	t.Run("service", func(t *testing.T) { guiService(t, b) })
 	t.Run("service map", func(t *testing.T) { guiServiceMap(t, b, api) })
 	t.Run("dark and phone", func(t *testing.T) { guiDarkAndPhone(t, b) })
+	t.Run("without insights", func(t *testing.T) { tolerated = append(tolerated, guiWithoutInsights(t, b, api)...) })
 
 	stopTraffic()
 	t.Logf("sent %d requests to the frontend (%d failed)", sent.Load(), failed.Load())
@@ -310,4 +314,41 @@ func guiDarkAndPhone(t *testing.T, b *browser) {
 	}
 	b.screenshot("14-service-map-phone")
 	b.do("a laptop viewport", 10*time.Second, chromedp.EmulateViewport(1280, 900))
+}
+
+// guiWithoutInsights serves the GUI through a proxy that answers 404 to
+// the insight endpoints and the service map, as an older control plane
+// would: the GUI computes the overview from the dataplanes and draws the
+// services without traffic. It returns the URLs whose 404s the browser
+// logs.
+func guiWithoutInsights(t *testing.T, b *browser, api string) []string {
+	b.t = t
+	target, err := url.Parse(api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hidden := []string{"/global-insight", "/mesh-insights", "/meshes/default/service-insights", "/meshes/default/_service-map"}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, p := range hidden {
+			if r.URL.Path == p {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusNotFound)
+				fmt.Fprintf(w, `{"type":"/std-errors","status":404,"title":"Not found","detail":"unknown resource type %q"}`, strings.TrimPrefix(p, "/"))
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	b.do("opening the GUI through the proxy", 30*time.Second, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(srv.URL+"/gui/#/"))
+	b.waitFor("the overview computed from the dataplanes", mainHas("Overview", "3 online · 0 offline", "backend", "frontend", "mTLS permissive"), 20*time.Second)
+	b.route("#/meshes/default/map")
+	b.waitFor("the services, without traffic", `document.querySelectorAll('main .map-node').length === 2 && `+mainHas("No traffic data", "frontend", "backend"), 20*time.Second)
+	b.screenshot("15-service-map-without-insights")
+	urls := make([]string, 0, len(hidden))
+	for _, p := range hidden {
+		urls = append(urls, srv.URL+p)
+	}
+	return urls
 }

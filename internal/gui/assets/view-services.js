@@ -62,7 +62,7 @@ export async function serviceView(ctx) {
     }),
     h('div', { class: 'grid stats' },
       stat('Dataplanes', st.total, `${st.online} online · ${st.offline} offline`, onlineBar(st.online, st.offline)),
-      stat('Policies naming it', policies.length, plural(new Set(policies.map((x) => x.kind.name)).size, 'kind')),
+      stat('Policies naming it', policies.length, plural(new Set(policies.map((x) => x.kind.name)).size, 'kind'))),
     h('section', { class: 'section' }, h('h2', {}, 'Dataplanes'),
       table([
         { label: 'Name', cell: (o) => link(o.name, 'meshes', mesh, 'dataplanes', o.name) },
