@@ -88,6 +88,9 @@ func (in Installer) Install(ctx context.Context, c Config) (Result, error) {
 		if err := restore(ctx, f, tx, true); err != nil {
 			return res, err
 		}
+		if err := in.addPassthroughSource(ctx, f); err != nil {
+			return res, err
+		}
 		in.log().Info("transparent proxy: rules installed", "family", f.Name, "chains", strings.Join(r.Chains(), ","))
 		res = append(res, FamilyResult{Family: f, Applied: tx})
 	}
@@ -213,6 +216,7 @@ func (in Installer) uninstallFamily(ctx context.Context, f Family, dryRun bool) 
 			return FamilyResult{}, err
 		}
 	}
+	in.removePassthroughSource(ctx, f)
 	in.log().Info("transparent proxy: rules removed", "family", f.Name, "chains", strings.Join(own, ","))
 	return FamilyResult{Family: f, Applied: shown}, nil
 }

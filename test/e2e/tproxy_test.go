@@ -34,8 +34,9 @@ type tproxyHost struct {
 	ip   netip.Addr
 	// ip6 is its IPv6 address (invalid without IPv6).
 	ip6 netip.Addr
-	// rules is iptables-save before the transparent proxy was installed.
-	rules string
+	// rules is iptables-save before the transparent proxy was installed,
+	// lo the addresses of its loopback interface.
+	rules, lo string
 }
 
 // TestTransparentProxyTwoHosts runs the mesh the way a user runs it with
@@ -152,7 +153,7 @@ func (w *tproxyWorld) startSidecars() {
 	family := map[bool]string{true: "dualstack", false: "ipv4"}[w.dualStack]
 	var proxies []*proxy
 	for _, h := range []*tproxyHost{w.front, w.back} {
-		h.rules = tproxyRules(t, h)
+		h.rules, h.lo = tproxyRules(t, h), h.ns.MustExec(t, "ip", "addr", "show", "dev", "lo")
 		h.ns.MustExec(t, filepath.Join(binDir, "trellisctl"), "install", "transparent-proxy",
 			"--dp-uid", strconv.Itoa(tproxyDPUID), "--redirect-dns", "--ip-family-mode", family,
 			"--exclude-inbound-ports", "9901")
@@ -259,6 +260,12 @@ func (w *tproxyWorld) inboundPassthrough() {
 	if n := tproxyStat(w.t, w.backDP, "cluster.inbound:passthrough:ipv4.upstream_cx_total"); n < 1 {
 		w.t.Errorf("cluster inbound:passthrough:ipv4 upstream_cx_total = %d, want at least 1", n)
 	}
+	if w.dualStack {
+		unmeshed6 := "http://[" + w.back.ip6.String() + "]:7777/"
+		if out, err := tproxyCall(w.t, w.outside, w.app, "get", unmeshed6); err != nil || out != "200 unmeshed /\n" {
+			w.t.Errorf("inbound passthrough to %s: %q, %v", unmeshed6, out, err)
+		}
+	}
 }
 
 // permissions: without a traffic permission the calls fail.
@@ -309,6 +316,9 @@ func (w *tproxyWorld) uninstall() {
 		h.ns.MustExec(w.t, filepath.Join(binDir, "trellisctl"), "uninstall", "transparent-proxy")
 		if got := tproxyRules(w.t, h); got != h.rules {
 			w.t.Errorf("%s: iptables-save after uninstall differs from before install\nbefore:\n%s\nafter:\n%s", h.name, h.rules, got)
+		}
+		if got := h.ns.MustExec(w.t, "ip", "addr", "show", "dev", "lo"); got != h.lo {
+			w.t.Errorf("%s: lo after uninstall differs from before install\nbefore:\n%s\nafter:\n%s", h.name, h.lo, got)
 		}
 	}
 }
