@@ -37,6 +37,9 @@ type BootstrapRequest struct {
 			Version string `json:"version"`
 		} `json:"trellisDp"`
 	} `json:"version"`
+	// DNSPort is the port of the proxy's DNS server, as kuma-dp sends it;
+	// it becomes the node metadata dataplane.dns.port.
+	DNSPort uint32 `json:"dnsPort"`
 }
 
 // Defaults of the generated bootstrap.
@@ -159,6 +162,9 @@ func (s *Server) bootstrapFor(req *BootstrapRequest, res *resource.Resource) (*b
 	})
 	if err != nil {
 		return nil, err
+	}
+	if req.DNSPort != 0 {
+		meta.Fields[MetaDNSPort] = structpb.NewStringValue(strconv.FormatUint(uint64(req.DNSPort), 10))
 	}
 	cluster := ""
 	if svcs := res.Spec.(*mesh.Dataplane).ServiceNames(); len(svcs) > 0 {

@@ -1,18 +1,26 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	dnsfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/udp/dns_filter/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/trellis-mesh/trellis/internal/store"
@@ -185,5 +193,35 @@ func TestNewServiceReachesConnectedProxy(t *testing.T) {
 			return
 		}
 		stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType, ResponseNonce: resp.Nonce, VersionInfo: resp.VersionInfo})
+	}
+}
+
+// A bootstrap request with kuma-dp's dnsPort puts the port into the node
+// metadata (dataplane.dns.port), as Kuma's control plane does.
+func TestBootstrapCarriesTheDNSPort(t *testing.T) {
+	c := startCP(t, time.Minute)
+	pem, err := os.ReadFile(c.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}, Timeout: 10 * time.Second}
+	dp := `{"type":"Dataplane","mesh":"default","name":"web-1","networking":{"address":"127.0.0.1","inbound":[{"port":18095,"tags":{"kuma.io/service":"web"}}],"transparentProxying":{}}}`
+	for port, want := range map[uint32]string{15053: "15053", 0: ""} {
+		body, _ := json.Marshal(server.BootstrapRequest{Mesh: "default", Name: "web-1", ProxyType: "dataplane", DataplaneResource: dp, DNSPort: port})
+		resp, err := hc.Post("https://"+c.addr+"/bootstrap", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var b bootstrapv3.Bootstrap
+		if err := protojson.Unmarshal(raw, &b); err != nil {
+			t.Fatalf("%v: %s", err, raw)
+		}
+		if got := b.GetNode().GetMetadata().GetFields()[server.MetaDNSPort].GetStringValue(); got != want {
+			t.Errorf("dnsPort %d: node metadata %s = %q, want %q", port, server.MetaDNSPort, got, want)
+		}
 	}
 }
