@@ -33,5 +33,8 @@ func Warnings(res *Resource) []string {
 	if res.Desc.Kind == "MeshMetric" {
 		out = append(out, meshMetricWarnings(js)...)
 	}
+	if res.Desc.Kind == "MeshAccessLog" {
+		out = append(out, meshAccessLogWarnings(js)...)
+	}
 	return out
 }
