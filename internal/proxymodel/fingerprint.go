@@ -175,6 +175,9 @@ type inputs struct {
 	sharedSet bool
 	// services holds each service's endpoints and protocol.
 	services map[string]Fingerprint
+	// vips is what transparent proxies' VIPs depend on (vips.go).
+	vips     Fingerprint
+	vipsOnce sync.Once
 }
 
 // Fingerprint returns a hash of everything Build(name) reads: the

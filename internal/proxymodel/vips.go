@@ -79,25 +79,31 @@ func (ix *Index) fillVIPs(p *Proxy) {
 // made of them depend on beyond its Dataplane: every service of the VIP
 // table with its VIP, its endpoints and protocol, and its inbound ports
 // (Index.Fingerprint calls it for Dataplanes with transparentProxying).
+// The hash is computed once per index.
 func (ix *Index) hashVIPInputs(h *Hasher) {
-	svcs := make([]string, 0, len(ix.snap.VIPs))
-	for svc := range ix.snap.VIPs {
-		svcs = append(svcs, svc)
-	}
-	sort.Strings(svcs)
-	h.Raw('V')
-	h.Uint(uint64(len(svcs)))
-	for _, svc := range svcs {
-		v := ix.snap.VIPs[svc]
-		h.String(svc)
-		h.String(v.Name)
-		h.String(v.IPv4)
-		h.String(v.IPv6)
-		h.Fingerprint(ix.serviceFingerprint(svc))
-		ports := ix.servicePorts(svc)
-		h.Uint(uint64(len(ports)))
-		for _, port := range ports {
-			h.Uint(uint64(port))
+	ix.in.vipsOnce.Do(func() {
+		svcs := make([]string, 0, len(ix.snap.VIPs))
+		for svc := range ix.snap.VIPs {
+			svcs = append(svcs, svc)
 		}
-	}
+		sort.Strings(svcs)
+		var sub Hasher
+		sub.Uint(uint64(len(svcs)))
+		for _, svc := range svcs {
+			v := ix.snap.VIPs[svc]
+			sub.String(svc)
+			sub.String(v.Name)
+			sub.String(v.IPv4)
+			sub.String(v.IPv6)
+			sub.Fingerprint(ix.serviceFingerprint(svc))
+			ports := ix.servicePorts(svc)
+			sub.Uint(uint64(len(ports)))
+			for _, port := range ports {
+				sub.Uint(uint64(port))
+			}
+		}
+		ix.in.vips = sub.Sum()
+	})
+	h.Raw('V')
+	h.Fingerprint(ix.in.vips)
 }
