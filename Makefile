@@ -20,7 +20,8 @@ FUZZ_TARGETS := ./internal/resource:FuzzDecode ./internal/resource:FuzzDecodeFor
 	./internal/dataplane/runtime/listener:FuzzClassify \
 	./internal/dataplane/runtime/httpproxy:FuzzH1Request ./internal/dataplane/runtime/httpproxy:FuzzChunked \
 	./internal/xds/server:FuzzDecodeDataplane \
-	./internal/dataplane/runtime/accesslog/format:FuzzParse ./internal/dataplane/runtime/tracing:FuzzExtract
+	./internal/dataplane/runtime/accesslog/format:FuzzParse ./internal/dataplane/runtime/tracing:FuzzExtract \
+	./internal/dataplane/runtime/dns:FuzzHandleMessage
 
 .PHONY: build test vet unit e2e fuzz bench fmt demo
 
