@@ -43,6 +43,9 @@ type Config struct {
 	DNSServer DNSServer `json:"dnsServer"`
 	// Shutdown is how long SIGTERM waits for in-flight work.
 	ShutdownTimeout Duration `json:"shutdownTimeout"`
+	// Environment is universal or kubernetes (kubernetes.go).
+	Environment string     `json:"environment"`
+	Kubernetes  Kubernetes `json:"kubernetes"`
 }
 
 // APIServer configures the REST API.
@@ -194,6 +197,8 @@ func Default() Config {
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: Duration(4 * time.Second),
 		DNSServer:       DNSServer{Domain: vip.DefaultDomain, CIDR: vip.DefaultCIDR, CIDRv6: vip.DefaultCIDRv6},
+		Environment:     EnvUniversal,
+		Kubernetes:      defaultKubernetes(),
 	}
 }
 
@@ -221,6 +226,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 }
 
 func (c *Config) resolve(getenv func(string) string) error {
+	c.resolveEnvironment()
 	if c.DataDir == "" {
 		if x := getenv("XDG_DATA_HOME"); x != "" {
 			c.DataDir = filepath.Join(x, "trellis")
@@ -249,13 +255,13 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s (%s): %s", key, envFor(key), fmt.Sprintf(format, args...)))
 	}
 	switch c.Store.Type {
-	case StoreMemory, StoreSQLite:
+	case StoreMemory, StoreSQLite, StoreKubernetes:
 	case StorePostgres:
 		if c.Store.Postgres.URL == "" {
 			bad("store.postgres.url", "must be set when store.type is postgres")
 		}
 	default:
-		bad("store.type", "unknown value %q: must be one of memory, sqlite, postgres", c.Store.Type)
+		bad("store.type", "unknown value %q: must be one of memory, sqlite, postgres, kubernetes", c.Store.Type)
 	}
 	for key, addr := range map[string]string{
 		"apiServer.http.address":  c.APIServer.HTTP.Address,
@@ -305,6 +311,7 @@ func (c *Config) Validate() error {
 	if _, err := c.DNSServer.VIPConfig(); err != nil {
 		bad("dnsServer", "%v", err)
 	}
+	c.validateKubernetes(bad)
 	return errors.Join(errs...)
 }
 

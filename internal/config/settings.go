@@ -115,7 +115,7 @@ var settings = []setting{
 		func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.KDS.Address })
 		}),
-	mk("store.type", "TRELLIS_STORE_TYPE", "Resource store: memory (lost on exit), sqlite (embedded, a file) or postgres.",
+	mk("store.type", "TRELLIS_STORE_TYPE", "Resource store: memory (lost on exit), sqlite (embedded, a file), postgres, or kubernetes (kuma.io custom resources; set by environment kubernetes).",
 		func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.Store.Type })
 		}),
