@@ -39,6 +39,7 @@ func (h *InsightHandlers) Register(s *Server) {
 	s.Handle("GET /meshes/{mesh}/service-insights/{name}", http.HandlerFunc(h.serviceInsight))
 	s.Handle("GET /global-insight", http.HandlerFunc(h.globalInsight))
 	s.Handle("GET /meshes/{mesh}/_service-map", http.HandlerFunc(h.serviceMap))
+	h.registerZones(s)
 }
 
 // insightList is one page of a list, shaped like every API list.

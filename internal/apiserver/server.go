@@ -30,6 +30,10 @@ type Info struct {
 	Version    string
 	InstanceID string
 	ClusterID  string
+	// Mode is "standalone" (when empty), "global" or "zone" (zones.go).
+	Mode string
+	// Zone is the zone's name in zone mode.
+	Zone string
 }
 
 // ReadyFunc reports whether the control plane is ready to serve; nil means ready.
@@ -133,7 +137,7 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	hostname, _ := os.Hostname()
-	writeJSON(w, http.StatusOK, map[string]string{
+	writeJSON(w, http.StatusOK, s.withMode(map[string]string{
 		"hostname":    hostname,
 		"tagline":     "Trellis",
 		"product":     "Trellis",
@@ -142,7 +146,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		"instanceId":  s.info.InstanceID,
 		"clusterId":   s.info.ClusterID,
 		"gui":         "The gui is available at " + gui.Prefix,
-	})
+	}))
 }
 
 // KumaCompatVersion is the Kuma release whose API Trellis follows.

@@ -91,6 +91,9 @@ func (r *Reader) GlobalInsight(ctx context.Context) (*GlobalInsight, error) {
 		}
 	}
 	g.Resources["Mesh"] = Total{len(meshes)}
+	if err := r.zoneCounts(ctx, &g.Zones); err != nil {
+		return nil, err
+	}
 	g.Services.Total = g.Services.Internal.Total + g.Services.External.Total +
 		g.Services.GatewayBuiltin.Total + g.Services.GatewayDelegated.Total
 	return g, nil

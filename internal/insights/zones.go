@@ -37,7 +37,7 @@ const ZoneKind = "ZoneInsight"
 type ZoneInsight struct {
 	// Subscriptions are the zone's KDS streams, oldest first (at most
 	// MaxSubscriptions).
-	Subscriptions []KDSSubscription `json:"subscriptions"`
+	Subscriptions []KDSSubscription `json:"subscriptions,omitempty"`
 	// HealthCheck is when the global last heard from the zone.
 	HealthCheck *ZoneHealth `json:"healthCheck,omitempty"`
 }
