@@ -19,10 +19,10 @@ import (
 func (r *root) installCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "install",
-		Short: "Install host set-up for the data plane (transparent proxy)",
+		Short: "Install Trellis: the control plane on Kubernetes (manifests), or host set-up for the data plane (transparent proxy)",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(r.installTransparentProxyCmd())
+	cmd.AddCommand(r.installTransparentProxyCmd(), r.installControlPlaneCmd(), r.installCRDsCmd())
 	return cmd
 }
 
