@@ -19,7 +19,9 @@
 // (_rules, _config, _resources/dataplanes), the policy lists, and, when
 // the control plane serves them, /global-insight, /mesh-insights and
 // /meshes/{mesh}/_service-map; without the insights it computes the same
-// figures from the overviews. test/e2e/gui_test.go drives it in Chromium.
+// figures from the overviews. On a global control plane (GET / says "mode")
+// view-zones.js reads /zones+insights, /zoneingresses+insights and the
+// dataplane overviews filtered by the kuma.io/zone label. test/e2e/gui_test.go drives it in Chromium.
 package gui
 
 import (

@@ -108,4 +108,9 @@ export const paths = {
   policy: (m, plural, n) => `/meshes/${enc(m)}/${enc(plural)}/${enc(n)}`,
   policyDataplanes: (m, plural, n) => `/meshes/${enc(m)}/${enc(plural)}/${enc(n)}/_resources/dataplanes`,
   serviceMap: (m) => `/meshes/${enc(m)}/_service-map`,
+  zoneOverviews: () => '/zones+insights',
+  zoneOverview: (n) => `/zones+insights/${enc(n)}`,
+  zoneIngresses: () => '/zoneingresses+insights',
+  zoneEgresses: () => '/zoneegresses+insights',
+  zoneDataplanes: (z) => `/dataplanes+insights?${enc('filter[labels.kuma.io/zone]')}=${enc(z)}`,
 };

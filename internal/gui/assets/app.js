@@ -8,6 +8,7 @@ import { dataplaneView } from './view-dataplane.js';
 import { servicesView, serviceView } from './view-services.js';
 import { kindsView, policiesView, policyView } from './view-policies.js';
 import { mapView } from './view-map.js';
+import { zonesView, zoneView } from './view-zones.js';
 
 // Routes: patterns of path segments; ":x" binds a parameter. The first
 // match wins. section names the navigation item that is current.
@@ -27,6 +28,8 @@ const routes = [
   { p: ['meshes', ':mesh', 'policies', ':kind', ':name'], view: policyView, section: 'policies' },
   { p: ['map'], view: mapView, section: 'map' },
   { p: ['meshes', ':mesh', 'map'], view: mapView, section: 'map' },
+  { p: ['zones'], view: zonesView, section: 'zones' },
+  { p: ['zones', ':name'], view: zoneView, section: 'zones' },
 ];
 
 const sections = [
@@ -35,6 +38,7 @@ const sections = [
   ['services', 'Services'],
   ['policies', 'Policies'],
   ['map', 'Service map'],
+  ['zones', 'Zones'],
 ];
 
 /** parseHash splits "#/a/b%2Fc?x=1" into segments and query. */
@@ -66,14 +70,18 @@ function match(segments) {
 export function sectionHref(section, mesh) {
   const m = mesh ? `meshes/${encodeURIComponent(mesh)}` : '';
   if (section === 'overview') return `#/${m}`;
+  if (section === 'zones') return '#/zones';
   return `#/${m ? m + '/' : ''}${section}`;
 }
 
-const state = { mesh: '', section: '', ctx: null, meshes: [], first: true };
+// mode is the control plane's (GET /): the Zones item shows on a global or
+// zone control plane, and on the Zones pages themselves.
+const state = { mesh: '', section: '', ctx: null, meshes: [], first: true, mode: '' };
 
 function renderNav() {
   const nav = document.getElementById('nav');
-  nav.replaceChildren(...sections.map(([id, label]) => h('li', {},
+  const shown = sections.filter(([id]) => id !== 'zones' || state.section === 'zones' || (state.mode && state.mode !== 'standalone'));
+  nav.replaceChildren(...shown.map(([id, label]) => h('li', {},
     h('a', { href: sectionHref(id, state.mesh), 'aria-current': id === state.section ? 'page' : null }, label))));
   const sel = document.getElementById('mesh-select');
   const opts = [h('option', { value: '' }, 'All meshes'), ...state.meshes.map((m) => h('option', { value: m }, m))];
@@ -194,7 +202,10 @@ function showTokenBanner() {
 async function loadVersion() {
   try {
     const info = await api.get(api.paths.index());
-    document.getElementById('version').textContent = `${info.product || 'Trellis'} ${info.version || ''}`.trim();
+    const mode = info.mode && info.mode !== 'standalone' ? ` · ${info.mode}${info.zone ? ` ${info.zone}` : ''}` : '';
+    document.getElementById('version').textContent = `${info.product || 'Trellis'} ${info.version || ''}`.trim() + mode;
+    state.mode = info.mode || 'standalone';
+    renderNav();
   } catch {
     // The footer keeps its default text.
   }

@@ -162,3 +162,23 @@ export function policyTargets(policy, service) {
   if ((spec.rules || []).some((r) => (r.matches || []).some((m) => (m.spiffeId?.value || '').endsWith(`/${service}`)))) where.push('rules');
   return where;
 }
+
+export const ZONE_TAG = 'kuma.io/zone';
+
+/** zone is a dataplane overview's zone: its kuma.io/zone label, else the tag; '' when none. */
+export function zone(ov) {
+  return ov?.labels?.[ZONE_TAG] || tags(ov?.dataplane)[ZONE_TAG]?.[0] || '';
+}
+
+/** lastKDS returns the newest KDS subscription of a ZoneOverview. */
+export function lastKDS(zov) {
+  const subs = zov?.zoneInsight?.subscriptions || [];
+  return subs.length ? subs[subs.length - 1] : null;
+}
+
+/** zoneStatus is online (its newest KDS stream is open), offline or disabled. */
+export function zoneStatus(zov) {
+  if (zov?.zone?.enabled === false) return 'disabled';
+  const last = lastKDS(zov);
+  return last && !last.disconnectTime ? 'online' : 'offline';
+}

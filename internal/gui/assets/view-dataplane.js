@@ -5,6 +5,7 @@ import * as model from './model.js';
 import { h, href, link, badge, table, pageHead, statusBadge, tagChips, kv, timeEl, fmtTime, swap, liveNote, errorBox } from './dom.js';
 import { toYAML } from './yaml.js';
 import { configViewer } from './config-viewer.js';
+import { zoneLink } from './view-zones.js';
 
 const REFRESH_MS = 5000;
 
@@ -66,6 +67,7 @@ function statusCards(o, meshRes) {
       kv([
         ['Address', h('span', { class: 'mono' }, model.address(o.dataplane) || '—')],
         ['Version', model.version(o) || '—'],
+        model.zone(o) ? ['Zone', zoneLink(model.zone(o))] : null,
         ['Tags', tagChips(model.flatTags(o.dataplane))],
         o.dataplane?.networking?.gateway ? ['Gateway', `${o.dataplane.networking.gateway.type || 'DELEGATED'} gateway`] : null,
         ['Created', fmtTime(o.creationTime)],
