@@ -22,37 +22,38 @@ var ErrHandshake = errors.New("upstream TLS handshake failed")
 // one per endpoint address at most.
 const sessionCacheSize = 16
 
-// sessionCache keeps TLS sessions by endpoint address (no SNI is sent, so
-// that is Go's key) and by the client certificate they were made with: a
-// rotated certificate starts new sessions, so that the server sees it on
-// the next connection, as Envoy's new SSL context after a rotation does.
-type sessionCache struct {
-	c   *common
-	lru tls.ClientSessionCache
+// pinnedSessions is the session cache one handshake sees: the shared LRU
+// of the context, keyed by endpoint address (no SNI is sent, so that is
+// Go's key) behind a prefix naming the client certificate and the trusted
+// CAs the handshake started with. A session is resumed only under the
+// identity and CAs it was made with, so a rotated certificate or a CA
+// switch starts new sessions, as Envoy's new SSL context after a rotation
+// does (a session made under the old CAs would fail verification against
+// the new ones instead of falling back to a full handshake). The prefix is
+// fixed per handshake because TLS 1.3 tickets arrive after it: a ticket
+// read after a rotation still belongs to the old identity.
+type pinnedSessions struct {
+	prefix string
+	lru    tls.ClientSessionCache
 }
 
-func (s *sessionCache) Get(key string) (*tls.ClientSessionState, bool) {
-	return s.lru.Get(s.certKey() + key)
+func (p pinnedSessions) Get(key string) (*tls.ClientSessionState, bool) {
+	return p.lru.Get(p.prefix + key)
 }
 
-func (s *sessionCache) Put(key string, cs *tls.ClientSessionState) {
-	s.lru.Put(s.certKey()+key, cs)
+func (p pinnedSessions) Put(key string, cs *tls.ClientSessionState) {
+	p.lru.Put(p.prefix+key, cs)
 }
 
-// certKey identifies the client certificate and the trusted CAs of the
-// moment: a session is resumed only with both unchanged, so a rotated
-// certificate or a CA switch starts new sessions (a session made under the
-// old CAs would fail verification against the new ones instead of falling
-// back to a full handshake).
-func (s *sessionCache) certKey() string {
+// sessionPrefix identifies a client certificate (nil: none) and the
+// trusted CAs of the moment.
+func (c *common) sessionPrefix(cert *tls.Certificate) string {
 	h := sha256.New()
-	if s.c.certName != "" {
-		if cert, err := s.c.store.Certificate(s.c.certName); err == nil && len(cert.Certificate) > 0 {
-			h.Write(cert.Certificate[0])
-		}
+	if cert != nil && len(cert.Certificate) > 0 {
+		h.Write(cert.Certificate[0])
 	}
-	if s.c.caName != "" {
-		if ca := s.c.store.Get(s.c.caName); ca != nil {
+	if c.caName != "" {
+		if ca := c.store.Get(c.caName); ca != nil {
 			for _, c := range ca.CACerts {
 				h.Write(c.Raw)
 			}
@@ -65,6 +66,9 @@ func (s *sessionCache) certKey() string {
 type Client struct {
 	common
 	cfg *tls.Config
+	// sessions is the LRU of resumable sessions, shared by the copies
+	// WithDefaultALPN makes; each handshake sees it through pinnedSessions.
+	sessions tls.ClientSessionCache
 }
 
 // NewClient checks an UpstreamTlsContext and builds its client side. No
@@ -74,23 +78,17 @@ func NewClient(u *tlsv3.UpstreamTlsContext, store *secret.Store, st *Stats) (*Cl
 	if err != nil {
 		return nil, fmt.Errorf("common_tls_context: %w", err)
 	}
-	cl := &Client{common: c}
+	cl := &Client{common: c, sessions: tls.NewLRUClientSessionCache(sessionCacheSize)}
 	cl.cfg = &tls.Config{
 		NextProtos: c.alpn,
 		// Go's own verification needs a server name and fixed roots;
 		// VerifyConnection does it with the CAs of the moment instead.
 		InsecureSkipVerify: true, //nolint:gosec // verified in VerifyConnection
-		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			if cl.certName == "" {
-				return &tls.Certificate{}, nil
-			}
-			return cl.certificate()
-		},
 		// New connections to an endpoint resume an earlier session: no
 		// certificates or signatures are exchanged again. The peer's
 		// chain (kept in the session) still goes through
-		// VerifyConnection, against the CAs of the moment.
-		ClientSessionCache: &sessionCache{c: &cl.common, lru: tls.NewLRUClientSessionCache(sessionCacheSize)},
+		// VerifyConnection, against the CAs of the moment. Handshake sets
+		// the client certificate and the session cache per connection.
 	}
 	cl.params.apply(cl.cfg)
 	if c.caName != "" {
@@ -109,7 +107,7 @@ func (c *Client) WithDefaultALPN(protos []string) *Client {
 	if len(c.alpn) > 0 || len(protos) == 0 {
 		return c
 	}
-	out := &Client{common: c.common, cfg: c.cfg.Clone()}
+	out := &Client{common: c.common, cfg: c.cfg.Clone(), sessions: c.sessions}
 	out.alpn = slices.Clone(protos)
 	out.cfg.NextProtos = out.alpn
 	return out
@@ -118,7 +116,22 @@ func (c *Client) WithDefaultALPN(protos []string) *Client {
 // Handshake runs the client side of a TLS handshake on conn, bounded by
 // ctx. On error conn is not closed; the error wraps ErrHandshake.
 func (c *Client) Handshake(ctx context.Context, conn net.Conn) (*tls.Conn, error) {
-	tc := tls.Client(conn, c.cfg)
+	// The identity is read once: the certificate presented and the key
+	// the session is filed under are the same (pinnedSessions).
+	var cert *tls.Certificate
+	var certErr error
+	if c.certName != "" {
+		cert, certErr = c.certificate()
+	}
+	cfg := c.cfg.Clone()
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		if c.certName == "" {
+			return &tls.Certificate{}, nil
+		}
+		return cert, certErr
+	}
+	cfg.ClientSessionCache = pinnedSessions{prefix: c.sessionPrefix(cert), lru: c.sessions}
+	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.stats.ConnectionError.Inc()
 		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
