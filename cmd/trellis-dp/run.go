@@ -46,6 +46,8 @@ type runOptions struct {
 	bootstrapTimeout time.Duration
 	enablePprof      bool
 	dnsPort          uint32
+	// proxyType is dataplane (a sidecar), ingress or egress (zoneproxy.go).
+	proxyType string
 }
 
 func newRunCommand() *cobra.Command {
@@ -83,6 +85,7 @@ and exit.`,
 	f.DurationVar(&o.bootstrapTimeout, "bootstrap-timeout", time.Minute, "how long to keep retrying the bootstrap while the control plane is unreachable")
 	f.BoolVar(&o.enablePprof, "enable-pprof", false, "serve Go's runtime profiles (CPU, heap, goroutines, ...) under /debug/pprof/ on the admin address")
 	f.Uint32Var(&o.dnsPort, "dns-port", defaultDNSPort, "port of the DNS server on 127.0.0.1 that answers the mesh's names, run when the Dataplane has networking.transparentProxying (0: none)")
+	f.StringVar(&o.proxyType, "proxy-type", proxyTypeDataplane, "what the proxy is: dataplane (a sidecar), ingress (a zone ingress; the file holds a ZoneIngress) or egress (a zone egress; a ZoneEgress)")
 	_ = cmd.MarkFlagRequired("cp-address")
 	_ = cmd.MarkFlagRequired("dataplane-file")
 	return cmd
@@ -253,6 +256,10 @@ func fetchBootstrap(ctx context.Context, o *runOptions, cp *cpEndpoint, hc *http
 	if dp.JSON, err = announceAdminPort(dp.JSON, o.adminAddr, log); err != nil {
 		return nil, err
 	}
+	proxyType, err := zoneProxyResource(dp, o.proxyType) // zoneproxy.go
+	if err != nil {
+		return nil, err
+	}
 	var token string
 	if o.tokenFile != "" {
 		raw, err := os.ReadFile(o.tokenFile)
@@ -262,7 +269,7 @@ func fetchBootstrap(ctx context.Context, o *runOptions, cp *cpEndpoint, hc *http
 		token = strings.TrimSpace(string(raw))
 	}
 	req := &bootstrap.Request{
-		Mesh: dp.Mesh, Name: dp.Name, ProxyType: "dataplane",
+		Mesh: dp.Mesh, Name: dp.Name, ProxyType: proxyType,
 		DataplaneResource: string(dp.JSON), DataplaneToken: token,
 		AdminAddress: o.adminAddr, XDSMode: o.xdsMode,
 		Version: bootstrap.Version{TrellisDp: bootstrap.BuildVersion{Version: version.Version}},

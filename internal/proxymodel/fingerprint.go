@@ -261,6 +261,7 @@ func (ix *Index) serviceFingerprint(svc string) Fingerprint {
 	var h Hasher
 	h.String(ix.Protocol(svc))
 	h.Value(reflect.ValueOf(ix.endpoints[svc]))
+	ix.hashCrossZone(&h, svc)
 	f = h.Sum()
 	ix.in.mu.Lock()
 	if ix.in.services == nil {

@@ -47,6 +47,12 @@ type MeshSnapshot struct {
 	// service (internal/vip allocates them; vips.go gives transparent
 	// proxies theirs).
 	VIPs map[string]VIP
+	// ZoneIngresses are the zone ingresses known here (this zone's and
+	// those synced from other zones), for cross-zone endpoints
+	// (crosszone.go); LocalZone is the control plane's zone (empty when
+	// standalone).
+	ZoneIngresses []ZoneIngressInfo
+	LocalZone     string
 
 	// matchers are the policy matchers Match makes, once per kind.
 	matchers *matcherSet
@@ -172,6 +178,10 @@ type Endpoint struct {
 	// Tags are the inbound's tags (shared with the Dataplane; do not
 	// modify), for subsets of a service.
 	Tags map[string]string
+	// ZoneIngress names the zone ingress this endpoint stands for (its
+	// advertised address; Weight is its instance count), empty for a
+	// dataplane's own inbound (crosszone.go).
+	ZoneIngress string
 }
 
 // Index holds a mesh's endpoints and protocols per service, computed once
@@ -189,6 +199,8 @@ type Index struct {
 	routes routeServicesMemo
 	// tproxy memoizes what transparent outbounds need (transparent.go).
 	tproxy tproxyMemo
+	// cross memoizes cross-zone endpoints (crosszone.go).
+	cross crossZone
 }
 
 // NewIndex indexes a snapshot; Build runs appliers on every proxy model.
@@ -327,7 +339,7 @@ func (ix *Index) Build(name string) (*Proxy, error) {
 			proto = tagged
 		}
 		p.Outbounds = append(p.Outbounds, Outbound{
-			Address: addr, Port: out.Port, Service: svc, Protocol: proto, Endpoints: ix.Endpoints(svc),
+			Address: addr, Port: out.Port, Service: svc, Protocol: proto, Endpoints: ix.EndpointsFor(p.Zone, svc),
 		})
 	}
 	// The VIP outbounds of a transparent proxy (p.VIPs must be filled by now).

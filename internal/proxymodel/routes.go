@@ -194,7 +194,7 @@ func (ix *Index) resolveRouteClusters(p *Proxy) {
 			if out.TCPBackends != nil {
 				rc.Protocol = mesh.ProtocolTCP // clusters of a tcp_proxy
 			}
-			all := ix.Endpoints(rc.Service)
+			all := ix.EndpointsFor(p.Zone, rc.Service)
 			if len(rc.Tags) == 0 {
 				rc.Endpoints = all
 				continue

@@ -133,7 +133,7 @@ func (ix *Index) AddTransparentOutbounds(p *Proxy) {
 		}
 		slices.Sort(ports)
 		proto := ix.Protocol(vip.Service)
-		eps := ix.Endpoints(vip.Service)
+		eps := ix.EndpointsFor(p.Zone, vip.Service)
 		for _, a := range addrs {
 			for _, port := range ports {
 				if port > 0xffff || taken[netip.AddrPortFrom(a, uint16(port))] {

@@ -163,6 +163,9 @@ func (b *chainBuilder) build(name string, l *listenerv3.Listener) (netip.AddrPor
 			return addr, nil, fmt.Errorf("filter_chains[%d]: filter_chain_match is the same as that of filter_chains[%d]", i, j)
 		}
 		seen[key] = i
+		if len(ch.ServerNames) > 0 && !cfg.InspectTLS {
+			return addr, nil, fmt.Errorf("filter_chains[%d].filter_chain_match.server_names needs the %s listener filter", i, tlsInspectorName)
+		}
 		if ch.TransportProtocol == listener.ProtocolTLS && !cfg.InspectTLS {
 			return addr, nil, fmt.Errorf("filter_chains[%d].filter_chain_match.transport_protocol %q needs the %s listener filter", i, ch.TransportProtocol, tlsInspectorName)
 		}
@@ -192,6 +195,9 @@ func (b *chainBuilder) chain(name string, addr netip.AddrPort, fc *listenerv3.Fi
 		return nil, fmt.Errorf("filter_chain_match.transport_protocol %q is not supported (tls or raw_buffer)", ch.TransportProtocol)
 	}
 	if err := destinationMatch(ch, fc.GetFilterChainMatch()); err != nil {
+		return nil, fmt.Errorf("filter_chain_match.%w", err)
+	}
+	if err := serverNamesMatch(ch, fc.GetFilterChainMatch()); err != nil { // zoneproxy.go
 		return nil, fmt.Errorf("filter_chain_match.%w", err)
 	}
 	if ts := fc.GetTransportSocket(); ts != nil {

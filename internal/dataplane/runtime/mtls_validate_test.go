@@ -95,8 +95,8 @@ func TestApplyRejectsMTLS(t *testing.T) {
 		cfg  *xdsconfig.Config
 		want string
 	}{
-		{"SNI", withUpstream(func(u *tlsv3.UpstreamTlsContext) { u.Sni = "backend" }),
-			`cluster "backend": field envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext.sni is not supported by trellis-dp (at transport_socket.typed_config.sni)`},
+		{"renegotiation", withUpstream(func(u *tlsv3.UpstreamTlsContext) { u.AllowRenegotiation = true }),
+			`cluster "backend": field envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext.allow_renegotiation is not supported by trellis-dp (at transport_socket.typed_config.allow_renegotiation)`},
 		{"TLS 1.0", withDownstream(func(d *tlsv3.DownstreamTlsContext) {
 			d.CommonTlsContext.TlsParams.TlsMinimumProtocolVersion = tlsv3.TlsParameters_TLSv1_0
 		}), lname + "filter_chains[0]: transport_socket: typed_config: common_tls_context: tls_params.tls_minimum_protocol_version TLSv1_0 is not supported"},

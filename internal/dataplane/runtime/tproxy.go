@@ -71,6 +71,7 @@ type chainMatchKey struct {
 	port      uint16
 	prefixes  string
 	transport string
+	names     string // server names (zoneproxy.go)
 }
 
 func matchKey(ch *listener.Chain) chainMatchKey {
@@ -79,7 +80,7 @@ func matchKey(ch *listener.Chain) chainMatchKey {
 		ps = append(ps, p.String())
 	}
 	slices.Sort(ps)
-	return chainMatchKey{port: ch.DestinationPort, prefixes: strings.Join(ps, ","), transport: ch.TransportProtocol}
+	return chainMatchKey{port: ch.DestinationPort, prefixes: strings.Join(ps, ","), transport: ch.TransportProtocol, names: serverNamesKey(ch)}
 }
 
 // defaultChain builds a listener's default_filter_chain (nil when it has

@@ -67,9 +67,9 @@ func TestApplyRejects(t *testing.T) {
 		}(), lname + "typed_config type type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy is not supported by trellis-dp (at filter_chains[0].filters[0].typed_config)"},
 		{"filter_chain_match", func() *xdsconfig.Config {
 			l := httpListener(t, addr, "web")
-			l.FilterChains[0].FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: []string{"x"}}
+			l.FilterChains[0].FilterChainMatch = &listenerv3.FilterChainMatch{ApplicationProtocols: []string{"x"}}
 			return withListener(l)
-		}(), lname + "field envoy.config.listener.v3.FilterChainMatch.server_names is not supported by trellis-dp (at filter_chains[0].filter_chain_match.server_names)"},
+		}(), lname + "field envoy.config.listener.v3.FilterChainMatch.application_protocols is not supported by trellis-dp (at filter_chains[0].filter_chain_match.application_protocols)"},
 		{"duplicate listener address", func() *xdsconfig.Config {
 			cfg := valid()
 			l := tcpListener(t, addr, "web")

@@ -66,6 +66,9 @@ func (s *Server) authenticateDataplane(ctx context.Context, token string, dp *re
 // at warn with the proxy's name and the reason; a store failure is
 // Unavailable, so the proxy retries.
 func (s *Server) authenticateStream(ctx context.Context, token string, info *nodeInfo) error {
+	if info.zoneProxy != "" {
+		return s.authenticateZoneProxy(info) // zoneproxy.go
+	}
 	if !s.authnRequired() {
 		return nil
 	}

@@ -75,6 +75,10 @@ func (s *Server) handleBootstrap(w http.ResponseWriter, r *http.Request) {
 		writeStdError(w, http.StatusBadRequest, "the bootstrap request is not valid JSON: "+err.Error())
 		return
 	}
+	if isZoneProxyType(req.ProxyType) {
+		s.handleZoneProxyBootstrap(w, r, &req) // zoneproxy.go
+		return
+	}
 	res, verr := s.validateBootstrap(r, &req)
 	if verr != nil {
 		writeStdError(w, http.StatusBadRequest, "the bootstrap request is not valid", verr.Violations...)
@@ -167,8 +171,8 @@ func (s *Server) bootstrapFor(req *BootstrapRequest, res *resource.Resource) (*b
 		meta.Fields[MetaDNSPort] = structpb.NewStringValue(strconv.FormatUint(uint64(req.DNSPort), 10))
 	}
 	cluster := ""
-	if svcs := res.Spec.(*mesh.Dataplane).ServiceNames(); len(svcs) > 0 {
-		cluster = svcs[0]
+	if dp, ok := res.Spec.(*mesh.Dataplane); ok && len(dp.ServiceNames()) > 0 {
+		cluster = dp.ServiceNames()[0]
 	}
 	apiType := corev3.ApiConfigSource_GRPC
 	if req.XDSMode == "delta" {

@@ -145,11 +145,17 @@ func (s *Server) onRequest(id int64, node *corev3.Node, typeURL, nonce, version,
 // attach identifies the proxy behind a stream's first request, registers
 // its Dataplane, opens its insight subscription and gives it its config.
 func (s *Server) attach(st *stream, node *corev3.Node) error {
-	info, err := identify(node, func(mesh, name string, data []byte) (*resource.Resource, error) {
-		return decodeDataplane(s.dpDesc(), data, mesh, name)
-	})
+	info, isZoneProxy, err := s.identifyZoneProxy(node) // zoneproxy.go
 	if err != nil {
 		return err
+	}
+	if !isZoneProxy {
+		info, err = identify(node, func(mesh, name string, data []byte) (*resource.Resource, error) {
+			return decodeDataplane(s.dpDesc(), data, mesh, name)
+		})
+		if err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -157,13 +163,17 @@ func (s *Server) attach(st *stream, node *corev3.Node) error {
 		return err
 	}
 	created := false
-	if info.dataplane != nil {
+	if info.zoneProxy != "" {
+		if err := s.registerZoneProxy(ctx, info); err != nil {
+			return err
+		}
+	} else if info.dataplane != nil {
 		if created, err = s.mgr.Apply(ctx, info.dataplane); err != nil {
 			return fmt.Errorf("registering Dataplane %s: %w", info.key, err)
 		}
 	}
 	subID := s.cfg.InstanceID + "-" + strconv.FormatInt(st.id, 10)
-	if !info.proxyless {
+	if !info.proxyless && info.zoneProxy == "" {
 		err = insights.Update(ctx, s.st, info.key.Mesh, info.key.Name, func(in *insights.DataplaneInsight) {
 			if created {
 				in.RegisteredByProxy = true
@@ -223,7 +233,7 @@ func (s *Server) closeStream(id int64) {
 		s.timer.proxyGone(ps.info().nodeID)
 	}
 	s.mu.Unlock()
-	if !last || ps.info().proxyless {
+	if !last || ps.info().proxyless || ps.info().zoneProxy != "" {
 		return
 	}
 	key, sub := ps.info().key, s.cfg.InstanceID+"-"+strconv.FormatInt(id, 10)

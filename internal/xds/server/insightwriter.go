@@ -30,6 +30,9 @@ func newInsightWriter(st store.Store, log *slog.Logger) *insightWriter {
 
 // queue records a mutation to write soon.
 func (w *insightWriter) queue(key proxyKey, fn func(*insights.DataplaneInsight)) {
+	if key.Mesh == zoneProxyMesh {
+		return // zone proxies keep no DataplaneInsight (zoneproxy.go)
+	}
 	w.mu.Lock()
 	w.pending[key] = append(w.pending[key], fn)
 	w.mu.Unlock()

@@ -27,6 +27,8 @@ type meshCache struct {
 	meshes map[string]*meshRecords
 	// vips allocates the services' virtual IPs (nil: none).
 	vips *vip.Allocator
+	// zones adds the zone ingresses to a snapshot (nil: none).
+	zones func(context.Context, *proxymodel.MeshSnapshot)
 }
 
 // meshRecords are one mesh's decoded records, by name.
@@ -83,6 +85,9 @@ func (c *meshCache) load(ctx context.Context, cas *ca.Manager, meshName string) 
 	}
 	c.meshes[meshName] = recs
 	c.loadVIPs(ctx, snap)
+	if c.zones != nil {
+		c.zones(ctx, snap) // cross-zone endpoints (zoneproxy.go)
+	}
 	appliers, err := loadPolicies(ctx, c.mgr, snap)
 	if err != nil {
 		return nil, err

@@ -45,6 +45,9 @@ type nodeInfo struct {
 	version   string
 	// dnsPort is the port of the proxy's DNS server (MetaDNSPort), 0 if none.
 	dnsPort uint32
+	// zoneProxy is the kind (ZoneIngress, ZoneEgress) of a zone proxy,
+	// whose resource is dataplane (zoneproxy.go); empty for sidecars.
+	zoneProxy string
 }
 
 var errNoIdentity = errors.New("the node carries neither a dataplane.resource nor trellis.io/proxyless metadata")

@@ -62,7 +62,7 @@ type reconciler struct {
 
 func newReconciler(s *Server) *reconciler {
 	return &reconciler{s: s, online: map[proxyKey]bool{}, rotation: newRotation(),
-		cache: newMeshCache(s.mgr), memos: map[string]*outputMemo{},
+		cache: newMeshCacheWithZones(s), memos: map[string]*outputMemo{},
 		requests: map[string]bool{}, wake: make(chan struct{}, 1)}
 }
 
@@ -177,6 +177,11 @@ func (r *reconciler) loop(ctx context.Context, events <-chan store.Event) {
 				if !r.onlineChanged(ctx, ev) {
 					continue
 				}
+			} else if isZoneProxyKind(ev.Kind) {
+				for _, m := range r.connectedMeshes() { // zoneproxy.go
+					pending.mark(m, r.s.cfg.Debounce)
+				}
+				continue
 			} else if !relevant(ev.Kind) {
 				continue
 			}
@@ -227,6 +232,9 @@ func (r *reconciler) recomputeBatch(ctx context.Context, b batch) {
 		if err := r.recomputeMesh(ctx, m); err != nil && ctx.Err() == nil {
 			r.s.log.Error("recomputing proxies", "mesh", m, "err", err)
 		}
+	}
+	if err := r.recomputeZoneProxies(ctx); err != nil && ctx.Err() == nil { // zoneproxy.go
+		r.s.log.Error("recomputing zone proxies", "err", err)
 	}
 }
 
@@ -323,6 +331,9 @@ func (r *reconciler) connectedIn(meshName string) []*proxyState {
 // recomputeMesh loads a mesh once and pushes its connected proxies, on as
 // many goroutines as there are CPUs.
 func (r *reconciler) recomputeMesh(ctx context.Context, meshName string) error {
+	if meshName == zoneProxyMesh {
+		return r.recomputeZoneProxies(ctx) // zoneproxy.go
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	proxies := r.connectedIn(meshName)

@@ -67,6 +67,10 @@ type Config struct {
 	// Authn is how proxies authenticate: AuthnDPToken (also when empty) or
 	// AuthnNone.
 	Authn string
+	// Zone is this control plane's zone (empty when standalone): proxies
+	// without a kuma.io/zone tag and ingresses without a zone are in it
+	// (zoneproxy.go).
+	Zone string
 	// VIPs configures the services' virtual IPs and DNS names (the
 	// dnsServer settings); the zero value takes Kuma's defaults.
 	VIPs vip.Config

@@ -16,14 +16,7 @@ import (
 // specific chain once a more specific one matched (as in Envoy). No chain:
 // the default chain (nil when there is none).
 func (c *Config) match(protocol string, dst netip.AddrPort) *Chain {
-	set := c.Chains
-	if c.matchesDestination() {
-		set = byPrefix(byPort(c.Chains, dst.Port()), dst.Addr().Unmap())
-	}
-	if ch := matchProtocol(set, protocol); ch != nil {
-		return ch
-	}
-	return c.Default
+	return c.matchName(protocol, dst, "") // sni.go
 }
 
 // matchesDestination reports whether a chain matches on the destination.

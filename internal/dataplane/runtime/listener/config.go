@@ -43,6 +43,9 @@ type Chain struct {
 	// (chainmatch.go).
 	DestinationPort uint16
 	PrefixRanges    []netip.Prefix
+	// ServerNames is filter_chain_match.server_names (empty: any), matched
+	// against the ClientHello's SNI (sni.go).
+	ServerNames []string
 	// Fingerprint identifies the chain's configuration: HTTP connections
 	// of a chain whose fingerprint changed finish their current request
 	// and close, as Envoy drains the connections of a changed chain.

@@ -179,7 +179,11 @@ func (l *Listener) setUp(raw *net.TCPConn, cfg *Config) {
 		}
 	}
 	dst, redirected := l.destination(raw, cfg)
-	ch := cfg.match(protocol, dst)
+	sni := ""
+	if protocol == ProtocolTLS && cfg.matchesServerNames() {
+		sni = readServerName(raw, conn) // sni.go
+	}
+	ch := cfg.matchName(protocol, dst, sni)
 	if ch == nil {
 		l.noChainMatch.Inc()
 		l.log.Debug("no filter chain matches", "listener", cfg.Name, "transport_protocol", protocol, "destination", dst.String())

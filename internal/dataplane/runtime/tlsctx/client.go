@@ -71,8 +71,9 @@ type Client struct {
 	sessions tls.ClientSessionCache
 }
 
-// NewClient checks an UpstreamTlsContext and builds its client side. No
-// SNI is sent; the server is authenticated by its chain and its SANs.
+// NewClient checks an UpstreamTlsContext and builds its client side. The
+// SNI is sent when the context sets sni; the server is authenticated by
+// its chain and its SANs.
 func NewClient(u *tlsv3.UpstreamTlsContext, store *secret.Store, st *Stats) (*Client, error) {
 	c, err := parseCommon(u.GetCommonTlsContext(), store, st)
 	if err != nil {
@@ -91,6 +92,9 @@ func NewClient(u *tlsv3.UpstreamTlsContext, store *secret.Store, st *Stats) (*Cl
 		// the client certificate and the session cache per connection.
 	}
 	cl.params.apply(cl.cfg)
+	// sni: the server name sent (a zone ingress routes by it); the server
+	// is still authenticated by its SANs only.
+	cl.cfg.ServerName = u.GetSni()
 	if c.caName != "" {
 		cl.cfg.VerifyConnection = func(cs tls.ConnectionState) error { return cl.verify(cs.PeerCertificates) }
 	}

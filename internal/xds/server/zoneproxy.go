@@ -1,0 +1,335 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/trellis-mesh/trellis/api/mesh"
+	"github.com/trellis-mesh/trellis/api/validate"
+	"github.com/trellis-mesh/trellis/internal/manager"
+	"github.com/trellis-mesh/trellis/internal/proxymodel"
+	"github.com/trellis-mesh/trellis/internal/resource"
+	"github.com/trellis-mesh/trellis/internal/store"
+	"github.com/trellis-mesh/trellis/internal/xds/build"
+)
+
+// Zone proxies (zone ingresses and egresses) are registered and served
+// like sidecars, with these differences: they belong to no mesh (their
+// proxyKey has the mesh zoneProxyMesh, which no mesh can be named), they
+// present a ZoneIngress or ZoneEgress in dataplane.resource, they keep no
+// DataplaneInsight, and they are recomputed after every batch of mesh
+// recomputes (their config depends on every mesh). The control plane
+// keeps a ZoneIngress's availableServices up to date in the store, which
+// is how other zones (through the global control plane) and the sidecars
+// of this one learn what it serves.
+
+// Kinds of zone proxies.
+const (
+	kindZoneIngress = "ZoneIngress"
+	kindZoneEgress  = "ZoneEgress"
+)
+
+// zoneProxyMesh is the mesh of zone proxies' keys.
+const zoneProxyMesh = ""
+
+// Proxy types of the bootstrap request and the kinds they present.
+const (
+	proxyTypeIngress = "ingress"
+	proxyTypeEgress  = "egress"
+)
+
+// isZoneProxyType reports whether a bootstrap's proxyType is a zone proxy.
+func isZoneProxyType(t string) bool { return t == proxyTypeIngress || t == proxyTypeEgress }
+
+func zoneProxyKind(proxyType string) string {
+	if proxyType == proxyTypeEgress {
+		return kindZoneEgress
+	}
+	return kindZoneIngress
+}
+
+// handleZoneProxyBootstrap answers the bootstrap of a zone proxy: its
+// resource is a ZoneIngress or ZoneEgress, and its node id is its name.
+func (s *Server) handleZoneProxyBootstrap(w http.ResponseWriter, r *http.Request, req *BootstrapRequest) {
+	root := validate.Root()
+	var errs validate.Errors
+	if reason := validate.Name(req.Name); reason != "" {
+		errs.Add(root.Field("name"), reason)
+	}
+	if req.DataplaneResource == "" {
+		errs.Add(root.Field("dataplaneResource"), "must be defined")
+	}
+	if !errs.Empty() {
+		writeStdError(w, http.StatusBadRequest, "the bootstrap request is not valid", asValidate(errs).Violations...)
+		return
+	}
+	d, _ := s.mgr.Registry().ByKind(zoneProxyKind(req.ProxyType))
+	res, err := resource.DecodeForPath(d, []byte(req.DataplaneResource), "", req.Name)
+	if err != nil {
+		var ve *validate.Error
+		if errors.As(err, &ve) {
+			writeStdError(w, http.StatusBadRequest, "the bootstrap request is not valid", validate.Prefixed(root.Field("dataplaneResource"), ve).Violations...)
+			return
+		}
+		writeStdError(w, http.StatusBadRequest, "dataplaneResource: "+err.Error())
+		return
+	}
+	if s.authnRequired() {
+		writeStdError(w, http.StatusUnauthorized, errZoneProxyAuthn.Error())
+		return
+	}
+	b, err := s.bootstrapFor(req, res)
+	if err != nil {
+		s.log.Error("building a bootstrap", "name", req.Name, "proxyType", req.ProxyType, "err", err)
+		writeStdError(w, http.StatusInternalServerError, "building the bootstrap failed; see the control plane's log")
+		return
+	}
+	b.Node.Id, b.Node.Cluster = req.Name, req.Name
+	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(b)
+	if err != nil {
+		writeStdError(w, http.StatusInternalServerError, "encoding the bootstrap failed")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(js)
+}
+
+// errZoneProxyAuthn refuses zone proxies while dataplane tokens are
+// required: zone proxies authenticate with zone tokens, not implemented
+// yet.
+var errZoneProxyAuthn = errors.New("zone proxies (ingress, egress) cannot authenticate with a dataplane token; zone proxy tokens are not supported yet: run the control plane with TRELLIS_DP_SERVER_AUTHN=none (dpServer.authn.type: none) to use them")
+
+// identifyZoneProxy reads a node whose dataplane.resource is a ZoneIngress
+// or ZoneEgress (kind), or returns false.
+func (s *Server) identifyZoneProxy(node *corev3.Node) (*nodeInfo, bool, error) {
+	raw := node.GetMetadata().GetFields()[MetaDataplane].GetStringValue()
+	var head struct {
+		Type string `json:"type"`
+		Name string `json:"name"`
+	}
+	if raw == "" || json.Unmarshal([]byte(raw), &head) != nil || (head.Type != kindZoneIngress && head.Type != kindZoneEgress) {
+		return nil, false, nil
+	}
+	name := head.Name
+	if name == "" {
+		name = node.GetId()
+	}
+	d, _ := s.mgr.Registry().ByKind(head.Type)
+	res, err := resource.DecodeForPath(d, []byte(raw), "", name)
+	if err != nil {
+		return nil, true, fmt.Errorf("node %q: invalid %s: %w", node.GetId(), head.Type, err)
+	}
+	info := &nodeInfo{
+		key: proxyKey{Mesh: zoneProxyMesh, Name: name}, nodeID: node.GetId(),
+		version: node.GetMetadata().GetFields()[MetaVersion].GetStringValue(), dataplane: res, zoneProxy: head.Type,
+	}
+	return info, true, nil
+}
+
+// authenticateZoneProxy refuses zone proxies when tokens are required.
+func (s *Server) authenticateZoneProxy(info *nodeInfo) error {
+	if !s.authnRequired() {
+		return nil
+	}
+	s.log.Warn("refusing a zone proxy", "proxy", info.key.Name, "node", info.nodeID, "reason", errZoneProxyAuthn.Error())
+	return status.Error(codes.Unauthenticated, fmt.Sprintf("zone proxy %s: %v", info.key.Name, errZoneProxyAuthn))
+}
+
+// registerZoneProxy stores a connecting zone proxy's resource, keeping the
+// availableServices the control plane computed (the proxy does not know
+// them).
+func (s *Server) registerZoneProxy(ctx context.Context, info *nodeInfo) error {
+	res := info.dataplane
+	if zi, ok := res.Spec.(*mesh.ZoneIngress); ok {
+		ixs, err := s.recon.zoneIndexes(ctx)
+		if err != nil {
+			return err
+		}
+		zi.AvailableServices = proxymodel.AvailableServices(s.ingressZone(res.Meta.Labels, zi), ixs)
+	}
+	if _, err := s.mgr.Apply(ctx, res); err != nil {
+		return fmt.Errorf("registering %s %s: %w", info.zoneProxy, info.key.Name, err)
+	}
+	return nil
+}
+
+// ingressZone is the zone a ZoneIngress serves: its kuma.io/zone label
+// (set on copies synced from other zones), else its zone field, else this
+// control plane's zone (none when standalone).
+func (s *Server) ingressZone(labels map[string]string, zi *mesh.ZoneIngress) string {
+	if z := labels[mesh.ZoneTag]; z != "" {
+		return z
+	}
+	if zi != nil && zi.Zone != "" {
+		return zi.Zone
+	}
+	return s.cfg.Zone
+}
+
+// loadZoneIngresses lists the zone ingresses known here, for the
+// cross-zone endpoints of a mesh snapshot.
+func (s *Server) loadZoneIngresses(ctx context.Context) ([]proxymodel.ZoneIngressInfo, error) {
+	d, _ := s.mgr.Registry().ByKind(kindZoneIngress)
+	list, _, err := s.mgr.List(ctx, d, manager.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing zone ingresses: %w", err)
+	}
+	out := make([]proxymodel.ZoneIngressInfo, 0, len(list))
+	for _, res := range list {
+		zi := res.Spec.(*mesh.ZoneIngress)
+		info := proxymodel.ZoneIngressInfo{Name: res.Meta.Name, Zone: s.ingressZone(res.Meta.Labels, zi), AvailableServices: zi.AvailableServices}
+		if n := zi.Networking; n != nil {
+			info.AdvertisedAddress, info.AdvertisedPort = n.AdvertisedAddress, n.AdvertisedPort
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// fillZones adds the zone ingresses and this control plane's zone to a
+// mesh snapshot (an error leaves the mesh without cross-zone endpoints).
+func (s *Server) fillZones(ctx context.Context, snap *proxymodel.MeshSnapshot) {
+	snap.LocalZone = s.cfg.Zone
+	zis, err := s.loadZoneIngresses(ctx)
+	if err != nil {
+		s.log.Warn("cross-zone endpoints skipped", "mesh", snap.Mesh, "err", err)
+		return
+	}
+	snap.ZoneIngresses = zis
+}
+
+// isZoneProxyKind reports whether a store event is about a zone proxy,
+// which changes the cross-zone endpoints of every mesh.
+func isZoneProxyKind(kind string) bool { return kind == kindZoneIngress || kind == kindZoneEgress }
+
+// zoneIndexes indexes every mesh (for zone proxies, which serve all).
+func (r *reconciler) zoneIndexes(ctx context.Context) ([]*proxymodel.Index, error) {
+	meshes, _, err := r.s.mgr.List(ctx, r.s.meshDesc(), manager.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing meshes: %w", err)
+	}
+	out := make([]*proxymodel.Index, 0, len(meshes))
+	for _, m := range meshes {
+		ix, _, err := loadIndex(ctx, r.s.mgr, nil, m.Meta.Name)
+		if err != nil {
+			return nil, err
+		}
+		ix.SetLocalZone(r.s.cfg.Zone)
+		out = append(out, ix)
+	}
+	return out, nil
+}
+
+// connectedMeshes returns the meshes with proxies connected here, zone
+// proxies' included (a zone proxy change concerns all of them).
+func (r *reconciler) connectedMeshes() []string {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	set := map[string]bool{}
+	for k := range r.s.proxies {
+		set[k.Mesh] = true
+	}
+	return sortedKeys(set)
+}
+
+// recomputeZoneProxies builds and pushes the config of the zone proxies
+// connected here and refreshes the availableServices of their ingresses.
+func (r *reconciler) recomputeZoneProxies(ctx context.Context) error {
+	proxies := r.connectedIn(zoneProxyMesh)
+	if len(proxies) == 0 {
+		return nil
+	}
+	ixs, err := r.zoneIndexes(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ps := range proxies {
+		if err := r.pushZoneProxy(ctx, ixs, ps); err != nil && ctx.Err() == nil {
+			r.s.log.Warn("building a zone proxy's config", "proxy", ps.info().key.Name, "err", err)
+		}
+	}
+	return nil
+}
+
+func (r *reconciler) pushZoneProxy(ctx context.Context, ixs []*proxymodel.Index, ps *proxyState) error {
+	info := ps.info()
+	var res *build.Resources
+	var err error
+	switch spec := info.dataplane.Spec.(type) {
+	case *mesh.ZoneIngress:
+		zone := r.s.ingressZone(info.dataplane.Meta.Labels, spec)
+		if err := r.updateAvailableServices(ctx, info.key.Name, zone, ixs); err != nil {
+			r.s.log.Warn("updating a zone ingress's available services", "proxy", info.key.Name, "err", err)
+		}
+		res, err = build.ZoneIngress(proxymodel.BuildZoneIngress(info.key.Name, zone, spec, ixs))
+	default:
+		res, err = &build.Resources{}, nil // zone egress: no config yet
+	}
+	if err != nil {
+		return err
+	}
+	out, err := newOutput(res)
+	if err != nil {
+		return err
+	}
+	versions := out.versions()
+	r.s.mu.Lock()
+	same := equalVersions(ps.versions, versions)
+	if !same {
+		ps.versions = versions
+	}
+	r.s.mu.Unlock()
+	ps.pushed = out
+	if same {
+		return nil
+	}
+	if err := r.s.cache.SetSnapshot(ctx, info.nodeID, newResourceSnapshot(out, versions)); err != nil {
+		return fmt.Errorf("setting the snapshot of %s: %w", info.key.Name, err)
+	}
+	r.s.mu.Lock()
+	gone := r.s.byNodeID[info.nodeID] == nil
+	r.s.mu.Unlock()
+	if gone {
+		r.s.cache.ClearSnapshot(info.nodeID)
+	}
+	r.s.log.Debug("pushed config", "zoneProxy", info.key.Name, "versions", versions)
+	return nil
+}
+
+// updateAvailableServices writes a ZoneIngress's availableServices when
+// they changed.
+func (r *reconciler) updateAvailableServices(ctx context.Context, name, zone string, ixs []*proxymodel.Index) error {
+	d, _ := r.s.mgr.Registry().ByKind(kindZoneIngress)
+	cur, err := r.s.mgr.Get(ctx, d, "", name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	zi := cur.Spec.(*mesh.ZoneIngress)
+	want := proxymodel.AvailableServices(zone, ixs)
+	if reflect.DeepEqual(zi.AvailableServices, want) || (len(zi.AvailableServices) == 0 && len(want) == 0) {
+		return nil
+	}
+	zi.AvailableServices = want
+	_, err = r.s.mgr.Apply(ctx, cur)
+	return err
+}
+
+// newMeshCacheWithZones is the reconciler's mesh cache, whose snapshots
+// carry the zone ingresses.
+func newMeshCacheWithZones(s *Server) *meshCache {
+	c := newMeshCache(s.mgr)
+	c.zones = s.fillZones
+	return c
+}
