@@ -212,6 +212,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, d *resource.Descrip
 		writeError(w, http.StatusMethodNotAllowed, "Read-only resource", d.Kind+" cannot be written through the API")
 		return
 	}
+	if s.refuseForeignWrite(w, d) {
+		return
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -230,7 +233,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, d *resource.Descrip
 	if d.IsPolicy() {
 		labels := res.CloneLabels()
 		setDefault(labels, LabelMesh, mesh)
-		setDefault(labels, LabelOrigin, OriginZone)
+		setDefault(labels, LabelOrigin, s.origin())
 		res.Meta.Labels = labels
 	}
 	created, err := s.mgr.Apply(r.Context(), res)
@@ -254,6 +257,9 @@ func setDefault(m map[string]string, k, v string) {
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, d *resource.Descriptor, mesh, name string) {
 	if d.ReadOnly {
 		writeError(w, http.StatusMethodNotAllowed, "Read-only resource", d.Kind+" cannot be deleted through the API")
+		return
+	}
+	if s.refuseForeignWrite(w, d) {
 		return
 	}
 	if err := s.mgr.Delete(r.Context(), d, mesh, name); err != nil {

@@ -51,6 +51,8 @@ type Server struct {
 	authn *Authn
 	// metrics, when set, times every request (insights_apimetrics.go).
 	metrics *cpmetrics.Metrics
+	// mode is the control plane's mode (ownership.go).
+	mode string
 }
 
 type route struct {

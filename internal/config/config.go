@@ -34,6 +34,9 @@ type Config struct {
 	APIServer APIServer `json:"apiServer"`
 	DPServer  DPServer  `json:"dpServer"`
 	KDS       KDS       `json:"kds"`
+	// Mode is standalone, global or zone; Multizone configures the last two.
+	Mode      string    `json:"mode"`
+	Multizone Multizone `json:"multizone"`
 	Store     Store     `json:"store"`
 	Log       Log       `json:"log"`
 	Defaults  Defaults  `json:"defaults"`
@@ -193,6 +196,7 @@ func Default() Config {
 		DPServer: DPServer{Address: ":5678", DeregistrationDelay: Duration(10 * time.Second), Authn: DPAuthn{Type: DPAuthnToken},
 			StatsFlushInterval: Duration(10 * time.Second)},
 		KDS:             KDS{Address: ":5685"},
+		Mode:            ModeStandalone,
 		Store:           Store{Type: StoreSQLite},
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: Duration(4 * time.Second),
@@ -312,6 +316,7 @@ func (c *Config) Validate() error {
 		bad("dnsServer", "%v", err)
 	}
 	c.validateKubernetes(bad)
+	c.validateMultizone(bad)
 	return errors.Join(errs...)
 }
 

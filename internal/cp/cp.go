@@ -37,6 +37,8 @@ type Started struct {
 	DPServerAddress string
 	// DiagnosticsAddress is empty when diagnostics are off.
 	DiagnosticsAddress string
+	// KDSAddress is the KDS server's address (global mode), else empty.
+	KDSAddress string
 }
 
 // Run starts the control plane and blocks until ctx ends and everything has
@@ -64,7 +66,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 	mgr.OnCreate(meshdefaults.Hook(mgr, log))
 	// A Mesh whose provided CA does not load or is no CA is refused.
 	mgr.OnValidate(ca.New(mgr, log).ValidateHook())
-	if !cfg.Defaults.SkipMeshCreation {
+	// A zone gets its meshes from the global.
+	if !cfg.Defaults.SkipMeshCreation && cfg.Mode != config.ModeZone {
 		if err := meshdefaults.EnsureDefaultMesh(ctx, mgr); err != nil {
 			return err
 		}
@@ -80,6 +83,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 	}
 
 	instance := instanceID()
+	mz, err := setupMultizone(ctx, cfg, st, mgr, instance, log)
+	if err != nil {
+		return err
+	}
+	defer mz.close()
 	obs.metrics.SetInfo(instance, clusterID, version.Version)
 	dps, dpLn, err := startDPServer(cfg, mgr, instance, obs, log)
 	if err != nil {
@@ -107,6 +115,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 	}, log)
 	api.UseAuthn(apiserver.Authn{Tokens: userTokens, LocalhostIsAdmin: cfg.APIServer.Authn.LocalhostIsAdmin})
 	api.Handle("POST /tokens/dataplane", api.DataplaneTokenHandler(tokens.NewDataplaneTokens(st)))
+	mz.mount(api)
 	ih, err := inspect.New(mgr, st, dps.ConfigDump)
 	if err != nil {
 		apiLns.Close()
@@ -128,11 +137,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 		if diagLn != nil {
 			started.DiagnosticsAddress = diagLn.Addr().String()
 		}
+		started.KDSAddress = mz.address()
 		onStart(started)
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	wg.Add(3)
+	errs := make([]error, 5)
+	wg.Add(4)
+	go func() { defer wg.Done(); errs[4] = mz.run(ctx) }()
 	if diagLn != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[3] = serveDiagnostics(ctx, diagLn, log) }()

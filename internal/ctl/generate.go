@@ -12,6 +12,6 @@ func (r *root) generateCmd() *cobra.Command {
 		Short: "Generate tokens the control plane issues",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(r.generateDataplaneTokenCmd(), r.generateUserTokenCmd())
+	cmd.AddCommand(r.generateDataplaneTokenCmd(), r.generateUserTokenCmd(), r.generateZoneTokenCmd())
 	return cmd
 }

@@ -1,0 +1,289 @@
+package kds
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+	grpcstatus "google.golang.org/grpc/status"
+
+	"github.com/trellis-mesh/trellis/api/system"
+	"github.com/trellis-mesh/trellis/api/validate"
+	"github.com/trellis-mesh/trellis/internal/resource"
+	"github.com/trellis-mesh/trellis/internal/resource/kinds"
+	"github.com/trellis-mesh/trellis/internal/store"
+	"github.com/trellis-mesh/trellis/internal/tokens"
+)
+
+// MaxMessageBytes bounds one KDS message (a response carries at most
+// maxBatch resources).
+const MaxMessageBytes = 64 << 20
+
+// insightInterval is how often an open stream's counters are written to
+// the zone insight when they moved.
+const insightInterval = time.Second
+
+// ZoneTokenValidator checks a zone token (*tokens.ZoneTokens).
+type ZoneTokenValidator interface {
+	ValidateZoneToken(ctx context.Context, token, zone string) error
+}
+
+var _ ZoneTokenValidator = (*tokens.ZoneTokens)(nil)
+
+// Server is the global control plane's end of KDS: it authenticates zones,
+// records them (Zone and ZoneInsight) and runs both flows for each.
+type Server struct {
+	st         store.Store
+	reg        *resource.Registry
+	tokens     ZoneTokenValidator
+	instanceID string
+	log        *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*session
+}
+
+// session is one connection of a zone: both streams share its counters.
+type session struct {
+	stats *Stats
+	refs  int
+}
+
+// NewServer returns the KDS server over the global store st.
+func NewServer(st store.Store, reg *resource.Registry, zoneTokens ZoneTokenValidator, instanceID string, log *slog.Logger) *Server {
+	return &Server{st: st, reg: reg, tokens: zoneTokens, instanceID: instanceID, log: log, sessions: map[string]*session{}}
+}
+
+// Serve serves KDS over TLS on ln until ctx ends.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config) error {
+	gs := grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(tlsCfg)),
+		grpc.MaxRecvMsgSize(MaxMessageBytes),
+		grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 15 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	gs.RegisterService(&serviceDesc, s)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-ctx.Done()
+		gs.Stop()
+	}()
+	err := gs.Serve(ln)
+	<-done
+	if errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+// peer is an authenticated zone on one stream.
+type peer struct {
+	zone, instance, session string
+}
+
+// authenticate reads the zone's metadata, checks its token and that the
+// zone is not disabled, and records the Zone resource.
+func (s *Server) authenticate(ctx context.Context) (*peer, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	first := func(k string) string {
+		if v := md.Get(k); len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	p := &peer{zone: first(MDZone), instance: first(MDInstance), session: first(MDSession)}
+	if p.zone == "" {
+		return nil, grpcstatus.Errorf(codes.InvalidArgument, "the %s metadata (the zone's name) is missing", MDZone)
+	}
+	if reason := validate.Name(p.zone); reason != "" {
+		return nil, grpcstatus.Errorf(codes.InvalidArgument, "zone name %q: %s", p.zone, reason)
+	}
+	if p.session == "" {
+		p.session = p.zone + "/" + p.instance
+	}
+	token, ok := strings.CutPrefix(first(MDAuthorization), "Bearer ")
+	if !ok || strings.TrimSpace(token) == "" {
+		return nil, grpcstatus.Errorf(codes.Unauthenticated, "zone %q presented no zone token (set TRELLIS_MULTIZONE_ZONE_TOKEN_FILE)", p.zone)
+	}
+	if err := s.tokens.ValidateZoneToken(ctx, strings.TrimSpace(token), p.zone); err != nil {
+		if errors.Is(err, tokens.ErrInvalidZoneToken) {
+			return nil, grpcstatus.Errorf(codes.Unauthenticated, "zone %q: %v", p.zone, err)
+		}
+		return nil, grpcstatus.Errorf(codes.Unavailable, "zone %q: %v", p.zone, err)
+	}
+	if err := s.ensureZone(ctx, p.zone); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// ensureZone creates the Zone resource of a new zone and refuses a
+// disabled one.
+func (s *Server) ensureZone(ctx context.Context, zone string) error {
+	key := store.Key{Kind: kinds.Zone, Name: zone}
+	rec, err := s.st.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		spec, _ := json.Marshal(&system.Zone{})
+		err = s.st.Create(ctx, &store.Record{Kind: kinds.Zone, Name: zone, Spec: spec})
+		if err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+			return grpcstatus.Errorf(codes.Unavailable, "recording zone %q: %v", zone, err)
+		}
+		s.log.Info("kds: new zone", "zone", zone)
+		return nil
+	}
+	if err != nil {
+		return grpcstatus.Errorf(codes.Unavailable, "reading zone %q: %v", zone, err)
+	}
+	var z system.Zone
+	if err := json.Unmarshal(rec.Spec, &z); err != nil {
+		return grpcstatus.Errorf(codes.Internal, "Zone %q: %v", zone, err)
+	}
+	if !z.IsEnabled() {
+		return grpcstatus.Errorf(codes.PermissionDenied, "zone %q is disabled (Zone %s has enabled: false)", zone, zone)
+	}
+	return nil
+}
+
+func (s *Server) open(p *peer) *Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sessions[p.session]
+	if ss == nil {
+		ss = &session{stats: NewStats()}
+		s.sessions[p.session] = ss
+	}
+	ss.refs++
+	return ss.stats
+}
+
+func (s *Server) close(p *peer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ss := s.sessions[p.session]; ss != nil {
+		if ss.refs--; ss.refs <= 0 {
+			delete(s.sessions, p.session)
+		}
+	}
+}
+
+// globalToZone serves the global's resources to a zone and keeps the
+// zone's insight.
+func (s *Server) globalToZone(ss grpc.ServerStream) error {
+	ctx := ss.Context()
+	p, err := s.authenticate(ctx)
+	if err != nil {
+		s.log.Warn("kds: refused a zone", "error", err)
+		return err
+	}
+	stats := s.open(p)
+	defer s.close(p)
+	// Tell the zone at once that it was accepted (it waits for headers).
+	if err := ss.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
+	s.log.Info("kds: zone connected", "zone", p.zone, "instance", p.instance, "stream", "global-to-zone")
+	s.recordConnect(ctx, p)
+	ictx, stop := context.WithCancel(ctx)
+	go s.keepInsight(ictx, p, stats)
+	err = NewSender(s.st, GlobalToZone(s.reg, p.zone), stats, s.log.With("zone", p.zone)).Serve(ctx, serverResponses{ss})
+	stop()
+	s.recordDisconnect(p, stats)
+	s.log.Info("kds: zone disconnected", "zone", p.zone, "stream", "global-to-zone", "reason", err)
+	return quiet(err)
+}
+
+// zoneToGlobal receives a zone's resources into the global store.
+func (s *Server) zoneToGlobal(ss grpc.ServerStream) error {
+	ctx := ss.Context()
+	p, err := s.authenticate(ctx)
+	if err != nil {
+		s.log.Warn("kds: refused a zone", "error", err)
+		return err
+	}
+	stats := s.open(p)
+	defer s.close(p)
+	if err := ss.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
+	err = NewReceiver(s.st, ZoneToGlobal(p.zone), stats, s.log.With("zone", p.zone)).Serve(ctx, serverRequests{ss})
+	return quiet(err)
+}
+
+// quiet turns the end of a stream by its peer into a clean return.
+func quiet(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || grpcstatus.Code(err) == codes.Canceled {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) recordConnect(ctx context.Context, p *peer) {
+	err := updateZoneInsight(ctx, s.st, p.zone, func(zi *ZoneInsight) {
+		now := time.Now()
+		for i := range zi.Subscriptions {
+			if zi.Subscriptions[i].DisconnectTime == nil && zi.Subscriptions[i].ID != p.session {
+				zi.Subscriptions[i].DisconnectTime = &now // a connection we lost track of
+			}
+		}
+		if zi.subscription(p.session) == nil {
+			zi.Subscriptions = append(zi.Subscriptions, ZoneSubscription{ID: p.session, GlobalInstanceID: s.instanceID, ZoneInstanceID: p.instance, ConnectTime: now})
+		}
+	})
+	if err != nil {
+		s.log.Warn("kds: recording the zone's connection", "zone", p.zone, "error", err)
+	}
+}
+
+func (s *Server) recordDisconnect(p *peer, stats *Stats) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	snap, _ := stats.Snapshot()
+	err := updateZoneInsight(ctx, s.st, p.zone, func(zi *ZoneInsight) {
+		if sub := zi.subscription(p.session); sub != nil {
+			now := time.Now()
+			sub.DisconnectTime, sub.Status = &now, snap
+		}
+	})
+	if err != nil {
+		s.log.Warn("kds: recording the zone's disconnection", "zone", p.zone, "error", err)
+	}
+}
+
+// keepInsight writes the stream's counters into the zone insight every
+// insightInterval while they move.
+func (s *Server) keepInsight(ctx context.Context, p *peer, stats *Stats) {
+	t := time.NewTicker(insightInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		snap, changed := stats.Snapshot()
+		if !changed {
+			continue
+		}
+		err := updateZoneInsight(ctx, s.st, p.zone, func(zi *ZoneInsight) {
+			if sub := zi.subscription(p.session); sub != nil {
+				sub.Status = snap
+			}
+		})
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("kds: updating the zone insight", "zone", p.zone, "error", err)
+		}
+	}
+}
