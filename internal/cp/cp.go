@@ -47,7 +47,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating the data dir %s: %w", cfg.DataDir, err)
 	}
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return fmt.Errorf("opening the %s store: %w", cfg.Store.Type, err)
 	}
@@ -67,7 +67,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 	// A Mesh whose provided CA does not load or is no CA is refused.
 	mgr.OnValidate(ca.New(mgr, log).ValidateHook())
 	// A zone gets its meshes from the global.
-	if !cfg.Defaults.SkipMeshCreation && cfg.Mode != config.ModeZone {
+	// On Kubernetes the leader creates it (internal/cp/kubernetes.go).
+	if !cfg.Defaults.SkipMeshCreation && cfg.Mode != config.ModeZone && cfg.Environment != config.EnvKubernetes {
 		if err := meshdefaults.EnsureDefaultMesh(ctx, mgr); err != nil {
 			return err
 		}
@@ -91,6 +92,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 	obs.metrics.SetInfo(instance, clusterID, version.Version)
 	dps, dpLn, err := startDPServer(cfg, mgr, instance, obs, log)
 	if err != nil {
+		return err
+	}
+	kube, err := newKubernetes(cfg, mgr, instance, log)
+	if err != nil {
+		dpLn.Close()
 		return err
 	}
 	apiLns, err := openAPIListeners(cfg, log)
@@ -141,7 +147,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 		onStart(started)
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, 5)
+	errs := make([]error, 6)
+	if kube != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[5] = kube.Start(ctx) }()
+	}
 	wg.Add(4)
 	go func() { defer wg.Done(); errs[4] = mz.run(ctx) }()
 	if diagLn != nil {
@@ -180,7 +190,7 @@ func startDPServer(cfg config.Config, mgr *manager.Manager, instance string, obs
 		KeyFile:             keyFile,
 		InstanceID:          instance,
 		DeregistrationDelay: time.Duration(cfg.DPServer.DeregistrationDelay),
-		SingleInstance:      cfg.Store.Type != config.StorePostgres,
+		SingleInstance:      cfg.Store.Type != config.StorePostgres && cfg.Store.Type != config.StoreKubernetes,
 		Authn:               cfg.DPServer.Authn.Type,
 		Metrics:             obs.metrics,
 		ProxyStats:          obs.stats,

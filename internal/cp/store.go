@@ -3,6 +3,7 @@ package cp
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -12,7 +13,7 @@ import (
 )
 
 // openStore opens the store the configuration names.
-func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.Store, error) {
 	switch cfg.Store.Type {
 	case config.StoreMemory:
 		return memory.New(), nil
@@ -23,6 +24,8 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 		return openSQLite(ctx, cfg.Store.SQLite.Path)
 	case config.StorePostgres:
 		return openPostgres(ctx, cfg.Store.Postgres.URL)
+	case config.StoreKubernetes:
+		return openKubernetesStore(ctx, cfg, log)
 	}
 	return nil, fmt.Errorf("store.type %q: unknown store", cfg.Store.Type)
 }
