@@ -151,8 +151,8 @@ func compareObjects(t *testing.T, want, got map[string]any) {
 func checkKeyMaterial(t *testing.T, who, ns string, objs []map[string]any) {
 	t.Helper()
 	secret, bundles := keyMaterial(t, objs)
-	if len(bundles) != 2 {
-		t.Fatalf("%s: %d webhooks with a caBundle, want 2", who, len(bundles))
+	if len(bundles) != 3 {
+		t.Fatalf("%s: %d webhooks with a caBundle, want 3", who, len(bundles))
 	}
 	for _, b := range bundles {
 		if b != secret["ca.crt"] {

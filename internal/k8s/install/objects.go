@@ -160,11 +160,13 @@ func clusterRoleBinding(ns string) obj {
 	})
 }
 
-// role: the leader-election Lease and the system namespace's Secrets.
+// role: the leader-election Lease, and the Secrets (Kuma's Secret kinds)
+// and ConfigMaps (kinds without a CRD) the Kubernetes store keeps in the
+// system namespace.
 func role(ns string) obj {
 	return object("rbac.authorization.k8s.io/v1", "Role", meta(RoleName, ns), obj{"rules": list{
 		rule([]string{leaseGroup}, []string{"leases"}, []string{"get", "create", "update"}),
-		rule([]string{""}, []string{"secrets"}, allVerbs),
+		rule([]string{""}, []string{"configmaps", "secrets"}, allVerbs),
 	}})
 }
 
@@ -223,23 +225,42 @@ func validatingWebhook(ns string, t TLSValues) obj {
 	})
 }
 
+// injectionOn are the label values that switch injection on
+// (internal/k8s/annotations.Switch, lowercase).
+var injectionOn = list{"enabled", "true", "yes"}
+
+func selector(op string) obj {
+	return obj{"matchExpressions": list{obj{"key": "kuma.io/sidecar-injection", "operator": op, "values": injectionOn}}}
+}
+
+// mutatingWebhook sends Pod creations to the injector: every Pod of a
+// namespace labelled kuma.io/sidecar-injection=enabled (a Pod's own label
+// or annotation may still opt out), and, elsewhere, Pods labelled so
+// themselves.
 func mutatingWebhook(ns string, v Values) obj {
-	return object("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", meta(MutatingWebhook, ""), obj{
-		"webhooks": list{obj{
-			"name":                    "injector.trellis.kuma.io",
+	hook := func(name string, extra obj) obj {
+		h := obj{
+			"name":                    name,
 			"admissionReviewVersions": list{"v1"},
 			"sideEffects":             "None",
 			"failurePolicy":           v.ControlPlane.InjectorFailurePolicy,
 			"reinvocationPolicy":      "Never",
 			"timeoutSeconds":          10,
 			"clientConfig":            webhookClient(ns, InjectPath, v.ControlPlane.TLS.CACert),
-			"namespaceSelector": obj{"matchExpressions": list{obj{
-				"key": "kuma.io/sidecar-injection", "operator": "In", "values": list{"enabled", "true"},
-			}}},
 			"rules": list{obj{
 				"apiGroups": list{""}, "apiVersions": list{"v1"},
 				"operations": list{"CREATE"}, "resources": list{"pods"}, "scope": "Namespaced",
 			}},
-		}},
+		}
+		for k, x := range extra {
+			h[k] = x
+		}
+		return h
+	}
+	return object("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", meta(MutatingWebhook, ""), obj{
+		"webhooks": list{
+			hook("namespace-injector.trellis.kuma.io", obj{"namespaceSelector": selector("In")}),
+			hook("pod-injector.trellis.kuma.io", obj{"namespaceSelector": selector("NotIn"), "objectSelector": selector("In")}),
+		},
 	})
 }
