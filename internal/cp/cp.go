@@ -196,6 +196,7 @@ func startDPServer(cfg config.Config, mgr *manager.Manager, instance string, obs
 		ProxyStats:          obs.stats,
 		StatsFlushInterval:  time.Duration(cfg.DPServer.StatsFlushInterval),
 		VIPs:                vips,
+		Zone:                cfg.Multizone.Zone.Name, // zone mode: the zone of local proxies and ingresses
 	}, mgr, log)
 	ln, err := dps.Listen()
 	if err != nil {
