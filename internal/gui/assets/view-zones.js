@@ -139,7 +139,7 @@ function zoneCards(z) {
         ['Responses', kdsTotals(sub)],
         ['Global instance', sub?.globalInstanceId ? h('span', { class: 'mono' }, sub.globalInstanceId) : '—'],
         ['Zone instance', sub?.zoneInstanceId ? h('span', { class: 'mono' }, sub.zoneInstanceId) : '—'],
-        ['Last heard', timeEl(z.zoneInsight?.healthCheck?.time)],
+        z.zoneInsight?.healthCheck?.time ? ['Last heard', timeEl(z.zoneInsight.healthCheck.time)] : null,
         ['KDS streams', `${subs.length} remembered`],
       ])),
     h('section', { class: 'card' }, h('h2', {}, 'Zone control plane'),
@@ -148,7 +148,7 @@ function zoneCards(z) {
         ['Git tag', v.gitTag || '—'],
         ['Git commit', v.gitCommit ? h('span', { class: 'mono' }, v.gitCommit.slice(0, 12)) : '—'],
         ['Build date', v.buildDate || '—'],
-        ['Compatible', sub ? (v.kumaCpGlobalCompatible ? badge('yes', 'ok', true) : badge('no', 'warn', true)) : '—'],
+        ['Compatible', v.version ? (v.kumaCpGlobalCompatible ? badge('yes', 'ok', true) : badge('no', 'warn', true)) : '—'],
         ['Created', fmtTime(z.creationTime)],
       ])));
 }
