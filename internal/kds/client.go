@@ -21,6 +21,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/internal/resource"
 	"github.com/trellis-mesh/trellis/internal/store"
+	"github.com/trellis-mesh/trellis/internal/version"
 )
 
 // Backoff bounds between reconnection attempts of a zone.
@@ -171,7 +172,7 @@ func (c *Client) session(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ctx = metadata.AppendToOutgoingContext(ctx,
-		MDZone, c.cfg.Zone, MDInstance, c.cfg.InstanceID, MDSession, rand.Text(),
+		MDZone, c.cfg.Zone, MDInstance, c.cfg.InstanceID, MDSession, rand.Text(), MDVersion, version.Version,
 		MDAuthorization, "Bearer "+token)
 	down, err := conn.NewStream(ctx, streamDesc, MethodGlobalToZone)
 	if err != nil {
@@ -182,21 +183,20 @@ func (c *Client) session(ctx context.Context) error {
 		return fmt.Errorf("opening ZoneToGlobalSync: %w", err)
 	}
 	log := c.log.With("zone", c.cfg.Zone)
+	if err := accepted(down); err != nil {
+		return fmt.Errorf("the global refused GlobalToZoneSync: %w", err)
+	}
+	if err := accepted(up); err != nil {
+		return fmt.Errorf("the global refused ZoneToGlobalSync: %w", err)
+	}
+	c.connected.Store(true)
+	log.Info("kds: connected to the global control plane", "global", c.cfg.GlobalAddress)
 	errs := make(chan error, 2)
 	go func() {
 		errs <- NewReceiver(c.st, GlobalToZone(c.reg, c.cfg.Zone), nil, log).Serve(ctx, clientRequests{down})
 	}()
 	go func() {
 		errs <- NewSender(c.st, ZoneToGlobal(c.cfg.Zone), nil, log).Serve(ctx, clientResponses{up})
-	}()
-	go func() {
-		// Streams open lazily: count the zone connected once headers arrive.
-		if _, err := down.Header(); err == nil {
-			if _, err := up.Header(); err == nil && ctx.Err() == nil {
-				c.connected.Store(true)
-				log.Info("kds: connected to the global control plane", "global", c.cfg.GlobalAddress)
-			}
-		}
 	}()
 	err = <-errs
 	cancel()

@@ -1,6 +1,8 @@
 package kds
 
 import (
+	"errors"
+
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
 )
@@ -28,6 +30,11 @@ const (
 	MDInstance = "kds-instance"
 	// MDSession identifies one connection: both streams carry the same.
 	MDSession = "kds-session"
+	// MDVersion is the zone control plane's version.
+	MDVersion = "kds-version"
+	// MDAccepted is the header the global sends once it accepted a
+	// stream (a refusal ends the stream with a status and no headers).
+	MDAccepted = "kds-accepted"
 )
 
 // syncServer is what the global implements.
@@ -56,6 +63,23 @@ var serviceDesc = grpc.ServiceDesc{
 		},
 	},
 	Metadata: "trellis/kds.proto",
+}
+
+// accepted waits for the global's answer to a stream's opening: nil when
+// it accepted the zone, else its refusal.
+func accepted(s grpc.ClientStream) error {
+	h, err := s.Header()
+	if err != nil {
+		return err
+	}
+	if len(h.Get(MDAccepted)) > 0 {
+		return nil
+	}
+	// Refused: the status comes with the end of the stream.
+	if err := s.RecvMsg(new(discovery.DeltaDiscoveryResponse)); err != nil {
+		return err
+	}
+	return errors.New("the global sent a message before accepting the stream")
 }
 
 // streamDesc is the client's description of either method.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/trellis-mesh/trellis/api/system"
 	"github.com/trellis-mesh/trellis/api/validate"
+	"github.com/trellis-mesh/trellis/internal/insights"
 	"github.com/trellis-mesh/trellis/internal/resource"
 	"github.com/trellis-mesh/trellis/internal/resource/kinds"
 	"github.com/trellis-mesh/trellis/internal/store"
@@ -33,6 +34,10 @@ const MaxMessageBytes = 64 << 20
 // insightInterval is how often an open stream's counters are written to
 // the zone insight when they moved.
 const insightInterval = time.Second
+
+// healthInterval is how often an idle stream refreshes the zone insight's
+// health check.
+const healthInterval = 10 * time.Second
 
 // ZoneTokenValidator checks a zone token (*tokens.ZoneTokens).
 type ZoneTokenValidator interface {
@@ -91,7 +96,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config)
 
 // peer is an authenticated zone on one stream.
 type peer struct {
-	zone, instance, session string
+	zone, instance, session, version string
 }
 
 // authenticate reads the zone's metadata, checks its token and that the
@@ -104,7 +109,7 @@ func (s *Server) authenticate(ctx context.Context) (*peer, error) {
 		}
 		return ""
 	}
-	p := &peer{zone: first(MDZone), instance: first(MDInstance), session: first(MDSession)}
+	p := &peer{zone: first(MDZone), instance: first(MDInstance), session: first(MDSession), version: first(MDVersion)}
 	if p.zone == "" {
 		return nil, grpcstatus.Errorf(codes.InvalidArgument, "the %s metadata (the zone's name) is missing", MDZone)
 	}
@@ -191,7 +196,7 @@ func (s *Server) globalToZone(ss grpc.ServerStream) error {
 	stats := s.open(p)
 	defer s.close(p)
 	// Tell the zone at once that it was accepted (it waits for headers).
-	if err := ss.SendHeader(metadata.MD{}); err != nil {
+	if err := ss.SendHeader(metadata.Pairs(MDAccepted, "true")); err != nil {
 		return err
 	}
 	s.log.Info("kds: zone connected", "zone", p.zone, "instance", p.instance, "stream", "global-to-zone")
@@ -215,7 +220,7 @@ func (s *Server) zoneToGlobal(ss grpc.ServerStream) error {
 	}
 	stats := s.open(p)
 	defer s.close(p)
-	if err := ss.SendHeader(metadata.MD{}); err != nil {
+	if err := ss.SendHeader(metadata.Pairs(MDAccepted, "true")); err != nil {
 		return err
 	}
 	err = NewReceiver(s.st, ZoneToGlobal(p.zone), stats, s.log.With("zone", p.zone)).Serve(ctx, serverRequests{ss})
@@ -231,16 +236,10 @@ func quiet(err error) error {
 }
 
 func (s *Server) recordConnect(ctx context.Context, p *peer) {
-	err := updateZoneInsight(ctx, s.st, p.zone, func(zi *ZoneInsight) {
-		now := time.Now()
-		for i := range zi.Subscriptions {
-			if zi.Subscriptions[i].DisconnectTime == nil && zi.Subscriptions[i].ID != p.session {
-				zi.Subscriptions[i].DisconnectTime = &now // a connection we lost track of
-			}
-		}
-		if zi.subscription(p.session) == nil {
-			zi.Subscriptions = append(zi.Subscriptions, ZoneSubscription{ID: p.session, GlobalInstanceID: s.instanceID, ZoneInstanceID: p.instance, ConnectTime: now})
-		}
+	err := insights.ZoneConnected(ctx, s.st, p.zone, insights.ZoneConnection{
+		SubscriptionID: p.session, GlobalInstanceID: s.instanceID, ZoneInstanceID: p.instance,
+		Version:           insights.CPVersion{Version: p.version, KumaCpGlobalCompatible: true},
+		AuthTokenProvided: true,
 	})
 	if err != nil {
 		s.log.Warn("kds: recording the zone's connection", "zone", p.zone, "error", err)
@@ -250,40 +249,54 @@ func (s *Server) recordConnect(ctx context.Context, p *peer) {
 func (s *Server) recordDisconnect(p *peer, stats *Stats) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	snap, _ := stats.Snapshot()
-	err := updateZoneInsight(ctx, s.st, p.zone, func(zi *ZoneInsight) {
-		if sub := zi.subscription(p.session); sub != nil {
-			now := time.Now()
-			sub.DisconnectTime, sub.Status = &now, snap
-		}
-	})
-	if err != nil {
+	s.writeStats(ctx, p, stats)
+	if err := insights.ZoneDisconnected(ctx, s.st, p.zone, p.session); err != nil {
 		s.log.Warn("kds: recording the zone's disconnection", "zone", p.zone, "error", err)
 	}
 }
 
-// keepInsight writes the stream's counters into the zone insight every
-// insightInterval while they move.
+// writeStats copies the session's counters (both streams) into its
+// subscription of the zone insight, in one write.
+func (s *Server) writeStats(ctx context.Context, p *peer, stats *Stats) {
+	snap, _ := stats.Snapshot()
+	err := insights.UpdateZone(ctx, s.st, p.zone, func(zi *insights.ZoneInsight) {
+		for i := range zi.Subscriptions {
+			sub := &zi.Subscriptions[i]
+			if sub.ID != p.session {
+				continue
+			}
+			sub.Status.LastUpdateTime = snap.LastUpdateTime.UTC()
+			sub.Status.Total = insights.KDSStats(snap.Total)
+			sub.Status.Stat = make(map[string]*insights.KDSStats, len(snap.Stat))
+			for k, c := range snap.Stat {
+				v := insights.KDSStats(c)
+				sub.Status.Stat[k] = &v
+			}
+		}
+		zi.HealthCheck = &insights.ZoneHealth{Time: time.Now().UTC()}
+	})
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("kds: updating the zone insight", "zone", p.zone, "error", err)
+	}
+}
+
+// keepInsight writes the session's counters into the zone insight every
+// insightInterval while they move, and a health check at least every
+// healthInterval.
 func (s *Server) keepInsight(ctx context.Context, p *peer, stats *Stats) {
 	t := time.NewTicker(insightInterval)
 	defer t.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		snap, changed := stats.Snapshot()
-		if !changed {
+		if !stats.Changed() && time.Since(last) < healthInterval {
 			continue
 		}
-		err := updateZoneInsight(ctx, s.st, p.zone, func(zi *ZoneInsight) {
-			if sub := zi.subscription(p.session); sub != nil {
-				sub.Status = snap
-			}
-		})
-		if err != nil && ctx.Err() == nil {
-			s.log.Warn("kds: updating the zone insight", "zone", p.zone, "error", err)
-		}
+		s.writeStats(ctx, p, stats)
+		last = time.Now()
 	}
 }

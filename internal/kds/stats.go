@@ -68,6 +68,16 @@ func (s *Stats) rejected(typ, msg string) {
 	}
 }
 
+// Changed reports whether anything moved since the last Snapshot.
+func (s *Stats) Changed() bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
 // Snapshot copies the counters; changed tells whether anything moved
 // since the previous Snapshot.
 func (s *Stats) Snapshot() (snap StatsSnapshot, changed bool) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trellis-mesh/trellis/internal/insights"
 	"github.com/trellis-mesh/trellis/internal/kds"
 	"github.com/trellis-mesh/trellis/internal/store"
 	"github.com/trellis-mesh/trellis/internal/testing/pgtest"
@@ -65,8 +66,8 @@ func TestInitialSyncBothWays(t *testing.T) {
 		t.Errorf("no Zone zone-1 at the global")
 	}
 	eventually(t, 5*time.Second, func() error {
-		zi, err := kds.ReadZoneInsight(t.Context(), gst, "zone-1")
-		if err != nil || zi == nil || !zi.Connected() || zi.Subscriptions[len(zi.Subscriptions)-1].Status.Total.ResponsesAcknowledged == 0 {
+		zi, err := insights.GetZone(t.Context(), gst, "zone-1")
+		if err != nil || !zi.Online() || zi.Last().Status.Total.ResponsesAcknowledged == 0 || zi.Last().Status.Stat["MeshTimeout"] == nil {
 			return fmt.Errorf("zone insight %+v %v", zi, err)
 		}
 		return nil
@@ -84,8 +85,8 @@ func TestInitialSyncBothWays(t *testing.T) {
 	eventually(t, 2*time.Second, wantNames(t, gst, "Dataplane"))
 	z.stop()
 	eventually(t, 5*time.Second, func() error {
-		zi, _ := kds.ReadZoneInsight(t.Context(), gst, "zone-1")
-		if zi == nil || zi.Connected() {
+		zi, _ := insights.GetZone(t.Context(), gst, "zone-1")
+		if zi == nil || zi.Online() {
 			return fmt.Errorf("the insight still shows zone-1 connected: %+v", zi)
 		}
 		return nil
