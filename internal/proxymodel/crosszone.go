@@ -140,6 +140,7 @@ func (ix *Index) EndpointsFor(zone, svc string) []Endpoint {
 	if out == nil && ix.endpoints[svc] != nil {
 		out = []Endpoint{}
 	}
+	out = ix.viaEgress(zone, out) // zoneegress.go
 	cz.memo[key] = out
 	return out
 }
@@ -159,6 +160,15 @@ func (ix *Index) hashCrossZone(h *Hasher, svc string) {
 	sort.Strings(zones)
 	for _, z := range zones {
 		h.String(z)
+	}
+	if len(ix.snap.ZoneEgresses) > 0 {
+		h.Raw('e')
+		for _, e := range ix.snap.ZoneEgresses {
+			h.String(e.Name)
+			h.String(e.Zone)
+			h.String(e.Address)
+			h.Uint(uint64(e.Port))
+		}
 	}
 	for _, ep := range ix.cross.remote[svc] {
 		h.String(ep.Address)

@@ -53,6 +53,8 @@ type MeshSnapshot struct {
 	// standalone).
 	ZoneIngresses []ZoneIngressInfo
 	LocalZone     string
+	// ZoneEgresses are the zone egresses of this zone (zoneegress.go).
+	ZoneEgresses []ZoneEgressInfo
 
 	// matchers are the policy matchers Match makes, once per kind.
 	matchers *matcherSet

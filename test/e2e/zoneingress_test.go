@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -240,4 +241,96 @@ func (tp *tap) seen() (up, down []byte, conns int) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	return bytes.Clone(tp.up.Bytes()), bytes.Clone(tp.down.Bytes()), tp.conns
+}
+
+// With routing.zoneEgress on, the frontend of zone-1 reaches zone-2
+// through zone-1's ZoneEgress and zone-2's ingress; the egress, too, only
+// relays TLS (a tap in front of it never sees the plaintext).
+func TestZoneEgressCrossZone(t *testing.T) {
+	cp := startCP(t, map[string]string{"TRELLIS_STORE_TYPE": "memory", "TRELLIS_DP_SERVER_AUTHN": "none"})
+	cp.mustCtl(mtlsMesh("STRICT", "24h")+"routing:\n  zoneEgress: true\n", "apply", "-f", "-")
+	cp.mustCtl(allowAll, "apply", "-f", "-")
+
+	remote := startHTTPApp(t, "backend-of-zone-2")
+	startDP(t, cp, "backend-2", fmt.Sprintf(`type: Dataplane
+mesh: default
+name: backend-2
+networking:
+  address: 127.0.0.1
+  inbound:
+  - port: %d
+    servicePort: %d
+    tags: {kuma.io/service: backend, kuma.io/protocol: http, kuma.io/zone: zone-2}
+`, freePort(t), remote.port))
+	ziPort := freePort(t)
+	startDP(t, cp, "zi-2", fmt.Sprintf(`type: ZoneIngress
+name: zi-2
+zone: zone-2
+networking:
+  address: 127.0.0.1
+  port: %d
+  advertisedAddress: 127.0.0.1
+  advertisedPort: %d
+`, ziPort, ziPort), "--proxy-type", "ingress", "--dataplane-token-file", "")
+	eventually(t, 5*time.Second, "the ingress's availableServices", func() error {
+		return availableBackend(cp, 1)
+	})
+
+	// zone-1's egress.
+	zePort := freePort(t)
+	egress := startDP(t, cp, "ze-1", fmt.Sprintf(`type: ZoneEgress
+name: ze-1
+zone: zone-1
+networking:
+  address: 127.0.0.1
+  port: %d
+`, zePort), "--proxy-type", "egress", "--dataplane-token-file", "")
+
+	toSvc := freePort(t)
+	startDP(t, cp, "frontend-1", fmt.Sprintf(`type: Dataplane
+mesh: default
+name: frontend-1
+networking:
+  address: 127.0.0.1
+  inbound:
+  - port: %d
+    servicePort: %d
+    tags: {kuma.io/service: frontend, kuma.io/zone: zone-1}
+  outbound:
+  - port: %d
+    tags: {kuma.io/service: backend}
+`, freePort(t), freePort(t), toSvc))
+
+	c := newClient()
+	url := fmt.Sprintf("http://127.0.0.1:%d/egress-marker", toSvc)
+	eventually(t, 5*time.Second, "frontend (zone-1) → egress → ingress → backend (zone-2)", func() error {
+		inst, err := get(c, url)
+		if err == nil && inst != "backend-of-zone-2" {
+			err = fmt.Errorf("answered by %s", inst)
+		}
+		return err
+	})
+	// The egress relayed it: its cluster to backend has connections; and
+	// without the egress, zone-2 is out of reach (the frontend has no
+	// direct path to the ingress).
+	eventually(t, 5*time.Second, "the egress's backend cluster to have connections", func() error {
+		resp, err := http.Get("http://" + egress.admin + "/stats")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if !regexp.MustCompile(`cluster\.default.backend\.upstream_cx_total: [1-9]`).Match(body) {
+			return fmt.Errorf("no upstream connection in the egress's stats")
+		}
+		return nil
+	})
+	noNacks(t, cp)
+	egress.Stop()
+	eventually(t, 5*time.Second, "zone-2 to be out of reach without the egress", func() error {
+		if inst, err := get(newClient(), url); err == nil {
+			return fmt.Errorf("still answered by %s", inst)
+		}
+		return nil
+	})
 }

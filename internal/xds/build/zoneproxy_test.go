@@ -100,3 +100,33 @@ func validateAll(t *testing.T, r *build.Resources) {
 		}
 	}
 }
+
+// With routing.zoneEgress, web-1 (zone-1) reaches zone-2 through zone-1's
+// egress (same localities, weights and SNI), and the egress forwards by
+// SNI to zone-2's ingress.
+func TestZoneEgressGolden(t *testing.T) {
+	snap := zoneSnapshot(t, true)
+	on := true
+	snap.MeshSpec.Routing = &mesh.Routing{ZoneEgress: &on}
+	snap.ZoneEgresses = []proxymodel.ZoneEgressInfo{{Name: "ze-1", Zone: "zone-1", Address: "10.0.1.200", Port: 10002}}
+	ix := proxymodel.NewIndex(snap)
+	p, err := ix.Build("web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.MTLS = testMTLS(t, proxymodel.MTLSStrict, p.Services)
+	r, err := build.Sidecar(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	validateAll(t, r)
+	golden(t, "zoneproxy/sidecar-web-1-egress", dump(t, r))
+
+	spec := &mesh.ZoneEgress{Networking: &mesh.ZoneEgressNetworking{Address: "10.0.1.200", Port: 10002}}
+	r, err = build.ZoneIngress(proxymodel.BuildZoneEgress("ze-1", "zone-1", spec, []*proxymodel.Index{ix}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	validateAll(t, r)
+	golden(t, "zoneproxy/egress-zone-1", dump(t, r))
+}

@@ -195,7 +195,37 @@ func (s *Server) loadZoneIngresses(ctx context.Context) ([]proxymodel.ZoneIngres
 	return out, nil
 }
 
-// fillZones adds the zone ingresses and this control plane's zone to a
+// loadZoneEgresses lists the zone egresses known here.
+func (s *Server) loadZoneEgresses(ctx context.Context) ([]proxymodel.ZoneEgressInfo, error) {
+	d, _ := s.mgr.Registry().ByKind(kindZoneEgress)
+	list, _, err := s.mgr.List(ctx, d, manager.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing zone egresses: %w", err)
+	}
+	out := make([]proxymodel.ZoneEgressInfo, 0, len(list))
+	for _, res := range list {
+		ze := res.Spec.(*mesh.ZoneEgress)
+		info := proxymodel.ZoneEgressInfo{Name: res.Meta.Name, Zone: s.egressZone(res.Meta.Labels, ze)}
+		if n := ze.Networking; n != nil {
+			info.Address, info.Port = n.Address, n.Port
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// egressZone is the zone a ZoneEgress serves, as ingressZone.
+func (s *Server) egressZone(labels map[string]string, ze *mesh.ZoneEgress) string {
+	if z := labels[mesh.ZoneTag]; z != "" {
+		return z
+	}
+	if ze != nil && ze.Zone != "" {
+		return ze.Zone
+	}
+	return s.cfg.Zone
+}
+
+// fillZones adds the zone proxies and this control plane's zone to a
 // mesh snapshot (an error leaves the mesh without cross-zone endpoints).
 func (s *Server) fillZones(ctx context.Context, snap *proxymodel.MeshSnapshot) {
 	snap.LocalZone = s.cfg.Zone
@@ -204,7 +234,11 @@ func (s *Server) fillZones(ctx context.Context, snap *proxymodel.MeshSnapshot) {
 		s.log.Warn("cross-zone endpoints skipped", "mesh", snap.Mesh, "err", err)
 		return
 	}
-	snap.ZoneIngresses = zis
+	zes, err := s.loadZoneEgresses(ctx)
+	if err != nil {
+		s.log.Warn("zone egresses skipped", "mesh", snap.Mesh, "err", err)
+	}
+	snap.ZoneIngresses, snap.ZoneEgresses = zis, zes
 }
 
 // isZoneProxyKind reports whether a store event is about a zone proxy,
@@ -217,6 +251,8 @@ func (r *reconciler) zoneIndexes(ctx context.Context) ([]*proxymodel.Index, erro
 	if err != nil {
 		return nil, fmt.Errorf("listing meshes: %w", err)
 	}
+	var zones proxymodel.MeshSnapshot
+	r.s.fillZones(ctx, &zones)
 	out := make([]*proxymodel.Index, 0, len(meshes))
 	for _, m := range meshes {
 		ix, _, err := loadIndex(ctx, r.s.mgr, nil, m.Meta.Name)
@@ -224,6 +260,7 @@ func (r *reconciler) zoneIndexes(ctx context.Context) ([]*proxymodel.Index, erro
 			return nil, err
 		}
 		ix.SetLocalZone(r.s.cfg.Zone)
+		ix.SetZoneProxies(zones.ZoneIngresses, zones.ZoneEgresses)
 		out = append(out, ix)
 	}
 	return out, nil
@@ -271,8 +308,11 @@ func (r *reconciler) pushZoneProxy(ctx context.Context, ixs []*proxymodel.Index,
 			r.s.log.Warn("updating a zone ingress's available services", "proxy", info.key.Name, "err", err)
 		}
 		res, err = build.ZoneIngress(proxymodel.BuildZoneIngress(info.key.Name, zone, spec, ixs))
+	case *mesh.ZoneEgress:
+		zone := r.s.egressZone(info.dataplane.Meta.Labels, spec)
+		res, err = build.ZoneIngress(proxymodel.BuildZoneEgress(info.key.Name, zone, spec, ixs))
 	default:
-		res, err = &build.Resources{}, nil // zone egress: no config yet
+		res = &build.Resources{}
 	}
 	if err != nil {
 		return err
