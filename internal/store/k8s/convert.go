@@ -56,9 +56,13 @@ func (s *Store) toObject(m *mapping, loc location, r *store.Record, created, mod
 		case m.topLevelMesh:
 			o.Object["mesh"] = r.Mesh
 		case validLabel(crd.LabelMesh, r.Mesh):
-			if _, own := r.Labels[crd.LabelMesh]; !own {
+			own, hasOwn := r.Labels[crd.LabelMesh]
+			switch {
+			case !hasOwn:
 				labels[crd.LabelMesh] = r.Mesh
 				ann[annMeshLbl] = "added"
+			case own != r.Mesh:
+				ann[annMesh] = r.Mesh // the user's label says another mesh
 			}
 		default:
 			ann[annMesh] = r.Mesh
