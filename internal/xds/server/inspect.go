@@ -26,6 +26,7 @@ func (s *Server) ConfigDump(ctx context.Context, mesh, name string) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
+	s.addZones(ctx, ms.ix) // cross-zone endpoints, as the reconciler's (zoneproxy.go)
 	res, _, err := generate(ms, name, false, s.dnsPortOf(proxyKey{Mesh: mesh, Name: name}))
 	if err != nil {
 		return nil, err

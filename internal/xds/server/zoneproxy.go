@@ -251,16 +251,13 @@ func (r *reconciler) zoneIndexes(ctx context.Context) ([]*proxymodel.Index, erro
 	if err != nil {
 		return nil, fmt.Errorf("listing meshes: %w", err)
 	}
-	var zones proxymodel.MeshSnapshot
-	r.s.fillZones(ctx, &zones)
 	out := make([]*proxymodel.Index, 0, len(meshes))
 	for _, m := range meshes {
 		ix, _, err := loadIndex(ctx, r.s.mgr, nil, m.Meta.Name)
 		if err != nil {
 			return nil, err
 		}
-		ix.SetLocalZone(r.s.cfg.Zone)
-		ix.SetZoneProxies(zones.ZoneIngresses, zones.ZoneEgresses)
+		r.s.addZones(ctx, ix)
 		out = append(out, ix)
 	}
 	return out, nil
@@ -372,4 +369,13 @@ func newMeshCacheWithZones(s *Server) *meshCache {
 	c := newMeshCache(s.mgr)
 	c.zones = s.fillZones
 	return c
+}
+
+// addZones gives a freshly loaded index the zone proxies and this control
+// plane's zone, as the reconciler's snapshots have them.
+func (s *Server) addZones(ctx context.Context, ix *proxymodel.Index) {
+	var zones proxymodel.MeshSnapshot
+	s.fillZones(ctx, &zones)
+	ix.SetLocalZone(zones.LocalZone)
+	ix.SetZoneProxies(zones.ZoneIngresses, zones.ZoneEgresses)
 }
