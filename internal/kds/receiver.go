@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -37,38 +38,109 @@ func NewReceiver(st store.Store, flow *Flow, stats *Stats, log *slog.Logger) *Re
 
 // Serve subscribes to every kind of the flow, telling the sender the
 // versions this store holds, then applies responses and acknowledges each
-// (a NACK carries the error) until the stream or ctx ends.
+// (a NACK carries the error) until the stream or ctx ends. When something
+// else deletes a copy the sender believes this store holds (a cleanup job,
+// a cascading mesh delete), it subscribes to that kind again so the sender
+// resends what is missing.
 func (r *Receiver) Serve(ctx context.Context, stream RequestStream) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, err := r.st.Watch(ctx)
+	if err != nil {
+		return fmt.Errorf("watching the store: %w", err)
+	}
+	// applied is what the sender counts as held here, per kind.
+	applied := map[string]map[string]string{}
 	for _, kind := range r.flow.Kinds {
-		have, err := r.holding(ctx, kind)
-		if err != nil {
+		if err := r.subscribe(ctx, stream, kind, applied); err != nil {
 			return err
-		}
-		req := &discovery.DeltaDiscoveryRequest{TypeUrl: TypeURL(kind), InitialResourceVersions: have}
-		if err := stream.Send(req); err != nil {
-			return fmt.Errorf("subscribing to %s: %w", kind, err)
 		}
 	}
-	for {
-		resp, err := stream.Recv()
-		if err != nil {
-			return err
-		}
-		ack := &discovery.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}
-		if err := r.apply(ctx, resp); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+	resps := make(chan *discovery.DeltaDiscoveryResponse, 4)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
 			}
-			r.log.Warn("kds: refusing a response", "flow", r.flow.Name, "type", resp.GetTypeUrl(), "error", err)
-			ack.ErrorDetail = &status.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
-			r.stats.rejected(resp.GetTypeUrl(), err.Error())
-		} else {
-			r.stats.acked(resp.GetTypeUrl())
+			select {
+			case resps <- resp:
+			case <-ctx.Done():
+				return
+			}
 		}
-		if err := stream.Send(ack); err != nil {
-			return fmt.Errorf("acknowledging %s: %w", resp.GetTypeUrl(), err)
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-recvErr:
+			return err
+		case resp := <-resps:
+			if err := r.answer(ctx, stream, resp, applied); err != nil {
+				return err
+			}
+		case ev, ok := <-events:
+			if !ok {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return errors.New("the store watch ended; reconnecting")
+			}
+			if ev.Op != store.OpDelete {
+				continue
+			}
+			if _, held := applied[ev.Kind][wireName(ev.Mesh, ev.Name)]; held {
+				r.log.Info("kds: a synced copy was deleted here; asking for it again", "flow", r.flow.Name, "kind", ev.Kind, "mesh", ev.Mesh, "name", ev.Name)
+				if err := r.subscribe(ctx, stream, ev.Kind, applied); err != nil {
+					return err
+				}
+			}
 		}
 	}
+}
+
+// subscribe sends a (re)subscription of kind with what this store holds.
+func (r *Receiver) subscribe(ctx context.Context, stream RequestStream, kind string, applied map[string]map[string]string) error {
+	have, err := r.holding(ctx, kind)
+	if err != nil {
+		return err
+	}
+	req := &discovery.DeltaDiscoveryRequest{TypeUrl: TypeURL(kind), InitialResourceVersions: have}
+	if err := stream.Send(req); err != nil {
+		return fmt.Errorf("subscribing to %s: %w", kind, err)
+	}
+	applied[kind] = maps.Clone(have)
+	return nil
+}
+
+// answer applies one response and ACKs or NACKs it.
+func (r *Receiver) answer(ctx context.Context, stream RequestStream, resp *discovery.DeltaDiscoveryResponse, applied map[string]map[string]string) error {
+	ack := &discovery.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}
+	if err := r.apply(ctx, resp); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.log.Warn("kds: refusing a response", "flow", r.flow.Name, "type", resp.GetTypeUrl(), "error", err)
+		ack.ErrorDetail = &status.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
+		r.stats.rejected(resp.GetTypeUrl(), err.Error())
+	} else {
+		r.stats.acked(resp.GetTypeUrl())
+		if kind, ok := KindOf(resp.GetTypeUrl()); ok && applied[kind] != nil {
+			for _, res := range resp.GetResources() {
+				applied[kind][res.GetName()] = res.GetVersion()
+			}
+			for _, n := range resp.GetRemovedResources() {
+				delete(applied[kind], n)
+			}
+		}
+	}
+	if err := stream.Send(ack); err != nil {
+		return fmt.Errorf("acknowledging %s: %w", resp.GetTypeUrl(), err)
+	}
+	return nil
 }
 
 // holding returns the wire names and content versions of the copies of

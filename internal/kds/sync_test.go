@@ -191,3 +191,16 @@ func TestOtherZonesIngressesReachAZone(t *testing.T) {
 	del(t, z1, "ZoneIngress", "", "ingress")
 	eventually(t, 5*time.Second, wantNames(t, z2, "ZoneIngress", "/ingress"))
 }
+
+func TestACopyDeletedByOthersComesBack(t *testing.T) {
+	gst, zst := memoryStore(t), memoryStore(t)
+	put(t, gst, "Mesh", "", "m1", `{}`, nil)
+	g := startGlobal(t, gst)
+	startZone(t, g, "zone-1", zst)
+	eventually(t, 5*time.Second, wantNames(t, zst, "Mesh", "/m1"))
+	put(t, zst, "Dataplane", "m1", "dp1", `{"networking":{"address":"10.0.0.1"}}`, nil)
+	eventually(t, 5*time.Second, wantNames(t, gst, "Dataplane", "m1/zone-1.dp1"))
+	// A cleanup job at the global removes the zone's copy: the zone resends it.
+	del(t, gst, "Dataplane", "m1", "zone-1.dp1")
+	eventually(t, 5*time.Second, wantNames(t, gst, "Dataplane", "m1/zone-1.dp1"))
+}
