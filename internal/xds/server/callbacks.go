@@ -233,6 +233,9 @@ func (s *Server) closeStream(id int64) {
 		s.timer.proxyGone(ps.info().nodeID)
 	}
 	s.mu.Unlock()
+	if last && ps.info().zoneProxy != "" {
+		s.scheduleZoneProxyRemoval(ps.info()) // zoneproxy.go
+	}
 	if !last || ps.info().proxyless || ps.info().zoneProxy != "" {
 		return
 	}

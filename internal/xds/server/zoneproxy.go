@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/grpc/codes"
@@ -378,4 +379,31 @@ func (s *Server) addZones(ctx context.Context, ix *proxymodel.Index) {
 	s.fillZones(ctx, &zones)
 	ix.SetLocalZone(zones.LocalZone)
 	ix.SetZoneProxies(zones.ZoneIngresses, zones.ZoneEgresses)
+}
+
+// scheduleZoneProxyRemoval deletes a zone proxy's resource when its proxy
+// has not come back within the deregistration delay, as Kuma unregisters
+// the zone proxies it registered: other zones then stop sending traffic
+// to an ingress that is gone. Only a single control plane instance per
+// store does it (with several, the proxy may be connected to another).
+func (s *Server) scheduleZoneProxyRemoval(info *nodeInfo) {
+	if !s.cfg.SingleInstance {
+		return
+	}
+	time.AfterFunc(s.cfg.DeregistrationDelay, func() {
+		s.mu.Lock()
+		_, back := s.proxies[info.key]
+		s.mu.Unlock()
+		if back {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		d, _ := s.mgr.Registry().ByKind(info.zoneProxy)
+		if err := s.mgr.Delete(ctx, d, "", info.key.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("deregistering a zone proxy", "proxy", info.key.Name, "kind", info.zoneProxy, "err", err)
+			return
+		}
+		s.log.Info("deregistered a zone proxy that left", "proxy", info.key.Name, "kind", info.zoneProxy)
+	})
 }

@@ -143,3 +143,26 @@ func TestZoneProxyRefusedWithTokens(t *testing.T) {
 		t.Fatalf("Recv = %v, want Unauthenticated naming the missing zone proxy tokens", err)
 	}
 }
+
+// A zone ingress that leaves is deregistered after the delay, so other
+// zones stop sending it traffic.
+func TestZoneIngressDeregistered(t *testing.T) {
+	c := startCP(t, 200*time.Millisecond)
+	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(c.dial(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := ads.StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = stream.Send(&discoveryv3.DiscoveryRequest{Node: ingressNode(t), TypeUrl: resourcev3.ListenerType})
+	d, _ := c.mgr.Registry().ByKind("ZoneIngress")
+	waitFor(t, "the ingress to register", func() bool {
+		_, err := c.mgr.Get(context.Background(), d, "", "zi-2")
+		return err == nil
+	})
+	cancel()
+	waitFor(t, "the ingress to be deregistered", func() bool {
+		_, err := c.mgr.Get(context.Background(), d, "", "zi-2")
+		return err != nil
+	})
+}
