@@ -98,6 +98,9 @@ func writeNamedErr(w http.ResponseWriter, err error, what, name string) {
 // "zone") and, in zone mode, its zone to the index (GET /).
 func (s *Server) withMode(index map[string]string) map[string]string {
 	index["mode"] = s.info.Mode
+	if s.mode != "" { // set by UseMode (ownership.go)
+		index["mode"] = s.mode
+	}
 	if index["mode"] == "" {
 		index["mode"] = "standalone"
 	}

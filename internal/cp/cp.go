@@ -115,6 +115,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, onStart func(
 		Version:    version.Version,
 		InstanceID: instance,
 		ClusterID:  clusterID,
+		Mode:       cfg.Mode,
+		Zone:       cfg.Multizone.Zone.Name,
 	}, func(ctx context.Context) error {
 		_, err := st.List(ctx, store.Query{Kind: kinds.Mesh, Limit: 1})
 		return err

@@ -181,7 +181,8 @@ function historyTable(z) {
 function ingressStatus(i) {
   const subs = i.zoneIngressInsight?.subscriptions || [];
   const last = subs[subs.length - 1];
-  return last && !last.disconnectTime ? 'online' : 'offline';
+  if (!last) return 'unknown'; // the zone reports no insight for it
+  return !last.disconnectTime ? 'online' : 'offline';
 }
 
 function advertised(zi) {
