@@ -125,7 +125,21 @@ func TestSidecarMetrics(t *testing.T) {
 	})
 	// The counters are read before and after the n requests: their
 	// difference must be n (the warm-up above may have needed retries).
-	before := pairCounters(t, frontend, backend, appPort)
+	// The baseline is taken once two reads agree: a request's latency is
+	// recorded just after its response is sent, so the warm-up's may land
+	// after the client has it.
+	var before map[string]float64
+	eventually(t, 5*time.Second, "the counters to settle", func() error {
+		a := pairCounters(t, frontend, backend, appPort)
+		time.Sleep(200 * time.Millisecond)
+		before = pairCounters(t, frontend, backend, appPort)
+		for k, v := range before {
+			if a[k] != v {
+				return fmt.Errorf("%s moved from %v to %v", k, a[k], v)
+			}
+		}
+		return nil
+	})
 	for i := range n {
 		if inst, err := get(c, url); err != nil || inst != "backend-1" {
 			t.Fatalf("request %d: %q %v", i, inst, err)
