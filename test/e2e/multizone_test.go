@@ -329,6 +329,8 @@ func mzGUI(t *testing.T, w *mzWorld) {
 		t.Error("the global's navigation has no Zones item")
 	}
 	b.screenshot("zones-03-global-zones")
+	b.route("#/")
+	b.waitFor("the overview's zone count", `[...document.querySelectorAll('main a[href="#/zones"]')].some((a) => a.textContent === '2 online · 0 offline')`, 20*time.Second)
 	b.route("#/zones/zone-2")
 	b.waitFor("zone-2's page with its dataplanes and ingress", mainHas("zone-2", "KDS connection", "backend-1", "backend-2", "zone-2-ingress"), 20*time.Second)
 	b.screenshot("zones-04-global-zone")

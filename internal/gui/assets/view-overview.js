@@ -69,7 +69,8 @@ function render(mesh, d) {
       mesh ? null : stat('Meshes', d.meshes.length, `${d.meshes.filter((m) => model.mtls(m).enabled).length} with mTLS`),
       stat('Services', services.length, `${svcOnline} with a proxy online`),
       stat('Dataplanes', dps.total, `${online} online · ${dps.offline} offline`, onlineBar(online, dps.offline)),
-      stat('Policies', policies, `${d.kinds.length} kinds`)),
+      stat('Policies', policies, `${d.kinds.length} kinds`),
+      zonesStat(d.globalInsight)),
     mesh ? meshDetails(mesh, d) : meshCards(d),
     mesh && d.serviceMap?.edges?.length ? h('section', { class: 'section' },
       h('h2', {}, 'Traffic'),
@@ -147,4 +148,11 @@ export function serviceBadge(s) {
   if (s.offline === 0) return badge('Online', 'ok');
   if (s.online === 0) return badge('Offline', 'bad');
   return badge('Partially online', 'warn');
+}
+
+/** zonesStat counts the zone control planes of a global control plane (none elsewhere). */
+function zonesStat(g) {
+  const z = g?.zones?.controlPlanes;
+  if (!z?.total) return null;
+  return stat('Zones', z.total, h('a', { href: '#/zones' }, `${z.online} online · ${z.total - z.online} offline`), onlineBar(z.online, z.total - z.online));
 }
