@@ -89,7 +89,10 @@ func renderChart(t testing.TB, ns string, values map[string]any) []map[string]an
 		if err := root.ExecuteTemplate(&b, f, data); err != nil {
 			t.Fatalf("rendering %s: %v", f, err)
 		}
-		docs = append(docs, b.String())
+		// helm splits the output into documents and trims each.
+		for _, doc := range strings.Split(b.String(), "\n---") {
+			docs = append(docs, strings.TrimSpace(doc))
+		}
 	}
 	return parseDocs(t, strings.Join(docs, "\n---\n"))
 }
