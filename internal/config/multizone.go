@@ -2,6 +2,8 @@ package config
 
 import (
 	"strings"
+
+	"github.com/trellis-mesh/trellis/api/validate"
 )
 
 // Control-plane modes (Kuma's).
@@ -75,6 +77,8 @@ func (c *Config) validateMultizone(bad func(key, format string, args ...any)) {
 	case ModeZone:
 		if c.Multizone.Zone.Name == "" {
 			bad("multizone.zone.name", "must name the zone when mode is zone")
+		} else if reason := validate.Name(c.Multizone.Zone.Name); reason != "" {
+			bad("multizone.zone.name", "%q: %s", c.Multizone.Zone.Name, reason)
 		}
 		addr := c.Multizone.Zone.GlobalAddress
 		switch {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -123,4 +124,33 @@ func indexOf(s, sub string) int {
 		}
 	}
 	return -1
+}
+
+func TestDisablingAConnectedZoneClosesItsStreams(t *testing.T) {
+	gst := memoryStore(t)
+	put(t, gst, "Mesh", "", "m1", `{}`, nil)
+	g := startGlobal(t, gst)
+	zst := memoryStore(t)
+	z := startZone(t, g, "zone-1", zst)
+	eventually(t, 5*time.Second, wantNames(t, zst, "Mesh", "/m1"))
+	if !z.client.Connected() {
+		t.Fatal("zone-1 is not connected")
+	}
+	disabled, _ := json.Marshal(map[string]any{"enabled": false})
+	put(t, gst, "Zone", "", "zone-1", string(disabled), nil)
+	eventually(t, 5*time.Second, func() error {
+		if z.client.Connected() {
+			return errors.New("zone-1 still connected after being disabled")
+		}
+		return nil
+	})
+	// It stays out (every reconnection is refused) and nothing syncs.
+	put(t, gst, "Mesh", "", "m2", `{}`, nil)
+	time.Sleep(time.Second)
+	if z.client.Connected() || len(names(t, zst, "Mesh")) != 1 {
+		t.Fatalf("a disabled zone synced: connected=%v meshes %v", z.client.Connected(), names(t, zst, "Mesh"))
+	}
+	// Enabled again, it reconnects and catches up.
+	put(t, gst, "Zone", "", "zone-1", `{"enabled":true}`, nil)
+	eventually(t, 15*time.Second, wantNames(t, zst, "Mesh", "/m1", "/m2"))
 }

@@ -198,6 +198,9 @@ func (s *Server) globalToZone(ss grpc.ServerStream) error {
 	}
 	stats := s.open(p)
 	defer s.close(p)
+	ctx, stopZone := context.WithCancel(ctx)
+	defer stopZone()
+	go s.endWhenDisabled(ctx, p.zone, stopZone)
 	// Tell the zone at once that it was accepted (it waits for headers).
 	if err := ss.SendHeader(metadata.Pairs(MDAccepted, "true")); err != nil {
 		return err
@@ -210,7 +213,7 @@ func (s *Server) globalToZone(ss grpc.ServerStream) error {
 	stop()
 	s.recordDisconnect(p, stats)
 	s.log.Info("kds: zone disconnected", "zone", p.zone, "stream", "global-to-zone", "reason", err)
-	return quiet(err)
+	return s.ended(ctx, ss, p, err)
 }
 
 // zoneToGlobal receives a zone's resources into the global store.
@@ -223,10 +226,41 @@ func (s *Server) zoneToGlobal(ss grpc.ServerStream) error {
 	}
 	stats := s.open(p)
 	defer s.close(p)
+	ctx, stopZone := context.WithCancel(ctx)
+	defer stopZone()
+	go s.endWhenDisabled(ctx, p.zone, stopZone)
 	if err := ss.SendHeader(metadata.Pairs(MDAccepted, "true")); err != nil {
 		return err
 	}
 	err = NewReceiver(s.st, ZoneToGlobal(p.zone), stats, s.log.With("zone", p.zone)).Serve(ctx, serverRequests{ss})
+	return s.ended(ctx, ss, p, err)
+}
+
+// endWhenDisabled calls stop when the zone's Zone resource is disabled
+// while its stream is open: the zone reconnects and is refused.
+func (s *Server) endWhenDisabled(ctx context.Context, zone string, stop context.CancelFunc) {
+	events, err := s.st.Watch(ctx)
+	if err != nil {
+		return
+	}
+	for ev := range events {
+		if ev.Kind != kinds.Zone || ev.Name != zone || ev.Op == store.OpDelete {
+			continue
+		}
+		if err := s.ensureZone(ctx, zone); grpcstatus.Code(err) == codes.PermissionDenied {
+			s.log.Info("kds: zone disabled; closing its stream", "zone", zone)
+			stop()
+			return
+		}
+	}
+}
+
+// ended is a stream's final status: PermissionDenied when the zone was
+// disabled while connected (ctx ended, the stream's own did not).
+func (s *Server) ended(ctx context.Context, ss grpc.ServerStream, p *peer, err error) error {
+	if ss.Context().Err() == nil && ctx.Err() != nil {
+		return grpcstatus.Errorf(codes.PermissionDenied, "zone %q was disabled (Zone %s has enabled: false)", p.zone, p.zone)
+	}
 	return quiet(err)
 }
 
