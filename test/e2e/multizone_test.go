@@ -334,6 +334,12 @@ func mzGUI(t *testing.T, w *mzWorld) {
 	b.route("#/zones/zone-2")
 	b.waitFor("zone-2's page with its dataplanes and ingress", mainHas("zone-2", "KDS connection", "backend-1", "backend-2", "zone-2-ingress"), 20*time.Second)
 	b.screenshot("zones-04-global-zone")
+	// A zone control plane's GUI names its zone and points to the global.
+	b.do("opening zone-1's GUI", 30*time.Second, chromedp.Navigate(w.zones["zone-1"].URL+"/gui/#/zones"))
+	b.waitFor("zone-1's note", mainHas("zone control plane of", "zone-1", "global control plane"), 20*time.Second)
+	if got := eval[string](b, `document.getElementById('version').textContent`); !strings.Contains(got, "zone zone-1") {
+		t.Errorf("zone-1's GUI footer reads %q, want the mode and zone", got)
+	}
 	for _, p := range b.problems() {
 		t.Errorf("browser console: %s", p)
 	}
