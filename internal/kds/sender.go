@@ -197,7 +197,7 @@ func (s *Sender) handleRequest(states map[string]*typeState, req *discovery.Delt
 		for n, v := range req.GetInitialResourceVersions() {
 			st.acked[n] = v
 		}
-		st.inflight = nil
+		st.inflight, st.retryAt = nil, time.Time{}
 		return nil
 	}
 	if st.inflight == nil || st.inflight.nonce != req.GetResponseNonce() {
