@@ -208,3 +208,28 @@ func TestACopyDeletedByOthersComesBack(t *testing.T) {
 	del(t, gst, "Dataplane", "m1", "zone-1.dp1")
 	eventually(t, 5*time.Second, wantNames(t, gst, "Dataplane", "m1/zone-1.dp1"))
 }
+
+func TestNACKCarriesTheErrorAndTheSenderRetries(t *testing.T) {
+	gst, zst := memoryStore(t), memoryStore(t)
+	g := startGlobal(t, gst)
+	// The zone has a mesh the global does not: its Dataplane is refused.
+	put(t, zst, "Mesh", "", "local", `{}`, nil)
+	put(t, zst, "Dataplane", "local", "dp1", `{"networking":{"address":"10.0.0.1"}}`, nil)
+	startZone(t, g, "zone-1", zst)
+	eventually(t, 5*time.Second, func() error {
+		zi, err := insights.GetZone(t.Context(), gst, "zone-1")
+		if err != nil {
+			return err
+		}
+		if last := zi.Last(); last == nil || last.Status.Stat["Dataplane"] == nil || last.Status.Stat["Dataplane"].ResponsesRejected == 0 {
+			return fmt.Errorf("no rejected Dataplane response in the insight: %+v", zi.Last())
+		}
+		return nil
+	})
+	if got := names(t, gst, "Dataplane"); len(got) != 0 {
+		t.Fatalf("the global stored a Dataplane of a mesh it lacks: %v", got)
+	}
+	// Once the mesh exists at the global the resend goes through.
+	put(t, gst, "Mesh", "", "local", `{}`, nil)
+	eventually(t, 5*time.Second, wantNames(t, gst, "Dataplane", "local/zone-1.dp1"))
+}
