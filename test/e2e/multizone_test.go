@@ -156,11 +156,16 @@ func mzCrossZone(t *testing.T, w *mzWorld, client *http.Client, backendURL strin
 	if strings.Contains(ingressDump, "DownstreamTlsContext") {
 		t.Errorf("zone-2's ingress terminates TLS (its config has a DownstreamTlsContext):\n%s", ingressDump)
 	}
+	for _, secret := range []string{"private_key", "tls_certificate"} {
+		if strings.Contains(ingressDump, secret) {
+			t.Errorf("zone-2's ingress holds a certificate or key (%s in its config): it could decrypt the traffic", secret)
+		}
+	}
 	if !strings.Contains(ingressDump, "server_names") {
 		t.Errorf("zone-2's ingress does not route by SNI (no filter chain matches server_names):\n%s", ingressDump)
 	}
-	if dump := adminGet(t, backendDP, "/config_dump"); !strings.Contains(dump, "DownstreamTlsContext") {
-		t.Errorf("the backend's sidecar does not terminate mTLS on its inbound:\n%s", dump)
+	if dump := adminGet(t, backendDP, "/config_dump"); !strings.Contains(dump, "DownstreamTlsContext") || !strings.Contains(dump, "private_key") {
+		t.Errorf("the backend's sidecar does not terminate mTLS on its inbound with its own certificate and key:\n%s", dump)
 	}
 }
 
