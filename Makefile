@@ -21,7 +21,7 @@ FUZZ_TARGETS := ./internal/resource:FuzzDecode ./internal/resource:FuzzDecodeFor
 	./internal/dataplane/runtime/httpproxy:FuzzH1Request ./internal/dataplane/runtime/httpproxy:FuzzChunked \
 	./internal/xds/server:FuzzDecodeDataplane \
 	./internal/dataplane/runtime/accesslog/format:FuzzParse ./internal/dataplane/runtime/tracing:FuzzExtract \
-	./internal/dataplane/runtime/dns:FuzzHandleMessage
+	./internal/dataplane/runtime/dns:FuzzHandleMessage ./internal/kds:FuzzDecode
 
 .PHONY: build test vet unit e2e fuzz bench fmt demo
 
@@ -66,3 +66,11 @@ bench-datapath:
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+# Kubernetes test binaries: kube-apiserver and kubectl built from
+# k8s.io/kubernetes (the tools/k8s module), etcd linked from PATH (Debian's
+# etcd-server), all in .bin/k8s: the KUBEBUILDER_ASSETS folder that
+# internal/testing/envtest uses. A cold build takes minutes on 2 cores.
+.PHONY: k8s-test-bins
+k8s-test-bins:
+	tools/k8s/build.sh $(CURDIR)/.bin/k8s
