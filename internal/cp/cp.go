@@ -199,6 +199,7 @@ func startDPServer(cfg config.Config, mgr *manager.Manager, instance string, obs
 		StatsFlushInterval:  time.Duration(cfg.DPServer.StatsFlushInterval),
 		VIPs:                vips,
 		Zone:                cfg.Multizone.Zone.Name, // zone mode: the zone of local proxies and ingresses
+		SyncedCA:            cfg.Mode == config.ModeZone,
 	}, mgr, log)
 	ln, err := dps.Listen()
 	if err != nil {

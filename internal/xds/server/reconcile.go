@@ -282,6 +282,9 @@ func (r *reconciler) ensureAllCAs(ctx context.Context) {
 
 // ensureCA creates the missing builtin CAs of a mesh.
 func (r *reconciler) ensureCA(ctx context.Context, meshName string) {
+	if r.s.cfg.SyncedCA {
+		return
+	}
 	m, err := r.s.mgr.Get(ctx, r.s.meshDesc(), "", meshName)
 	if err != nil {
 		return // deleted since

@@ -71,6 +71,11 @@ type Config struct {
 	// without a kuma.io/zone tag and ingresses without a zone are in it
 	// (zoneproxy.go).
 	Zone string
+	// SyncedCA says the meshes' CA secrets come from elsewhere (a zone
+	// control plane gets them from the global): the server never creates
+	// a builtin CA, so a zone cannot issue certificates from a CA of its
+	// own in the moment between a Mesh's sync and its CA's.
+	SyncedCA bool
 	// VIPs configures the services' virtual IPs and DNS names (the
 	// dnsServer settings); the zero value takes Kuma's defaults.
 	VIPs vip.Config
