@@ -24,6 +24,9 @@ const (
 
 // globalSecretsKept are the prefixes of GlobalSecrets that never leave the
 // global control plane: they sign credentials only the global issues.
+// The public parts of the zone-token signing keys
+// ("zone-token-signing-public-key-<serial>", tokens.ZonePublicKeyPrefix)
+// are not kept: zones verify zone proxies' tokens with them.
 var globalSecretsKept = []string{"user-token-signing-key-", ZoneSigningKeyPrefix}
 
 // ZoneSigningKeyPrefix starts the GlobalSecrets holding zone-token signing

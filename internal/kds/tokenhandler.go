@@ -13,9 +13,10 @@ import (
 	"github.com/trellis-mesh/trellis/internal/tokens"
 )
 
-// ZoneTokenIssuer issues zone tokens (*tokens.ZoneTokens).
+// ZoneTokenIssuer issues zone tokens (*tokens.ZoneTokens) with the given
+// scopes (tokens.ZoneFullScope when empty).
 type ZoneTokenIssuer interface {
-	IssueZoneToken(ctx context.Context, zone string, validFor time.Duration) (string, error)
+	IssueZoneTokenScoped(ctx context.Context, zone string, scope []string, validFor time.Duration) (string, error)
 }
 
 var _ ZoneTokenIssuer = (*tokens.ZoneTokens)(nil)
@@ -32,7 +33,9 @@ type zoneTokenRequest struct {
 const DefaultZoneTokenValidity = 10 * 365 * 24 * time.Hour
 
 // ZoneTokenHandler answers POST /tokens/zone with a new zone token as
-// text/plain. Mount it on the global's API (behind its authentication).
+// text/plain. Mount it on the global's and a standalone control plane's
+// API (behind its authentication). Scopes: "cp" (a zone control plane on
+// KDS), "ingress", "egress" (zone proxies); none means all three, as Kuma.
 func ZoneTokenHandler(issuer ZoneTokenIssuer, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req zoneTokenRequest
@@ -48,8 +51,8 @@ func ZoneTokenHandler(issuer ZoneTokenIssuer, log *slog.Logger) http.Handler {
 			errs.Add(root.Field("zone"), reason)
 		}
 		for i, s := range req.Scope {
-			if s != tokens.ZoneScopeCP {
-				errs.Addf(root.Field("scope").Index(i), "%q is not a supported scope: must be %q", s, tokens.ZoneScopeCP)
+			if !tokens.ValidZoneScope(s) {
+				errs.Addf(root.Field("scope").Index(i), "%q is not a supported scope: must be one of %q", s, tokens.ZoneFullScope)
 			}
 		}
 		validFor := DefaultZoneTokenValidity
@@ -68,12 +71,16 @@ func ZoneTokenHandler(issuer ZoneTokenIssuer, log *slog.Logger) http.Handler {
 			writeStdError(w, http.StatusBadRequest, "Resource is not valid", errs.Violations...)
 			return
 		}
-		token, err := issuer.IssueZoneToken(r.Context(), req.Zone, validFor)
+		scope := req.Scope
+		if len(scope) == 0 {
+			scope = tokens.ZoneFullScope
+		}
+		token, err := issuer.IssueZoneTokenScoped(r.Context(), req.Zone, scope, validFor)
 		if err != nil {
 			writeStdError(w, http.StatusInternalServerError, fmt.Sprintf("issuing the zone token: %v", err))
 			return
 		}
-		log.Info("zone token issued", "zone", req.Zone, "validFor", validFor, "scope", slices.Clone(req.Scope))
+		log.Info("zone token issued", "zone", req.Zone, "validFor", validFor, "scope", slices.Clone(scope))
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte(token))
 	})

@@ -23,7 +23,8 @@ import (
 
 // ZoneSigningKeyPrefix starts the GlobalSecrets holding the signing keys of
 // zone tokens, followed by the key's serial ("zone-token-signing-key-1").
-// They stay on the global control plane (KDS never sends them).
+// They stay on the global control plane (KDS never sends them); their
+// public parts (ZonePublicKeyPrefix) travel to zones.
 const ZoneSigningKeyPrefix = "zone-token-signing-key-"
 
 // ZoneScopeCP is the scope of a token a zone control plane presents, as
@@ -57,11 +58,15 @@ func (z *ZoneTokens) SetClock(now func() time.Time) { z.now = now }
 // ZoneSigningKeyName is the GlobalSecret of signing key serial.
 func ZoneSigningKeyName(serial int) string { return ZoneSigningKeyPrefix + strconv.Itoa(serial) }
 
-// EnsureZoneSigningKey creates signing key 1 unless one exists.
+// EnsureZoneSigningKey creates signing key 1 unless one exists, and the
+// public key (ZonePublicKeyName) of every signing key.
 func (z *ZoneTokens) EnsureZoneSigningKey(ctx context.Context) error {
 	serials, err := z.serials(ctx)
-	if err != nil || len(serials) > 0 {
+	if err != nil {
 		return err
+	}
+	if len(serials) > 0 {
+		return z.ensureZonePublicKeys(ctx)
 	}
 	key, err := rsa.GenerateKey(rand.Reader, userSigningKeyBits)
 	if err != nil {
@@ -73,7 +78,7 @@ func (z *ZoneTokens) EnsureZoneSigningKey(ctx context.Context) error {
 	if err != nil && !errors.Is(err, store.ErrAlreadyExists) {
 		return fmt.Errorf("storing the zone-token signing key: %w", err)
 	}
-	return nil
+	return z.ensureZonePublicKeys(ctx)
 }
 
 func (z *ZoneTokens) serials(ctx context.Context) ([]int, error) {
@@ -108,37 +113,10 @@ func (z *ZoneTokens) key(ctx context.Context, serial int) (*rsa.PrivateKey, erro
 	return key, nil
 }
 
-// IssueZoneToken signs a token for zone, valid for validFor, with the
-// newest signing key (its serial in the kid header).
+// IssueZoneToken signs a token for zone with scope "cp" (what a zone
+// control plane presents on KDS), valid for validFor.
 func (z *ZoneTokens) IssueZoneToken(ctx context.Context, zone string, validFor time.Duration) (string, error) {
-	if zone == "" {
-		return "", errors.New("issuing a zone token: the zone cannot be empty")
-	}
-	if validFor <= 0 {
-		return "", errors.New("issuing a zone token: validFor must be positive")
-	}
-	serials, err := z.serials(ctx)
-	if err != nil {
-		return "", err
-	}
-	if len(serials) == 0 {
-		return "", fmt.Errorf("there is no zone-token signing key (GlobalSecret %s1): the global control plane creates it at start", ZoneSigningKeyPrefix)
-	}
-	serial := serials[len(serials)-1]
-	key, err := z.key(ctx, serial)
-	if err != nil {
-		return "", err
-	}
-	now := z.now()
-	claims := &ZoneClaims{Zone: zone, Scope: []string{ZoneScopeCP}, RegisteredClaims: jwt.RegisteredClaims{
-		ID:        rand.Text(),
-		IssuedAt:  jwt.NewNumericDate(now),
-		NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)),
-		ExpiresAt: jwt.NewNumericDate(now.Add(validFor)),
-	}}
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
-	tok.Header["kid"] = strconv.Itoa(serial)
-	return tok.SignedString(key)
+	return z.IssueZoneTokenScoped(ctx, zone, []string{ZoneScopeCP}, validFor)
 }
 
 // ValidateZoneToken checks the token's signature, expiry and scope, and

@@ -67,7 +67,7 @@ func (s *Server) authenticateDataplane(ctx context.Context, token string, dp *re
 // Unavailable, so the proxy retries.
 func (s *Server) authenticateStream(ctx context.Context, token string, info *nodeInfo) error {
 	if info.zoneProxy != "" {
-		return s.authenticateZoneProxy(info) // zoneproxy.go
+		return s.authenticateZoneProxy(ctx, token, info) // zoneproxy.go
 	}
 	if !s.authnRequired() {
 		return nil

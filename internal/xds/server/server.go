@@ -111,6 +111,8 @@ type Server struct {
 	insight *insightWriter
 	// tokens validates the dataplane tokens proxies present.
 	tokens *tokens.DataplaneTokens
+	// zoneTokens validates the zone tokens zone proxies present (zoneproxy.go).
+	zoneTokens *tokens.ZoneTokens
 	// ca holds the meshes' CAs and issues proxies' workload certificates.
 	ca *ca.Manager
 	// timer measures push and ACK latencies (metricsservice_hooks.go).
@@ -181,6 +183,7 @@ func New(cfg Config, mgr *manager.Manager, log *slog.Logger) *Server {
 		timer:     newXDSTimer(cfg.Metrics),
 	}
 	s.tokens = tokens.NewDataplaneTokens(s.st)
+	s.zoneTokens = tokens.NewZoneTokens(s.st)
 	s.recon = newReconciler(s)
 	s.recon.cache.vips = vip.New(s.st, cfg.VIPs, s.log)
 	s.insight = newInsightWriter(s.st, s.log)

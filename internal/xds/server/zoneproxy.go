@@ -20,6 +20,7 @@ import (
 	"github.com/trellis-mesh/trellis/internal/proxymodel"
 	"github.com/trellis-mesh/trellis/internal/resource"
 	"github.com/trellis-mesh/trellis/internal/store"
+	"github.com/trellis-mesh/trellis/internal/tokens"
 	"github.com/trellis-mesh/trellis/internal/xds/build"
 )
 
@@ -84,8 +85,14 @@ func (s *Server) handleZoneProxyBootstrap(w http.ResponseWriter, r *http.Request
 		writeStdError(w, http.StatusBadRequest, "dataplaneResource: "+err.Error())
 		return
 	}
-	if s.authnRequired() {
-		writeStdError(w, http.StatusUnauthorized, errZoneProxyAuthn.Error())
+	if err := s.checkZoneProxyToken(r.Context(), req.DataplaneToken, req.ProxyType); err != nil {
+		if errors.Is(err, tokens.ErrInvalidZoneToken) {
+			s.log.Warn("refusing a zone proxy's bootstrap: zone token", "proxy", req.Name, "proxyType", req.ProxyType, "remote", r.RemoteAddr, "reason", err.Error())
+			writeStdError(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		s.log.Error("checking a zone token", "proxy", req.Name, "err", err)
+		writeStdError(w, http.StatusInternalServerError, "checking the zone token failed; see the control plane's log")
 		return
 	}
 	b, err := s.bootstrapFor(req, res)
@@ -103,11 +110,6 @@ func (s *Server) handleZoneProxyBootstrap(w http.ResponseWriter, r *http.Request
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(js)
 }
-
-// errZoneProxyAuthn refuses zone proxies while dataplane tokens are
-// required: zone proxies authenticate with zone tokens, not implemented
-// yet.
-var errZoneProxyAuthn = errors.New("zone proxies (ingress, egress) cannot authenticate with a dataplane token; zone proxy tokens are not supported yet: run the control plane with TRELLIS_DP_SERVER_AUTHN=none (dpServer.authn.type: none) to use them")
 
 // identifyZoneProxy reads a node whose dataplane.resource is a ZoneIngress
 // or ZoneEgress (kind), or returns false.
@@ -136,13 +138,37 @@ func (s *Server) identifyZoneProxy(node *corev3.Node) (*nodeInfo, bool, error) {
 	return info, true, nil
 }
 
-// authenticateZoneProxy refuses zone proxies when tokens are required.
-func (s *Server) authenticateZoneProxy(info *nodeInfo) error {
+// checkZoneProxyToken checks the zone token a zone proxy of proxyType
+// ("ingress", "egress") presented, when tokens are required: its scope
+// must hold proxyType and, on a zone control plane, its zone must be this
+// one's; it is verified with a local signing key (global, standalone) or a
+// public key synced from the global (zone). Sidecars never come here: they
+// present dataplane tokens.
+func (s *Server) checkZoneProxyToken(ctx context.Context, token, proxyType string) error {
 	if !s.authnRequired() {
 		return nil
 	}
-	s.log.Warn("refusing a zone proxy", "proxy", info.key.Name, "node", info.nodeID, "reason", errZoneProxyAuthn.Error())
-	return status.Error(codes.Unauthenticated, fmt.Sprintf("zone proxy %s: %v", info.key.Name, errZoneProxyAuthn))
+	_, err := s.zoneTokens.ValidateZoneProxyToken(ctx, token, s.cfg.Zone, proxyType)
+	return err
+}
+
+// authenticateZoneProxy checks a zone proxy's stream token
+// (checkZoneProxyToken): a refusal is Unauthenticated naming the reason, a
+// store failure Unavailable.
+func (s *Server) authenticateZoneProxy(ctx context.Context, token string, info *nodeInfo) error {
+	proxyType := proxyTypeIngress
+	if info.zoneProxy == kindZoneEgress {
+		proxyType = proxyTypeEgress
+	}
+	err := s.checkZoneProxyToken(ctx, token, proxyType)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, tokens.ErrInvalidZoneToken) {
+		s.log.Warn("refusing a zone proxy: zone token", "proxy", info.key.Name, "node", info.nodeID, "kind", info.zoneProxy, "reason", err.Error())
+		return status.Error(codes.Unauthenticated, fmt.Sprintf("zone proxy %s (%s): %v", info.key.Name, info.zoneProxy, err))
+	}
+	return status.Error(codes.Unavailable, fmt.Sprintf("zone proxy %s: checking its zone token: %v", info.key.Name, err))
 }
 
 // registerZoneProxy stores a connecting zone proxy's resource, keeping the

@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,8 +11,6 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/trellis-mesh/trellis/api/mesh"
@@ -127,21 +124,6 @@ func TestZoneIngressRegistersAndServes(t *testing.T) {
 		_ = side.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.EndpointType, ResourceNames: []string{"backend"}, ResponseNonce: r.Nonce, VersionInfo: r.VersionInfo})
 	}
 	t.Fatal("the sidecar did not get the ingress (weight 2, zone-2) as backend's endpoint within 5 s")
-}
-
-// With dataplane tokens required, a zone proxy is refused with the reason.
-func TestZoneProxyRefusedWithTokens(t *testing.T) {
-	c := startCP(t, time.Minute, func(cfg *server.Config) { cfg.Authn = server.AuthnDPToken })
-	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(c.dial(t))
-	stream, err := ads.StreamAggregatedResources(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = stream.Send(&discoveryv3.DiscoveryRequest{Node: ingressNode(t), TypeUrl: resourcev3.ListenerType})
-	_, err = stream.Recv()
-	if status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "zone proxy tokens are not supported yet") {
-		t.Fatalf("Recv = %v, want Unauthenticated naming the missing zone proxy tokens", err)
-	}
 }
 
 // A zone ingress that leaves is deregistered after the delay, so other
