@@ -41,6 +41,13 @@ type multizone struct {
 func setupMultizone(ctx context.Context, cfg config.Config, st store.Store, mgr *manager.Manager, instance string, log *slog.Logger) (*multizone, error) {
 	mz := &multizone{mode: cfg.Mode, log: log}
 	switch cfg.Mode {
+	case config.ModeStandalone, "":
+		// A standalone control plane signs the zone tokens of its zone
+		// proxies with its own key (POST /tokens/zone).
+		mz.zoneToks = tokens.NewZoneTokens(st)
+		if err := mz.zoneToks.EnsureZoneSigningKey(ctx); err != nil {
+			return nil, err
+		}
 	case config.ModeGlobal:
 		mz.zoneToks = tokens.NewZoneTokens(st)
 		if err := mz.zoneToks.EnsureZoneSigningKey(ctx); err != nil {
@@ -81,7 +88,8 @@ func setupMultizone(ctx context.Context, cfg config.Config, st store.Store, mgr 
 	return mz, nil
 }
 
-// mount tells the API the mode and, on the global, serves POST /tokens/zone.
+// mount tells the API the mode and, on the global and standalone control
+// planes, serves POST /tokens/zone.
 func (mz *multizone) mount(api *apiserver.Server) {
 	api.UseMode(mz.mode)
 	if mz.zoneToks != nil {

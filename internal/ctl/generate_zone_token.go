@@ -3,6 +3,8 @@ package ctl
 import (
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +17,9 @@ type zoneTokenRequest struct {
 	ValidFor string   `json:"validFor"`
 }
 
+// zoneScopes are the scopes of a zone token (Kuma's), all by default.
+var zoneScopes = []string{"cp", "ingress", "egress"}
+
 func (r *root) generateZoneTokenCmd() *cobra.Command {
 	var (
 		req      zoneTokenRequest
@@ -22,12 +27,16 @@ func (r *root) generateZoneTokenCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "zone-token",
-		Short: "Generate a zone token, which a zone control plane presents to the global one",
-		Long: "Generate a zone token on the global control plane: a JWT signed by the global's\n" +
-			"zone-token signing key that a zone control plane presents on its KDS streams\n" +
-			"(TRELLIS_MULTIZONE_ZONE_TOKEN_FILE). The global accepts it only from the zone it names.",
-		Example: "  trellisctl generate zone-token --zone zone-1 --valid-for 720h > zone-1.token",
-		Args:    cobra.NoArgs,
+		Short: "Generate a zone token, which proves the identity of a zone control plane, zone ingress or zone egress",
+		Long: "Generate a zone token on the global (or standalone) control plane: a JWT signed by its\n" +
+			"zone-token signing key. Scope \"cp\": a zone control plane presents it on its KDS streams\n" +
+			"(TRELLIS_MULTIZONE_ZONE_TOKEN_FILE). Scopes \"ingress\", \"egress\": a zone proxy presents it\n" +
+			"(trellis-dp run --proxy-type ingress|egress --dataplane-token-file). A token is accepted\n" +
+			"only in the zone it names. Without --scope the token carries all three scopes.",
+		Example: "  trellisctl generate zone-token --zone zone-1 --scope cp --valid-for 720h > zone-1.token\n" +
+			"  trellisctl generate zone-token --zone zone-1 --scope ingress --valid-for 720h > ingress.token\n" +
+			"  trellisctl generate zone-token --zone zone-1 --scope ingress,egress",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if req.Zone == "" {
 				return fmt.Errorf("--zone: required, the name of the zone the token is for")
@@ -35,8 +44,12 @@ func (r *root) generateZoneTokenCmd() *cobra.Command {
 			if validFor <= 0 {
 				return fmt.Errorf("--valid-for %s: must be positive", validFor)
 			}
+			for _, sc := range req.Scope {
+				if !slices.Contains(zoneScopes, sc) {
+					return fmt.Errorf("--scope %q: must be one of %s", sc, strings.Join(zoneScopes, ", "))
+				}
+			}
 			req.ValidFor = validFor.String()
-			req.Scope = []string{"cp"}
 			c, err := r.client()
 			if err != nil {
 				return err
@@ -51,6 +64,7 @@ func (r *root) generateZoneTokenCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.Zone, "zone", "", "name of the zone the token is for")
+	f.StringSliceVar(&req.Scope, "scope", slices.Clone(zoneScopes), `what the token may identify: "cp", "ingress", "egress" (repeat or comma-separate)`)
 	f.DurationVar(&validFor, "valid-for", 10*365*24*time.Hour, `how long the token is valid, e.g. "720h"`)
 	return cmd
 }

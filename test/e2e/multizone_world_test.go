@@ -69,7 +69,7 @@ func (w *mzWorld) startGlobal() {
 // with a zone token the global issued.
 func (w *mzWorld) startZone(zone string) {
 	t := w.t
-	token := strings.TrimSpace(w.global.mustCtl("", "generate", "zone-token", "--zone", zone, "--valid-for", "24h"))
+	token := strings.TrimSpace(w.global.mustCtl("", "generate", "zone-token", "--zone", zone, "--scope", "cp", "--valid-for", "24h"))
 	tokenFile := filepath.Join(t.TempDir(), zone+".token")
 	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 		t.Fatal(err)
@@ -81,14 +81,12 @@ func (w *mzWorld) startZone(zone string) {
 		"TRELLIS_MULTIZONE_GLOBAL_CA_CERT_FILE": filepath.Join(w.global.DataDir, "certs", "kds-server.crt"),
 		"TRELLIS_MULTIZONE_ZONE_TOKEN_FILE":     tokenFile,
 		"TRELLIS_STORE_TYPE":                    "sqlite",
-		// Zone ingresses present no token yet (the DP server refuses zone
-		// proxies when it requires tokens), so the zones' DP servers take
-		// proxies without one; sidecars still get and send their tokens.
-		"TRELLIS_DP_SERVER_AUTHN": "none",
+		// The zones' DP servers require tokens (the default): sidecars
+		// present dataplane tokens, ingresses zone tokens (startIngress).
 	})
 }
 
-// startIngress runs zone's ingress. advertisedPort, when not zero, is what
+// startIngress runs zone's ingress with a zone token (scope ingress). advertisedPort, when not zero, is what
 // other zones are told to dial instead of the listener's own port.
 func (w *mzWorld) startIngress(zone string, port, advertisedPort int) {
 	if advertisedPort == 0 {
@@ -103,7 +101,11 @@ networking:
   advertisedAddress: 127.0.0.1
   advertisedPort: %d
 `, name, port, advertisedPort)
-	p := launchDP(w.t, w.zones[zone], name, doc, "--proxy-type", "ingress")
+	// The ingress proves its identity with a zone token the global issued
+	// (scope ingress, this zone); the zone verifies it with the public key
+	// the global synced to it.
+	token := w.global.mustCtl("", "generate", "zone-token", "--zone", zone, "--scope", "ingress", "--valid-for", "1h")
+	p := launchDP(w.t, w.zones[zone], name, doc, "--proxy-type", "ingress", "--dataplane-token-file", writeToken(w.t, strings.TrimSpace(token)))
 	waitReady(w.t, p, 30*time.Second)
 	w.ingress[zone] = p
 }
