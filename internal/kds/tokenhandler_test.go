@@ -36,6 +36,30 @@ func TestZoneTokenHandler(t *testing.T) {
 	if err := zt.ValidateZoneToken(context.Background(), tok, "zone-1"); err != nil {
 		t.Fatalf("the issued token does not validate: %v", err)
 	}
+	// Scopes: an ingress-only token identifies an ingress, not a zone CP;
+	// a token without a scope carries all three (Kuma's default).
+	code, tok = post(`{"zone":"zone-1","scope":["ingress"],"validFor":"1h"}`)
+	if code != http.StatusOK {
+		t.Fatalf("issue ingress: %d %s", code, tok)
+	}
+	if _, err := zt.ValidateZoneProxyToken(context.Background(), tok, "zone-1", tokens.ZoneScopeIngress); err != nil {
+		t.Errorf("the ingress token does not validate for an ingress: %v", err)
+	}
+	if err := zt.ValidateZoneToken(context.Background(), tok, "zone-1"); err == nil {
+		t.Error("an ingress-only token was accepted for a zone control plane")
+	}
+	code, tok = post(`{"zone":"zone-1"}`)
+	if code != http.StatusOK {
+		t.Fatalf("issue default: %d %s", code, tok)
+	}
+	for _, scope := range []string{tokens.ZoneScopeIngress, tokens.ZoneScopeEgress} {
+		if _, err := zt.ValidateZoneProxyToken(context.Background(), tok, "zone-1", scope); err != nil {
+			t.Errorf("a default-scope token is refused for %s: %v", scope, err)
+		}
+	}
+	if err := zt.ValidateZoneToken(context.Background(), tok, "zone-1"); err != nil {
+		t.Errorf("a default-scope token is refused for a zone CP: %v", err)
+	}
 	for body, field := range map[string]string{
 		`{"validFor":"1h"}`:                  `"field":"zone"`,
 		`{"zone":"Bad Name"}`:                `"field":"zone"`,

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -40,6 +41,12 @@ func ValidZoneScope(s string) bool { return slices.Contains(ZoneFullScope, s) }
 // KDS sends them to zones, whose DP servers verify zone proxies' tokens
 // with them.
 const ZonePublicKeyPrefix = "zone-token-signing-public-key-"
+
+// ErrNoZoneKeys is returned (not wrapping ErrInvalidZoneToken) when this
+// control plane holds no zone-token key at all, private or public: a zone
+// that has not yet received the public keys from the global. The proxy
+// should retry.
+var ErrNoZoneKeys = errors.New("this control plane holds no zone-token signing key or public key yet (a zone receives the public keys from the global once KDS syncs)")
 
 // ZonePublicKeyName is the GlobalSecret of the public part of key serial.
 func ZonePublicKeyName(serial int) string { return ZonePublicKeyPrefix + strconv.Itoa(serial) }
@@ -173,6 +180,10 @@ func (z *ZoneTokens) ValidateZoneProxyToken(ctx context.Context, token, zone, sc
 		}
 		pub, err := z.verificationKey(ctx, serial)
 		if errors.Is(err, store.ErrNotFound) {
+			if none, lerr := z.noKeys(ctx); lerr != nil || none {
+				storeErr = cmpErr(lerr, ErrNoZoneKeys)
+				return nil, storeErr
+			}
 			return nil, fmt.Errorf("signing key %d is unknown here (neither %s nor %s exists)", serial, ZoneSigningKeyName(serial), ZonePublicKeyName(serial))
 		}
 		if err != nil {
@@ -194,4 +205,27 @@ func (z *ZoneTokens) ValidateZoneProxyToken(ctx context.Context, token, zone, sc
 		return nil, fmt.Errorf("%w: the token is for zone %q, not this control plane's zone %q", ErrInvalidZoneToken, claims.Zone, zone)
 	}
 	return claims, nil
+}
+
+// noKeys reports whether the store holds no zone-token key, private or
+// public.
+func (z *ZoneTokens) noKeys(ctx context.Context) (bool, error) {
+	page, err := z.st.List(ctx, store.Query{Kind: kinds.GlobalSecret, NameContains: "zone-token-signing-"})
+	if err != nil {
+		return false, fmt.Errorf("listing zone-token keys: %w", err)
+	}
+	for _, rec := range page.Items {
+		if strings.HasPrefix(rec.Name, ZoneSigningKeyPrefix) || strings.HasPrefix(rec.Name, ZonePublicKeyPrefix) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// cmpErr returns err, or fallback when err is nil.
+func cmpErr(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
 }

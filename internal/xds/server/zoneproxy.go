@@ -91,6 +91,11 @@ func (s *Server) handleZoneProxyBootstrap(w http.ResponseWriter, r *http.Request
 			writeStdError(w, http.StatusUnauthorized, err.Error())
 			return
 		}
+		if errors.Is(err, tokens.ErrNoZoneKeys) {
+			s.log.Warn("zone proxy bootstrap: no zone-token key yet", "proxy", req.Name)
+			writeStdError(w, http.StatusServiceUnavailable, err.Error()) // the proxy retries
+			return
+		}
 		s.log.Error("checking a zone token", "proxy", req.Name, "err", err)
 		writeStdError(w, http.StatusInternalServerError, "checking the zone token failed; see the control plane's log")
 		return

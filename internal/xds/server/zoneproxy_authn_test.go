@@ -35,13 +35,19 @@ func newGlobalKeys(t *testing.T) (*tokens.ZoneTokens, store.Store) {
 func copyPublicKey(t *testing.T, src, dst store.Store) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := src.Get(ctx, store.Key{Kind: kinds.GlobalSecret, Name: tokens.ZonePublicKeyName(1)}); err != nil {
+	if err := dst.Create(ctx, &store.Record{Kind: kinds.GlobalSecret, Name: tokens.ZonePublicKeyName(1), Spec: pubSpec(t, src)}); err != nil {
 		t.Fatal(err)
 	}
-	rec, _ := src.Get(ctx, store.Key{Kind: kinds.GlobalSecret, Name: tokens.ZonePublicKeyName(1)})
-	if err := dst.Create(ctx, &store.Record{Kind: rec.Kind, Name: rec.Name, Spec: rec.Spec}); err != nil {
+}
+
+// pubSpec is the spec of the global's public key 1.
+func pubSpec(t *testing.T, st store.Store) []byte {
+	t.Helper()
+	rec, err := st.Get(context.Background(), store.Key{Kind: kinds.GlobalSecret, Name: tokens.ZonePublicKeyName(1)})
+	if err != nil {
 		t.Fatal(err)
 	}
+	return rec.Spec
 }
 
 // ingressWithToken opens an ADS stream for zone ingress zi-2 presenting
@@ -77,6 +83,11 @@ func issue(t *testing.T, zt *tokens.ZoneTokens, zone string, scope []string, val
 func TestZoneProxyTokenOnZone(t *testing.T) {
 	global, globalSt := newGlobalKeys(t)
 	c := startCP(t, time.Minute, func(cfg *server.Config) { cfg.Authn, cfg.Zone = server.AuthnDPToken, "zone-2" })
+	// Before KDS brought the public key, the proxy is told to retry.
+	err := ingressWithToken(t, c, issue(t, global, "zone-2", nil, time.Hour))
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "no zone-token signing key or public key yet") {
+		t.Fatalf("before the keys synced: %v, want Unavailable naming the missing keys", err)
+	}
 	copyPublicKey(t, globalSt, c.mgr.Store())
 	other, _ := newGlobalKeys(t)
 	expired := tokens.NewZoneTokens(globalSt)
@@ -98,11 +109,14 @@ func TestZoneProxyTokenOnZone(t *testing.T) {
 			t.Errorf("%s: %v, want Unauthenticated naming %q", name, err, tc.reason)
 		}
 	}
-	// The global rotated its key out: the zone no longer knows serial 1.
+	// A token naming a key serial the zone does not know is refused.
+	if err := c.mgr.Store().Create(context.Background(), &store.Record{Kind: kinds.GlobalSecret, Name: tokens.ZonePublicKeyName(2), Spec: pubSpec(t, globalSt)}); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.mgr.Store().Delete(context.Background(), store.Key{Kind: kinds.GlobalSecret, Name: tokens.ZonePublicKeyName(1)}); err != nil {
 		t.Fatal(err)
 	}
-	err := ingressWithToken(t, c, issue(t, global, "zone-2", nil, time.Hour))
+	err = ingressWithToken(t, c, issue(t, global, "zone-2", nil, time.Hour))
 	if status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "signing key 1 is unknown here") {
 		t.Errorf("a token of a key the zone lacks: %v, want Unauthenticated naming the unknown key", err)
 	}
