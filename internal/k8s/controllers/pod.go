@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -49,6 +50,8 @@ type PodReconciler struct {
 func (r *PodReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("pod-to-dataplane").
+		// several control planes in one process (tests) each have theirs
+		WithOptions(controller.Options{SkipNameValidation: ptr(true)}).
 		For(&corev1.Pod{}).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.podsOfService)).
 		Complete(r)

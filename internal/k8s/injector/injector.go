@@ -121,7 +121,7 @@ func (c Config) Inject(pod *corev1.Pod, mesh string) error {
 	if err != nil {
 		return err
 	}
-	if !hasMount(pod, TokenDir) {
+	if !hasMount(pod, TokenDir) && pod.Spec.ServiceAccountName != "" {
 		pod.Spec.Volumes = append(pod.Spec.Volumes, tokenVolume())
 	}
 	if c.NativeSidecar {
@@ -170,7 +170,10 @@ func (c Config) sidecar(pod *corev1.Pod, mesh string, s settings) (corev1.Contai
 		"--name", "$(POD_NAME).$(POD_NAMESPACE)",
 		"--mesh", mesh,
 		"--admin-addr", "127.0.0.1:" + strconv.Itoa(int(c.AdminPort)),
-		"--dataplane-token-file", TokenDir + "/token",
+	}
+	mount, hasToken := c.tokenMount(pod)
+	if hasToken {
+		args = append(args, "--dataplane-token-file", TokenDir+"/token")
 	}
 	if s.dnsOn {
 		args = append(args, "--dns-port", strconv.Itoa(int(s.dns)))
@@ -193,22 +196,29 @@ func (c Config) sidecar(pod *corev1.Pod, mesh string, s settings) (corev1.Contai
 			AllowPrivilegeEscalation: ptr(false), ReadOnlyRootFilesystem: ptr(true),
 			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		},
-		VolumeMounts: []corev1.VolumeMount{c.tokenMount(pod)},
+	}
+	if hasToken {
+		ct.VolumeMounts = []corev1.VolumeMount{mount}
 	}
 	return ct, nil
 }
 
 // tokenMount is the app's service-account token mount when it has one (as
-// Kuma copies it), else the projected token volume the injector adds.
-func (c Config) tokenMount(pod *corev1.Pod) corev1.VolumeMount {
+// Kuma copies it), else the projected token volume the injector adds when
+// the Pod has a service account; false when the Pod has neither (the API
+// server's ServiceAccount admission is off).
+func (c Config) tokenMount(pod *corev1.Pod) (corev1.VolumeMount, bool) {
 	for _, ct := range pod.Spec.Containers {
 		for _, m := range ct.VolumeMounts {
 			if m.MountPath == TokenDir {
-				return m
+				return m, true
 			}
 		}
 	}
-	return corev1.VolumeMount{Name: TokenVolumeName, MountPath: TokenDir, ReadOnly: true}
+	if pod.Spec.ServiceAccountName == "" {
+		return corev1.VolumeMount{}, false
+	}
+	return corev1.VolumeMount{Name: TokenVolumeName, MountPath: TokenDir, ReadOnly: true}, true
 }
 
 func hasMount(pod *corev1.Pod, path string) bool {

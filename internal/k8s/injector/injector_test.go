@@ -19,7 +19,7 @@ func testConfig() Config {
 func appPod() *corev1.Pod {
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop",
 		Annotations: map[string]string{"traffic.kuma.io/exclude-inbound-ports": "22"}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app",
+		Spec: corev1.PodSpec{ServiceAccountName: "web", Containers: []corev1.Container{{Name: "app", Image: "app",
 			Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
 			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "ready", Port: intstr.FromString("http")}}, TimeoutSeconds: 3},
 			LivenessProbe:  &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8080)}}},
@@ -71,6 +71,7 @@ func TestInject(t *testing.T) {
 	}
 	sc := p.Spec.Containers[1]
 	wantSC := "run --cp-address https://cp:5678 --name $(POD_NAME).$(POD_NAMESPACE) --mesh demo --admin-addr 127.0.0.1:9901 --dataplane-token-file /var/run/secrets/kubernetes.io/serviceaccount/token --dns-port 15053"
+
 	if got := strings.Join(sc.Args, " "); got != wantSC {
 		t.Fatalf("sidecar args\n got %s\nwant %s", got, wantSC)
 	}
@@ -123,6 +124,14 @@ func TestInjectNativeSidecarAndOverrides(t *testing.T) {
 	}
 	if strings.Contains(strings.Join(p.Spec.InitContainers[0].Args, " "), "--redirect-dns") {
 		t.Fatal("DNS redirected with builtin DNS off")
+	}
+	p = appPod()
+	p.Spec.ServiceAccountName = ""
+	if err := testConfig().Inject(p, "default"); err != nil {
+		t.Fatal(err)
+	}
+	if args := strings.Join(p.Spec.Containers[1].Args, " "); strings.Contains(args, "--dataplane-token-file") || len(p.Spec.Volumes) != 0 {
+		t.Fatalf("no service account, yet a token: %s %+v", args, p.Spec.Volumes)
 	}
 	p = appPod()
 	p.Annotations["kuma.io/transparent-proxying-inbound-port"] = "99999"

@@ -189,11 +189,11 @@ func TestKubernetesMode(t *testing.T) {
 			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}}}
 	var created *corev1.Pod
 	t.Run("pod injected", func(t *testing.T) {
-		var err error
-		created, err = cs.CoreV1().Pods("shop").Create(ctx, pod, metav1.CreateOptions{})
+		c, err := cs.CoreV1().Pods("shop").Create(ctx, pod, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
+		created = c
 		names := func(cs []corev1.Container) (out []string) {
 			for _, c := range cs {
 				out = append(out, c.Name)
