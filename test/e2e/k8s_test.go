@@ -132,10 +132,14 @@ func TestKubernetesModeEndToEnd(t *testing.T) {
 	p := startDP(t, cp, "web-1.shop", string(doc), "--dns-port", "0")
 
 	// A policy created as a custom resource reaches it.
+	if dump, _ := json.Marshal(configDump(t, p)); strings.Contains(string(dump), `"13s"`) {
+		t.Fatal("a 13s timeout before the MeshTimeout exists")
+	}
 	mt := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "kuma.io/v1alpha1", "kind": "MeshTimeout",
 		"metadata": map[string]any{"name": "slow-connect", "namespace": systemNS, "labels": map[string]any{"kuma.io/mesh": "default"}},
-		"spec": map[string]any{"targetRef": map[string]any{"kind": "Mesh"},
+		// MeshSubset: more specific than the mesh's default MeshTimeout (targetRef Mesh)
+		"spec": map[string]any{"targetRef": map[string]any{"kind": "MeshSubset", "tags": map[string]any{"kuma.io/service": "web_shop_svc_80"}},
 			"to":   []any{map[string]any{"targetRef": map[string]any{"kind": "Mesh"}, "default": map[string]any{"connectionTimeout": "13s"}}},
 			"from": []any{map[string]any{"targetRef": map[string]any{"kind": "Mesh"}, "default": map[string]any{"connectionTimeout": "13s"}}}},
 	}}
