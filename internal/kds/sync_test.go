@@ -38,7 +38,8 @@ func TestInitialSyncBothWays(t *testing.T) {
 	t1, t2 := kds.HashedName("m1", "t1"), kds.HashedName("m1", "t2")
 	eventually(t, 5*time.Second, wantNames(t, zst, "MeshTimeout", "m1/"+t1, "m1/"+t2))
 	eventually(t, 5*time.Second, wantNames(t, gst, "Dataplane", "m1/zone-1.dp1"))
-	eventually(t, 5*time.Second, wantNames(t, zst, "GlobalSecret", "/inter-cp"))
+	// The signing keys stay home; the zone-token key's public part travels.
+	eventually(t, 5*time.Second, wantNames(t, zst, "GlobalSecret", "/inter-cp", "/zone-token-signing-public-key-1"))
 	eventually(t, 5*time.Second, wantNames(t, zst, "Secret", "m1/m1.ca-builtin-cert-ca-1"))
 	if !z.client.Connected() {
 		t.Errorf("the client does not report itself connected")
