@@ -80,6 +80,11 @@ func (s *Server) handleBootstrap(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, verr := s.validateBootstrap(r, &req)
+	if verr == nil && res == nil {
+		if res = s.storedDataplane(w, r, &req); res == nil { // bootstrap_stored.go
+			return
+		}
+	}
 	if verr != nil {
 		writeStdError(w, http.StatusBadRequest, "the bootstrap request is not valid", verr.Violations...)
 		return
@@ -116,15 +121,15 @@ func (s *Server) validateBootstrap(r *http.Request, req *BootstrapRequest) (*res
 	default:
 		errs.Addf(root.Field("xdsMode"), "unknown value %q: must be sotw or delta", req.XDSMode)
 	}
-	if req.DataplaneResource == "" {
-		errs.Add(root.Field("dataplaneResource"), "must be defined")
-	}
 	if !errs.Empty() {
 		return nil, asValidate(errs)
 	}
 	if _, err := s.mgr.Get(r.Context(), s.meshDesc(), "", req.Mesh); errors.Is(err, store.ErrNotFound) {
 		errs.Addf(root.Field("mesh"), "mesh %q does not exist", req.Mesh)
 		return nil, asValidate(errs)
+	}
+	if req.DataplaneResource == "" {
+		return nil, nil // the stored Dataplane (Kubernetes: written by the Pod controller)
 	}
 	res, err := resource.DecodeForPath(s.dpDesc(), []byte(req.DataplaneResource), req.Mesh, req.Name)
 	if err != nil {

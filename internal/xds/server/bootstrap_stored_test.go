@@ -1,0 +1,63 @@
+package server_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trellis-mesh/trellis/internal/xds/server"
+)
+
+// A bootstrap request without dataplaneResource (kuma-dp on Kubernetes)
+// gets the stored Dataplane's bootstrap, or 404 naming it while it does not
+// exist.
+func TestBootstrapOfAStoredDataplane(t *testing.T) {
+	c := startCP(t, time.Minute)
+	pem, err := os.ReadFile(c.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}, Timeout: 10 * time.Second}
+	post := func() (int, string) {
+		body, _ := json.Marshal(server.BootstrapRequest{Mesh: "default", Name: "web-1.team-a", ProxyType: "dataplane"})
+		resp, err := hc.Post("https://"+c.addr+"/bootstrap", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := post()
+	if code != http.StatusNotFound || !strings.Contains(body, `Dataplane \"web-1.team-a\" does not exist in mesh \"default\"`) {
+		t.Fatalf("before the Dataplane exists: %d %s, want 404 naming it", code, body)
+	}
+	c.apply(t, `{"type":"Dataplane","mesh":"default","name":"web-1.team-a","networking":{"address":"10.0.0.7","inbound":[{"port":8080,"tags":{"kuma.io/service":"web_team-a_svc_80"}}]}}`)
+	code, body = post()
+	if code != http.StatusOK {
+		t.Fatalf("after: %d %s", code, body)
+	}
+	var b struct {
+		Node struct {
+			ID       string         `json:"id"`
+			Cluster  string         `json:"cluster"`
+			Metadata map[string]any `json:"metadata"`
+		} `json:"node"`
+	}
+	if err := json.Unmarshal([]byte(body), &b); err != nil {
+		t.Fatal(err)
+	}
+	dp, _ := b.Node.Metadata[server.MetaDataplane].(string)
+	if b.Node.ID != "default.web-1.team-a" || b.Node.Cluster != "web_team-a_svc_80" || !strings.Contains(dp, "10.0.0.7") {
+		t.Fatalf("bootstrap node: %+v", b.Node)
+	}
+}
