@@ -72,7 +72,7 @@ and exit.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.cpAddress, "cp-address", "", "URL of the control plane's DP server, e.g. https://cp.example:5678")
-	f.StringVar(&o.dataplaneFile, "dataplane-file", "", "Dataplane resource (YAML or JSON), may hold {{ var }} placeholders")
+	f.StringVar(&o.dataplaneFile, "dataplane-file", "", "Dataplane resource (YAML or JSON), may hold {{ var }} placeholders; without it the control plane uses its stored Dataplane --name in --mesh (Kubernetes)")
 	f.StringArrayVar(&o.dataplaneVars, "dataplane-var", nil, "value for a {{ key }} placeholder of the Dataplane file, key=value (repeatable)")
 	f.StringVar(&o.tokenFile, "dataplane-token-file", "", "file holding the dataplane token")
 	f.StringVar(&o.caCertFile, "ca-cert-file", "", "PEM CA certificate(s) that sign the control plane's TLS certificate (default: the system roots)")
@@ -87,7 +87,6 @@ and exit.`,
 	f.Uint32Var(&o.dnsPort, "dns-port", defaultDNSPort, "port of the DNS server on 127.0.0.1 that answers the mesh's names, run when the Dataplane has networking.transparentProxying (0: none)")
 	f.StringVar(&o.proxyType, "proxy-type", proxyTypeDataplane, "what the proxy is: dataplane (a sidecar), ingress (a zone ingress; the file holds a ZoneIngress) or egress (a zone egress; a ZoneEgress)")
 	_ = cmd.MarkFlagRequired("cp-address")
-	_ = cmd.MarkFlagRequired("dataplane-file")
 	return cmd
 }
 
@@ -137,7 +136,7 @@ func run(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- st
 			return fmt.Errorf("--xds-mode: %w", err)
 		}
 	}
-	tlsCfg, err := xdsclient.TLSConfig(o.caCertFile, cp.host)
+	tlsCfg, err := cpTLSConfig(o.caCertFile, cp.host) // caenv.go
 	if err != nil {
 		return err
 	}
@@ -249,16 +248,21 @@ func fetchBootstrap(ctx context.Context, o *runOptions, cp *cpEndpoint, hc *http
 	if err != nil {
 		return nil, err
 	}
-	dp, err := bootstrap.LoadDataplane(o.dataplaneFile, vars, o.name, o.mesh)
-	if err != nil {
-		return nil, err
-	}
-	if dp.JSON, err = announceAdminPort(dp.JSON, o.adminAddr, log); err != nil {
-		return nil, err
-	}
-	proxyType, err := zoneProxyResource(dp, o.proxyType) // zoneproxy.go
-	if err != nil {
-		return nil, err
+	dp, proxyType := &bootstrap.Dataplane{}, proxyTypeDataplane
+	if o.dataplaneFile == "" {
+		if dp, err = storedDataplane(o); err != nil { // stored.go
+			return nil, err
+		}
+	} else {
+		if dp, err = bootstrap.LoadDataplane(o.dataplaneFile, vars, o.name, o.mesh); err != nil {
+			return nil, err
+		}
+		if dp.JSON, err = announceAdminPort(dp.JSON, o.adminAddr, log); err != nil {
+			return nil, err
+		}
+		if proxyType, err = zoneProxyResource(dp, o.proxyType); err != nil { // zoneproxy.go
+			return nil, err
+		}
 	}
 	var token string
 	if o.tokenFile != "" {
@@ -282,7 +286,7 @@ func fetchBootstrap(ctx context.Context, o *runOptions, cp *cpEndpoint, hc *http
 		if errors.As(err, &refused) && refused.Status == http.StatusUnauthorized && o.tokenFile == "" {
 			return nil, fmt.Errorf("%w\n(the control plane requires a dataplane token: get one with `trellisctl generate dataplane-token` and pass it with --dataplane-token-file)", err)
 		}
-		if err == nil || !bootstrap.Retryable(err) || time.Now().Add(delay).After(deadline) {
+		if err == nil || !(bootstrap.Retryable(err) || retryStored(o, err)) || time.Now().Add(delay).After(deadline) {
 			return b, err
 		}
 		log.Warn("bootstrap failed, retrying", "error", err, "after", delay)
