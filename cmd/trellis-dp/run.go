@@ -46,6 +46,7 @@ type runOptions struct {
 	bootstrapTimeout time.Duration
 	enablePprof      bool
 	dnsPort          uint32
+	probeProxyPort   int // probeproxy.go; -1: default
 	// proxyType is dataplane (a sidecar), ingress or egress (zoneproxy.go).
 	proxyType string
 }
@@ -86,6 +87,7 @@ and exit.`,
 	f.BoolVar(&o.enablePprof, "enable-pprof", false, "serve Go's runtime profiles (CPU, heap, goroutines, ...) under /debug/pprof/ on the admin address")
 	f.Uint32Var(&o.dnsPort, "dns-port", defaultDNSPort, "port of the DNS server on 127.0.0.1 that answers the mesh's names, run when the Dataplane has networking.transparentProxying (0: none)")
 	f.StringVar(&o.proxyType, "proxy-type", proxyTypeDataplane, "what the proxy is: dataplane (a sidecar), ingress (a zone ingress; the file holds a ZoneIngress) or egress (a zone egress; a ZoneEgress)")
+	addProbeProxyFlag(f, o) // probeproxy.go
 	_ = cmd.MarkFlagRequired("cp-address")
 	return cmd
 }
@@ -206,6 +208,9 @@ func run(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- st
 		_ = client.Run(xdsCtx)
 	}()
 	go releasePages(xdsCtx, applied.applied, log)
+	if _, err := startProbeProxy(xdsCtx, o, log); err != nil { // probeproxy.go
+		log.Error("not serving probes", "error", err)
+	}
 	startMetricsSink(xdsCtx, settings, cp.hostPort, tlsCfg, xo.Token, node, rt, log)
 
 	select {
