@@ -172,6 +172,9 @@ func (s *Server) bootstrapFor(req *BootstrapRequest, res *resource.Resource) (*b
 	if err != nil {
 		return nil, err
 	}
+	if req.DataplaneResource == "" {
+		meta.Fields[MetaDataplaneStored] = structpb.NewBoolValue(true) // bootstrap_stored.go
+	}
 	if req.DNSPort != 0 {
 		meta.Fields[MetaDNSPort] = structpb.NewStringValue(strconv.FormatUint(uint64(req.DNSPort), 10))
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"google.golang.org/protobuf/types/known/structpb"
+
 	"github.com/trellis-mesh/trellis/internal/resource"
 	"github.com/trellis-mesh/trellis/internal/store"
 )
@@ -29,4 +31,17 @@ func (s *Server) storedDataplane(w http.ResponseWriter, r *http.Request, req *Bo
 		writeStdError(w, http.StatusInternalServerError, "reading the Dataplane failed; see the control plane's log")
 	}
 	return nil
+}
+
+// MetaDataplaneStored (node metadata, true) marks a proxy bootstrapped from
+// the stored Dataplane: its stream does not write the Dataplane of its
+// metadata back to the store, since the store's owner (the Kubernetes Pod
+// controller) may have changed it since the bootstrap.
+const MetaDataplaneStored = "dataplane.stored"
+
+// storedIdentity reports whether node carries MetaDataplaneStored.
+func storedIdentity(node interface {
+	GetMetadata() *structpb.Struct
+}) bool {
+	return node.GetMetadata().GetFields()[MetaDataplaneStored].GetBoolValue()
 }

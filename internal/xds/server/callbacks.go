@@ -167,7 +167,7 @@ func (s *Server) attach(st *stream, node *corev3.Node) error {
 		if err := s.registerZoneProxy(ctx, info); err != nil {
 			return err
 		}
-	} else if info.dataplane != nil {
+	} else if info.dataplane != nil && !storedIdentity(node) { // bootstrap_stored.go
 		if created, err = s.mgr.Apply(ctx, info.dataplane); err != nil {
 			return fmt.Errorf("registering Dataplane %s: %w", info.key, err)
 		}
