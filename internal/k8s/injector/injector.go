@@ -180,6 +180,9 @@ func (c Config) sidecar(pod *corev1.Pod, mesh string, s settings) (corev1.Contai
 	} else {
 		args = append(args, "--dns-port", "0")
 	}
+	if s.probePort != 9001 { // trellis-dp's default without --dataplane-file (internal/dataplane/probes)
+		args = append(args, "--application-probe-proxy-port", strconv.Itoa(int(s.probePort)))
+	}
 	env := []corev1.EnvVar{
 		fieldEnv("POD_NAME", "metadata.name"),
 		fieldEnv("POD_NAMESPACE", "metadata.namespace"),
