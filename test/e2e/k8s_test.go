@@ -48,7 +48,13 @@ func TestKubernetesModeEndToEnd(t *testing.T) {
 	caPEM, _ := os.ReadFile(certFile)
 	webhookAddr := freeAddr(t)
 	const systemNS = "trellis-e2e-system"
+	// The injected sidecar reaches the DP server at this address and serves
+	// its admin API on a free port (it runs on this host).
+	dpAddr, sidecarAdmin := freeAddr(t), freePort(t)
 	cp := startCP(t, map[string]string{
+		"TRELLIS_DP_SERVER_ADDR":                     dpAddr,
+		"TRELLIS_K8S_INJECTOR_CP_ADDRESS":            "https://" + dpAddr,
+		"TRELLIS_K8S_INJECTOR_ADMIN_PORT":            strconv.Itoa(sidecarAdmin),
 		"TRELLIS_ENVIRONMENT":                        "kubernetes",
 		"KUBECONFIG":                                 env.KubeconfigFile,
 		"TRELLIS_K8S_SYSTEM_NAMESPACE":               systemNS,
@@ -72,7 +78,16 @@ func TestKubernetesModeEndToEnd(t *testing.T) {
 
 	// An injected Pod on 127.0.0.1 (the proxy runs on this host), its
 	// redirect ports free ones, and a Service selecting it.
-	appPort, inPort, outPort := freePort(t), freePort(t), freePort(t)
+	appPort, inPort, outPort, probePort := freePort(t), freePort(t), freePort(t), freePort(t)
+	app := &http.Server{Addr: "127.0.0.1:" + strconv.Itoa(appPort), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = io.WriteString(w, "app healthy")
+	})}
+	go func() { _ = app.ListenAndServe() }()
+	t.Cleanup(func() { _ = app.Close() })
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{"kuma.io/sidecar-injection": "enabled"}}}
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -82,9 +97,13 @@ func TestKubernetesModeEndToEnd(t *testing.T) {
 			"kuma.io/transparent-proxying-inbound-port":  strconv.Itoa(inPort),
 			"kuma.io/transparent-proxying-outbound-port": strconv.Itoa(outPort),
 			"kuma.io/builtin-dns":                        "disabled",
+			"kuma.io/application-probe-proxy-port":       strconv.Itoa(probePort),
 		}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1",
-			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: int32(appPort)}}}}}}
+			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: int32(appPort)}},
+			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+				Path: "/healthz", Port: intstr.FromString("http")}}},
+		}}}}
 	created, err := cs.CoreV1().Pods("shop").Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +120,8 @@ func TestKubernetesModeEndToEnd(t *testing.T) {
 	}
 	created.Status.PodIP = "127.0.0.1"
 	created.Status.PodIPs = []corev1.PodIP{{IP: "127.0.0.1"}}
-	if _, err := cs.CoreV1().Pods("shop").UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+	running, err := cs.CoreV1().Pods("shop").UpdateStatus(ctx, created, metav1.UpdateOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	var dpDoc []byte
@@ -121,7 +141,10 @@ func TestKubernetesModeEndToEnd(t *testing.T) {
 		return nil
 	})
 
-	// The proxy, outside the cluster, connects for that Dataplane.
+	// The proxy, outside the cluster, runs the injected container's command
+	// line and env, and bootstraps from the stored Dataplane (no Dataplane
+	// file). Service-account-token authentication is not built, so it also
+	// gets a dataplane token.
 	var dp map[string]any
 	if err := json.Unmarshal(dpDoc, &dp); err != nil {
 		t.Fatal(err)
@@ -129,7 +152,29 @@ func TestKubernetesModeEndToEnd(t *testing.T) {
 	delete(dp, "creationTime")
 	delete(dp, "modificationTime")
 	doc, _ := json.Marshal(dp)
-	p := startDP(t, cp, "web-1.shop", string(doc), "--dns-port", "0")
+	p := startInjectedSidecar(t, running, "--dataplane-token-file", dpTokenFile(t, cp, string(doc)))
+	if p.admin != "127.0.0.1:"+strconv.Itoa(sidecarAdmin) {
+		t.Fatalf("the sidecar's admin address %s", p.admin)
+	}
+
+	// The rewritten readiness probe goes through the sidecar's probe proxy
+	// to the application.
+	probe := running.Spec.Containers[0].ReadinessProbe
+	if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Port.IntValue() != probePort {
+		t.Fatalf("the readiness probe was not rewritten to the probe proxy: %+v", probe)
+	}
+	eventuallyDP(t, p, 10*time.Second, func() error {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", probePort, probe.HTTPGet.Path))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(b) != "app healthy" {
+			return fmt.Errorf("probe %s: %d %q", probe.HTTPGet.Path, resp.StatusCode, b)
+		}
+		return nil
+	})
 
 	// A policy created as a custom resource reaches it.
 	if dump, _ := json.Marshal(configDump(t, p)); strings.Contains(string(dump), `"13s"`) {
