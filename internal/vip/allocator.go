@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
@@ -26,7 +27,7 @@ const Kind = "MeshVIPs"
 const RecordName = "dns-vips"
 
 // maxAttempts bounds how often Sync retries a write that lost a race.
-const maxAttempts = 8
+const maxAttempts = 16
 
 // ErrExhausted means the CIDR has no free address left.
 var ErrExhausted = errors.New("no free virtual IP left in the CIDR")
@@ -105,7 +106,10 @@ func (a *Allocator) Sync(ctx context.Context, mesh string, services []string) (m
 		return prev.table, nil
 	}
 	var lastErr error
-	for range maxAttempts {
+	for attempt := range maxAttempts {
+		if attempt > 0 && !backoff(ctx, attempt) {
+			break
+		}
 		table, recheck, err := a.syncOnce(ctx, mesh, services, now)
 		if err == nil {
 			a.mu.Lock()
@@ -117,14 +121,26 @@ func (a *Allocator) Sync(ctx context.Context, mesh string, services []string) (m
 		if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrAlreadyExists) {
 			break
 		}
-		if ctx.Err() != nil {
-			break
-		}
 	}
 	a.mu.Lock()
 	delete(a.last, mesh)
 	a.mu.Unlock()
 	return nil, fmt.Errorf("allocating the virtual IPs of mesh %q: %w", mesh, lastErr)
+}
+
+// backoff waits before the attempt-th try after a lost race: a random
+// time below 2^attempt ms (at most 256 ms), so instances that keep
+// colliding spread out. It reports false when ctx ended.
+func backoff(ctx context.Context, attempt int) bool {
+	limit := time.Millisecond << min(attempt, 8)
+	t := time.NewTimer(rand.N(limit) + time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // Forget drops what the allocator remembers of a mesh (it was deleted).
