@@ -152,6 +152,15 @@ func TestKubernetesModeEndToEnd(t *testing.T) {
 	delete(dp, "creationTime")
 	delete(dp, "modificationTime")
 	doc, _ := json.Marshal(dp)
+	// The leader creates the default mesh and then its token signing key:
+	// wait for the key before issuing the sidecar's token.
+	eventually(t, 30*time.Second, "the default mesh's dataplane-token signing key", func() error {
+		_, stderr, err := cp.ctl("", "generate", "dataplane-token", "--name", "probe", "--mesh", "default", "--valid-for", "1m")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, stderr)
+		}
+		return nil
+	})
 	p := startInjectedSidecar(t, running, "--dataplane-token-file", dpTokenFile(t, cp, string(doc)))
 	if p.admin != "127.0.0.1:"+strconv.Itoa(sidecarAdmin) {
 		t.Fatalf("the sidecar's admin address %s", p.admin)
