@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/trellis-mesh/trellis/internal/dataplane/xdsclient"
 )
 
 // Ports of the simulated Dataplanes (they never listen).
@@ -180,7 +182,10 @@ func (f *fleet) conn(i int) (*grpc.ClientConn, bool, error) {
 	if c := f.conns[k]; c != nil {
 		return c, false, nil
 	}
-	c, err := grpc.NewClient(f.addr, grpc.WithTransportCredentials(f.creds))
+	// The flow-control windows trellis-dp sets (xdsclient): fixed, so
+	// no bandwidth-estimation PING follows each response.
+	c, err := grpc.NewClient(f.addr, grpc.WithTransportCredentials(f.creds),
+		grpc.WithInitialWindowSize(xdsclient.FlowControlWindow), grpc.WithInitialConnWindowSize(xdsclient.FlowControlWindow))
 	if err != nil {
 		return nil, false, fmt.Errorf("connecting to the DP server: %w", err)
 	}

@@ -130,6 +130,12 @@ func report(w io.Writer, o options, results []*result, start time.Time, loadBefo
 			}
 			return "-"
 		})
+		row("  bench client CPU s to last ACK", func(r *result) string {
+			if c := get(r); c != nil {
+				return fmt.Sprintf("%.2f", c.clientCPU)
+			}
+			return "-"
+		})
 	}
 	row("bench client CPU s (whole run)", func(r *result) string { return fmt.Sprintf("%.1f", r.clientCPU) })
 	tw.Flush()

@@ -49,6 +49,10 @@ type change struct {
 	// cpu is the control plane's CPU seconds from the API call until every
 	// affected proxy ACKed; tail adds the -tail after (insight writes).
 	cpu, tail float64
+	// clientCPU is this benchmark process's CPU seconds over the same
+	// time as cpu: the simulated proxies decoding and ACKing, on the same
+	// cores.
+	clientCPU float64
 	timedOut  bool
 }
 
@@ -168,6 +172,7 @@ func measureChange(ctx context.Context, o options, c *controlPlane, f *fleet, na
 	stopProfile := o.startProfile(ctx, c, fmt.Sprintf("cpu-%s-%s-%d.pprof", slug(name), o.mode, f.n))
 	defer stopProfile()
 	u0, _ := c.usage()
+	cl0, _ := processUsage(os.Getpid())
 	t0 := time.Now()
 	if err := apply(); err != nil {
 		progress("%s: %v", name, err)
@@ -179,6 +184,8 @@ func measureChange(ctx context.Context, o options, c *controlPlane, f *fleet, na
 	})
 	ch.timedOut = err != nil
 	u1, _ := c.usage()
+	cl1, _ := processUsage(os.Getpid())
+	ch.clientCPU = cl1.cpu - cl0.cpu
 	sleepCtx(ctx, o.tail)
 	u2, _ := c.usage()
 	ch.conv = w.convergence(t0)

@@ -60,6 +60,11 @@ func ParseMode(s string) (Mode, error) {
 // gRPC's 4 MiB default.
 const maxRecvMsgSize = 64 << 20
 
+// FlowControlWindow is the HTTP/2 flow-control window, per stream and per
+// connection, of the ADS connection. Setting it turns off grpc-go's
+// bandwidth estimation (a PING after each response received).
+const FlowControlWindow = 8 << 20
+
 // Options configures a Client.
 type Options struct {
 	// Address is the control plane's host:port.
@@ -212,6 +217,12 @@ func (c *Client) runConnection(ctx context.Context) (healthy bool, err error) {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: c.opts.KeepaliveTime, Timeout: 20 * time.Second}),
 		grpc.WithUserAgent("trellis-dp"),
+		// Fixed flow-control windows: with the defaults, grpc-go sends a
+		// bandwidth-estimation PING after every response it receives,
+		// which the control plane must answer (a write per response, per
+		// proxy, on each configuration push).
+		grpc.WithInitialWindowSize(FlowControlWindow),
+		grpc.WithInitialConnWindowSize(FlowControlWindow),
 	)
 	if err != nil {
 		return false, fmt.Errorf("connecting to %s: %w", c.opts.Address, err)

@@ -263,7 +263,14 @@ type mtlsEntry struct {
 	m     *proxymodel.MTLS
 	renew time.Time
 	fp    fingerprint
+	// leaf is the validity of the first identity's certificate (nil when
+	// it has none or it does not parse), read once per entry rather than
+	// on every push (noteCertificate).
+	leaf *validity
 }
+
+// validity is a certificate's NotBefore and NotAfter.
+type validity struct{ notBefore, notAfter time.Time }
 
 // mtlsFor returns the mTLS model of a proxy serving services (nil without
 // mTLS), made once per mesh state for each set of services, with when one
@@ -285,6 +292,11 @@ func (ms *meshState) mtlsFor(services []string) (mtlsEntry, error) {
 	}
 	fp, _ := proxymodel.Hash(m) // bytes and strings: always hashable
 	e = mtlsEntry{m: m, renew: renew, fp: fp}
+	if m != nil && len(m.Identities) > 0 {
+		if c := parseLeaf(m.Identities[0].CertPEM); c != nil {
+			e.leaf = &validity{notBefore: c.NotBefore, notAfter: c.NotAfter}
+		}
+	}
 	ms.mu.Lock()
 	if prev, ok := ms.mtls[key]; ok {
 		e = prev // built concurrently: keep one

@@ -24,18 +24,18 @@ func (s *Server) noteCertificate(ms *meshState, ps *proxyState) {
 		return
 	}
 	e, err := ms.mtlsFor(spec.ServiceNames())
-	if err != nil || e.m == nil || len(e.m.Identities) == 0 {
+	if err != nil || e.leaf == nil {
 		return
 	}
-	cert := parseLeaf(e.m.Identities[0].CertPEM)
-	if cert == nil || !s.timer.newCertificate(info.nodeID, cert.NotAfter) {
+	cert := e.leaf
+	if !s.timer.newCertificate(info.nodeID, cert.notAfter) {
 		return
 	}
 	issued := time.Now().UTC().Truncate(time.Second)
-	if !cert.NotBefore.IsZero() && cert.NotBefore.After(issued.Add(-time.Minute)) {
-		issued = cert.NotBefore.UTC()
+	if !cert.notBefore.IsZero() && cert.notBefore.After(issued.Add(-time.Minute)) {
+		issued = cert.notBefore.UTC()
 	}
-	expiry := cert.NotAfter.UTC()
+	expiry := cert.notAfter.UTC()
 	backend := ""
 	if ms.tls.Enabled() != nil {
 		backend = ms.tls.Enabled().Backend

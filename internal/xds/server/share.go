@@ -33,12 +33,15 @@ type outputMemo struct {
 	// proxies that used one since the previous sweep.
 	of   map[*proxyState]fingerprint
 	seen map[*proxyState]bool
+	// tpls are the mesh's inbound templates (template.go).
+	tpls *templates
 }
 
 func newOutputMemo() *outputMemo {
 	return &outputMemo{
 		parts: map[fingerprint]*output{}, used: map[fingerprint]bool{},
 		of: map[*proxyState]fingerprint{}, seen: map[*proxyState]bool{},
+		tpls: newTemplates(),
 	}
 }
 
@@ -76,6 +79,7 @@ func (m *outputMemo) keep(ps *proxyState) {
 // sweep drops the parts not used since the previous sweep, and forgets
 // the proxies that used none (gone, or built without sharing).
 func (m *outputMemo) sweep() {
+	m.tpls.sweep()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for fp := range m.parts {
@@ -149,23 +153,11 @@ func sidecarParts(ms *meshState, memo *outputMemo, ps *proxyState) (*output, tim
 	in.VIPs, in.DNSPort = nil, 0 // read by outbound hooks only (DNS, transparent outbounds)
 	out.Inbounds, out.Name, out.Policies = nil, "", policiesPart(p.Policies, false)
 	out.Address, out.AdminPort = "", 0 // inbound-only (the MeshMetric listener)
-	inFP, okIn := ms.fingerprintOf(&in)
 	outFP, okOut := ms.fingerprintOf(&out)
-	if okIn && okOut {
-		inPart := ps.inbound
-		if inPart == nil || ps.inboundFP != inFP {
-			res, err := build.SidecarPart(&in, build.PartInbound)
-			if err != nil {
-				return nil, time.Time{}, err
-			}
-			// The secrets come from the proxy's mTLS model alone, which the
-			// outbound part has too: they are encoded there, once per
-			// service rather than once per proxy.
-			res.Secrets = nil
-			if inPart, err = newOutput(res); err != nil {
-				return nil, time.Time{}, err
-			}
-			ps.inbound, ps.inboundFP = inPart, inFP
+	if okOut {
+		inPart, err := ms.inboundPart(memo.tpls, ps, &in) // template.go
+		if err != nil {
+			return nil, time.Time{}, err
 		}
 		outPart, err := memo.get(ps, outFP, func() (*output, error) { return buildPart(&out, build.PartOutbound) })
 		if err != nil {

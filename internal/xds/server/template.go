@@ -1,0 +1,279 @@
+package server
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+
+	"github.com/trellis-mesh/trellis/internal/proxymodel"
+	"github.com/trellis-mesh/trellis/internal/xds/build"
+)
+
+// Inbound templates. Proxies of one service usually differ, in their
+// inbound part, by their address only (it names the inbound listeners,
+// binds them, prefixes their stats). A change that touches every proxy
+// of a mesh — a MeshTrafficPermission edit — would build and encode
+// every proxy's inbound part again, although they are all one part with
+// another address. So the inbound part is built once per service shape
+// with a placeholder address of the same length as the proxy's, and
+// each proxy's part is the template's encodings with the placeholder
+// replaced by its address: an encoding's length prefixes stay valid
+// because the lengths are equal, so the result is byte for byte what
+// building with the proxy's address gives (the builder uses the address
+// as text only).
+//
+// A template is trusted only after a check: it is built twice, with two
+// different placeholders, and both must turn into the same encodings for
+// the first proxy's address; a builder that treated the address as more
+// than text (parsed it, sorted by it, found the placeholder text
+// elsewhere) fails the check, and that shape is built proxy by proxy as
+// before. Only IPv4 addresses are templated, with IPv4 placeholders, so
+// the builder sees an address of the same kind.
+
+// template is one inbound part built with a placeholder address.
+type template struct {
+	placeholder string
+	items       [len(xdsTypes)][]templateItem
+}
+
+// templateItem is one resource of a template: its name and encoding,
+// both with the placeholder.
+type templateItem struct {
+	name string
+	raw  []byte
+}
+
+// templates holds a mesh's inbound templates by the fingerprint of the
+// placeholder model; a nil entry marks a shape that failed the check.
+type templates struct {
+	mu sync.Mutex
+	m  map[fingerprint]*template
+	// used are the fingerprints used since the last sweep.
+	used map[fingerprint]bool
+}
+
+func newTemplates() *templates {
+	return &templates{m: map[fingerprint]*template{}, used: map[fingerprint]bool{}}
+}
+
+// sweep drops the templates not used since the previous sweep, unless
+// none was (a recompute that changed no inbound part keeps them all).
+func (t *templates) sweep() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.used) == 0 {
+		return
+	}
+	for fp := range t.m {
+		if !t.used[fp] {
+			delete(t.m, fp)
+		}
+	}
+	t.used = map[fingerprint]bool{}
+}
+
+// inboundPart returns the inbound part of in (the inbound model of proxy
+// ps, see sidecarParts): the proxy's last one when the model did not
+// change, else made from the template of its shape when it has one, else
+// built.
+func (ms *meshState) inboundPart(tpls *templates, ps *proxyState, in *proxymodel.Proxy) (*output, error) {
+	addr, ok := templatable(in)
+	if !ok {
+		fp, ok := ms.fingerprintOf(in)
+		if !ok {
+			return buildInbound(in)
+		}
+		if ps.inbound != nil && ps.inboundFP == fp {
+			return ps.inbound, nil
+		}
+		o, err := buildInbound(in)
+		if err != nil {
+			return nil, err
+		}
+		ps.inbound, ps.inboundFP = o, fp
+		return o, nil
+	}
+	// The shape: the model with a placeholder address and no name (the
+	// check below fails if the builder used the name).
+	p1 := withAddress(in, ipv4Placeholder(len(addr), '2'), "")
+	shape, ok := ms.fingerprintOf(p1)
+	if !ok {
+		return buildInbound(in)
+	}
+	var h proxymodel.Hasher
+	h.Fingerprint(shape)
+	h.String(addr)
+	fp := h.Sum()
+	if ps.inbound != nil && ps.inboundFP == fp {
+		tpls.mu.Lock()
+		tpls.used[shape] = true
+		tpls.mu.Unlock()
+		return ps.inbound, nil
+	}
+	tpls.mu.Lock()
+	t, known := tpls.m[shape]
+	tpls.used[shape] = true
+	tpls.mu.Unlock()
+	if !known {
+		t = makeTemplate(p1, withAddress(in, ipv4Placeholder(len(addr), '1'), in.Name), addr)
+		tpls.mu.Lock()
+		tpls.m[shape] = t // concurrent makers of one shape agree
+		tpls.mu.Unlock()
+	}
+	var o *output
+	if t != nil {
+		o = t.instantiate(addr)
+	} else {
+		var err error
+		if o, err = buildInbound(in); err != nil {
+			return nil, err
+		}
+	}
+	ps.inbound, ps.inboundFP = o, fp
+	return o, nil
+}
+
+// buildInbound builds an inbound part without a template. Its secrets
+// come from the proxy's mTLS model alone, which the outbound part has
+// too: they are encoded there, once per service rather than per proxy.
+func buildInbound(in *proxymodel.Proxy) (*output, error) {
+	res, err := build.SidecarPart(in, build.PartInbound)
+	if err != nil {
+		return nil, err
+	}
+	res.Secrets = nil
+	return newOutput(res)
+}
+
+// templatable reports the address to template a proxy's inbound part
+// by: its IPv4 networking.address, when every inbound listens on it.
+func templatable(in *proxymodel.Proxy) (string, bool) {
+	a, err := netip.ParseAddr(in.Address)
+	if err != nil || !a.Is4() || a.String() != in.Address {
+		return "", false
+	}
+	for _, ib := range in.Inbounds {
+		if ib.Address != in.Address {
+			return "", false
+		}
+	}
+	return in.Address, true
+}
+
+// withAddress returns a copy of in with the proxy's and its inbounds'
+// address, and the proxy's name, replaced.
+func withAddress(in *proxymodel.Proxy, addr, name string) *proxymodel.Proxy {
+	p := *in
+	p.Address, p.Name = addr, name
+	p.Inbounds = slices.Clone(in.Inbounds)
+	for i := range p.Inbounds {
+		p.Inbounds[i].Address = addr
+	}
+	// What the policies say about each inbound names its address too.
+	if in.Policies != nil {
+		p.Policies = make(map[string]*proxymodel.Matched, len(in.Policies))
+		for kind, m := range in.Policies {
+			if m == nil || len(m.Inbounds) == 0 {
+				p.Policies[kind] = m
+				continue
+			}
+			c := *m
+			c.Inbounds = slices.Clone(m.Inbounds)
+			for i := range c.Inbounds {
+				if c.Inbounds[i].Address == in.Address {
+					c.Inbounds[i].Address = addr
+				}
+			}
+			p.Policies[kind] = &c
+		}
+	}
+	return &p
+}
+
+// ipv4Placeholder returns an IPv4 address of n characters (7 to 15)
+// written with digit d only, such as "222.222.22.2".
+func ipv4Placeholder(n int, d byte) string {
+	digits := n - 3 // four octets of 1 to 3 digits
+	var b strings.Builder
+	for i := range 4 {
+		k := min(3, digits-(3-i)) // leave at least a digit to each octet after this
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		for range k {
+			b.WriteByte(d)
+		}
+		digits -= k
+	}
+	return b.String()
+}
+
+// makeTemplate builds the inbound part of p1 and p2, the same model with
+// two placeholder addresses (and two names), and returns the first as a
+// template when both give the same resources for addr; nil otherwise.
+func makeTemplate(p1, p2 *proxymodel.Proxy, addr string) *template {
+	t1, err1 := newTemplate(p1)
+	t2, err2 := newTemplate(p2)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	o1, o2 := t1.instantiate(addr), t2.instantiate(addr)
+	for i := range o1 {
+		if len(o1[i]) != len(o2[i]) {
+			return nil
+		}
+		for j := range o1[i] {
+			if o1[i][j].name != o2[i][j].name || o1[i][j].hash != o2[i][j].hash {
+				return nil
+			}
+		}
+	}
+	return t1
+}
+
+func newTemplate(p *proxymodel.Proxy) (*template, error) {
+	res, err := build.SidecarPart(p, build.PartInbound)
+	if err != nil {
+		return nil, err
+	}
+	res.Secrets = nil
+	t := &template{placeholder: p.Address}
+	byType := res.ByType()
+	for i, typ := range xdsTypes {
+		for _, r := range byType[typ] {
+			b, err := deterministic.Marshal(r)
+			if err != nil {
+				return nil, err
+			}
+			t.items[i] = append(t.items[i], templateItem{name: cachev3.GetResourceName(r), raw: b})
+		}
+	}
+	return t, nil
+}
+
+// instantiate returns the template's resources with addr in place of the
+// placeholder.
+func (t *template) instantiate(addr string) *output {
+	ph, a := []byte(t.placeholder), []byte(addr)
+	var out output
+	for i, items := range t.items {
+		list := make([]item, 0, len(items))
+		for _, it := range items {
+			b := it.raw
+			if bytes.Contains(b, ph) {
+				b = bytes.ReplaceAll(b, ph, a)
+			}
+			sum := sha256.Sum256(b)
+			list = append(list, item{name: strings.ReplaceAll(it.name, t.placeholder, addr), res: encoded(b), hash: hex.EncodeToString(sum[:12])})
+		}
+		slices.SortStableFunc(list, func(a, b item) int { return strings.Compare(a.name, b.name) })
+		out[i] = list
+	}
+	return &out
+}
