@@ -6,6 +6,10 @@ BIN       ?= bin
 FUZZTIME  ?= 8s
 VERSION   ?= dev
 LDFLAGS   := -X github.com/trellis-mesh/trellis/internal/version.Version=$(VERSION)
+# grpcnotrace keeps golang.org/x/net/trace (and the html/template it pulls
+# in, which keeps every protobuf method linked) out of the binaries:
+# trellis-dp 41 → 25 MB, less of it mapped in every sidecar.
+TAGS      ?= grpcnotrace
 
 # Packages whose tests start processes or whole control planes: run without
 # -race (slow under the race detector); everything else runs with -race.
@@ -26,7 +30,7 @@ FUZZ_TARGETS := ./internal/resource:FuzzDecode ./internal/resource:FuzzDecodeFor
 .PHONY: build test vet unit e2e fuzz bench fmt demo
 
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 # A whole mesh on loopback until Ctrl-C: control plane, a frontend and a
 # backend app, their sidecars. More: make demo DEMO_ARGS="--backends 3".

@@ -148,7 +148,7 @@ func run(ctx context.Context, o options, out io.Writer) int {
 		defer os.RemoveAll(dir)
 		o.cpBin = filepath.Join(dir, "trellis-cp")
 		progress("building trellis-cp")
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", o.cpBin, "./cmd/trellis-cp")
+		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "grpcnotrace", "-o", o.cpBin, "./cmd/trellis-cp")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintf(os.Stderr, "building trellis-cp (run from the repository root): %v\n", err)

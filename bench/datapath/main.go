@@ -325,7 +325,7 @@ func build(ctx context.Context, dir, bin string) error {
 			dir = filepath.Dir(gomod)
 		}
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin+string(filepath.Separator), "./cmd/trellis-cp", "./cmd/trellis-dp")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "grpcnotrace", "-o", bin+string(filepath.Separator), "./cmd/trellis-cp", "./cmd/trellis-dp")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building the binaries: %w\n%s", err, out)

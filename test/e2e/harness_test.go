@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	build := exec.Command("go", "build", "-o", dir+"/", "github.com/trellis-mesh/trellis/cmd/...")
+	build := exec.Command("go", "build", "-tags", "grpcnotrace", "-o", dir+"/", "github.com/trellis-mesh/trellis/cmd/...")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the binaries:", err)
