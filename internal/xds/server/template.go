@@ -28,12 +28,13 @@ import (
 // building with the proxy's address gives (the builder uses the address
 // as text only).
 //
-// A template is trusted only after a check: it is built twice, with two
-// different placeholders, and both must turn into the same encodings for
-// the first proxy's address; a builder that treated the address as more
-// than text (parsed it, sorted by it, found the placeholder text
-// elsewhere) fails the check, and that shape is built proxy by proxy as
-// before. Only IPv4 addresses are templated, with IPv4 placeholders, so
+// A template is trusted only after a check: the first proxy of a shape
+// is built as before, and the template, built with two different
+// placeholders, must turn into exactly those encodings with that proxy's
+// address in place of either placeholder; a builder that treated the
+// address as more than text (parsed it, sorted by it), used the name, or
+// placeholder text found elsewhere fails the check, and that shape is
+// built proxy by proxy. Only IPv4 addresses are templated, with IPv4 placeholders, so
 // the builder sees an address of the same kind.
 
 // template is one inbound part built with a placeholder address.
@@ -120,16 +121,19 @@ func (ms *meshState) inboundPart(tpls *templates, ps *proxyState, in *proxymodel
 	t, known := tpls.m[shape]
 	tpls.used[shape] = true
 	tpls.mu.Unlock()
-	if !known {
-		t = makeTemplate(p1, withAddress(in, ipv4Placeholder(len(addr), '1'), in.Name), addr)
+	var o *output
+	switch {
+	case !known:
+		var err error
+		if t, o, err = makeTemplate(p1, in, addr); err != nil {
+			return nil, err
+		}
 		tpls.mu.Lock()
 		tpls.m[shape] = t // concurrent makers of one shape agree
 		tpls.mu.Unlock()
-	}
-	var o *output
-	if t != nil {
+	case t != nil:
 		o = t.instantiate(addr)
-	} else {
+	default:
 		var err error
 		if o, err = buildInbound(in); err != nil {
 			return nil, err
@@ -214,27 +218,36 @@ func ipv4Placeholder(n int, d byte) string {
 	return b.String()
 }
 
-// makeTemplate builds the inbound part of p1 and p2, the same model with
-// two placeholder addresses (and two names), and returns the first as a
-// template when both give the same resources for addr; nil otherwise.
-func makeTemplate(p1, p2 *proxymodel.Proxy, addr string) *template {
-	t1, err1 := newTemplate(p1)
-	t2, err2 := newTemplate(p2)
-	if err1 != nil || err2 != nil {
-		return nil
+// makeTemplate builds the inbound part of in (the first proxy of a
+// shape) and returns it, with the shape's template: p1 built, when p1 and
+// the same model with another placeholder both give exactly in's
+// resources once addr replaces their placeholder; else nil.
+func makeTemplate(p1, in *proxymodel.Proxy, addr string) (*template, *output, error) {
+	direct, err := buildInbound(in)
+	if err != nil {
+		return nil, nil, err
 	}
-	o1, o2 := t1.instantiate(addr), t2.instantiate(addr)
-	for i := range o1 {
-		if len(o1[i]) != len(o2[i]) {
-			return nil
+	t1, err1 := newTemplate(p1)
+	t2, err2 := newTemplate(withAddress(in, ipv4Placeholder(len(addr), '1'), in.Name))
+	if err1 != nil || err2 != nil || !sameOutput(t1.instantiate(addr), direct) || !sameOutput(t2.instantiate(addr), direct) {
+		return nil, direct, nil
+	}
+	return t1, direct, nil
+}
+
+// sameOutput reports whether two outputs hold the same resources.
+func sameOutput(a, b *output) bool {
+	for i := range a {
+		if len(a[i]) != len(b[i]) {
+			return false
 		}
-		for j := range o1[i] {
-			if o1[i][j].name != o2[i][j].name || o1[i][j].hash != o2[i][j].hash {
-				return nil
+		for j := range a[i] {
+			if a[i][j].name != b[i][j].name || a[i][j].hash != b[i][j].hash {
+				return false
 			}
 		}
 	}
-	return t1
+	return true
 }
 
 func newTemplate(p *proxymodel.Proxy) (*template, error) {
