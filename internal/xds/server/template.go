@@ -129,7 +129,9 @@ func (ms *meshState) inboundPart(tpls *templates, ps *proxyState, in *proxymodel
 			return nil, err
 		}
 		tpls.mu.Lock()
-		tpls.m[shape] = t // concurrent makers of one shape agree
+		if prev, made := tpls.m[shape]; !made || prev != nil {
+			tpls.m[shape] = t // made concurrently for another proxy: a failed check wins
+		}
 		tpls.mu.Unlock()
 	case t != nil:
 		o = t.instantiate(addr)
