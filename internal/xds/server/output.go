@@ -58,13 +58,27 @@ func newOutput(r *build.Resources) (*output, error) {
 			if err != nil {
 				return nil, err
 			}
-			sum := sha256.Sum256(b)
-			list = append(list, item{name: cachev3.GetResourceName(res), res: encoded(b), hash: hex.EncodeToString(sum[:12])})
+			list = append(list, newItem(cachev3.GetResourceName(res), b))
 		}
-		slices.SortStableFunc(list, func(a, b item) int { return strings.Compare(a.name, b.name) })
+		sortItems(list)
 		out[i] = list
 	}
 	return &out, nil
+}
+
+// newItem is a resource named name whose encoding is b.
+func newItem(name string, b []byte) item {
+	sum := sha256.Sum256(b)
+	return item{name: name, res: encoded(b), hash: hex.EncodeToString(sum[:12])}
+}
+
+// raw returns the item's encoding.
+func (it item) raw() []byte {
+	return it.res.ProtoReflect().GetUnknown()
+}
+
+func sortItems(list []item) {
+	slices.SortStableFunc(list, func(a, b item) int { return strings.Compare(a.name, b.name) })
 }
 
 // merge combines the outputs of two parts of one proxy. A name both parts

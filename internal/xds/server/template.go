@@ -2,14 +2,10 @@ package server
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
-
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 
 	"github.com/trellis-mesh/trellis/internal/proxymodel"
 	"github.com/trellis-mesh/trellis/internal/xds/build"
@@ -34,20 +30,13 @@ import (
 // address in place of either placeholder; a builder that treated the
 // address as more than text (parsed it, sorted by it), used the name, or
 // placeholder text found elsewhere fails the check, and that shape is
-// built proxy by proxy. Only IPv4 addresses are templated, with IPv4 placeholders, so
-// the builder sees an address of the same kind.
+// built proxy by proxy. Only IPv4 addresses are templated, with IPv4
+// placeholders, so the builder sees an address of the same kind.
 
 // template is one inbound part built with a placeholder address.
 type template struct {
 	placeholder string
-	items       [len(xdsTypes)][]templateItem
-}
-
-// templateItem is one resource of a template: its name and encoding,
-// both with the placeholder.
-type templateItem struct {
-	name string
-	raw  []byte
+	out         *output
 }
 
 // templates holds a mesh's inbound templates by the fingerprint of the
@@ -253,23 +242,11 @@ func sameOutput(a, b *output) bool {
 }
 
 func newTemplate(p *proxymodel.Proxy) (*template, error) {
-	res, err := build.SidecarPart(p, build.PartInbound)
+	o, err := buildInbound(p)
 	if err != nil {
 		return nil, err
 	}
-	res.Secrets = nil
-	t := &template{placeholder: p.Address}
-	byType := res.ByType()
-	for i, typ := range xdsTypes {
-		for _, r := range byType[typ] {
-			b, err := deterministic.Marshal(r)
-			if err != nil {
-				return nil, err
-			}
-			t.items[i] = append(t.items[i], templateItem{name: cachev3.GetResourceName(r), raw: b})
-		}
-	}
-	return t, nil
+	return &template{placeholder: p.Address, out: o}, nil
 }
 
 // instantiate returns the template's resources with addr in place of the
@@ -277,17 +254,16 @@ func newTemplate(p *proxymodel.Proxy) (*template, error) {
 func (t *template) instantiate(addr string) *output {
 	ph, a := []byte(t.placeholder), []byte(addr)
 	var out output
-	for i, items := range t.items {
+	for i, items := range t.out {
 		list := make([]item, 0, len(items))
 		for _, it := range items {
-			b := it.raw
+			b := it.raw()
 			if bytes.Contains(b, ph) {
 				b = bytes.ReplaceAll(b, ph, a)
 			}
-			sum := sha256.Sum256(b)
-			list = append(list, item{name: strings.ReplaceAll(it.name, t.placeholder, addr), res: encoded(b), hash: hex.EncodeToString(sum[:12])})
+			list = append(list, newItem(strings.ReplaceAll(it.name, t.placeholder, addr), b))
 		}
-		slices.SortStableFunc(list, func(a, b item) int { return strings.Compare(a.name, b.name) })
+		sortItems(list)
 		out[i] = list
 	}
 	return &out
