@@ -183,10 +183,14 @@ func TestHealthCheckStopsWhenRetired(t *testing.T) {
 	waitFor(t, 5*time.Second, "checks", func() bool { return b.checks.Load() >= 2 })
 	// Replaced by a changed definition: the old checker stops, a new one runs.
 	def2 := withHealthCheck(staticCluster("r", []string{b.addr}), healthCheck(&corev3.HealthCheck_HttpHealthCheck{Path: "/health?v=2"}))
-	install(t, m, st, def2)
+	cur := install(t, m, st, def2).Get("r")
 	old.hc.wg.Wait() // returns: its goroutines are gone
 	// Removed: no more checks.
 	install(t, m, st, staticCluster("other", addrs(1)))
+	cur.hc.wg.Wait()
+	// A check the stopped checker had already sent may still reach the
+	// backend's handler just after: let it land before counting.
+	time.Sleep(100 * time.Millisecond)
 	n := b.checks.Load()
 	time.Sleep(400 * time.Millisecond)
 	if got := b.checks.Load(); got != n {
